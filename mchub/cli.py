@@ -1,0 +1,136 @@
+"""The `mchub` command."""
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from mchub.cloud import CloudError, sandbox_clouds_yaml
+from mchub.settings import get_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except (CloudError, SpecProblemsError) as error:
+        print(f"mchub: {error}", file=sys.stderr)
+        return 1
+
+
+class SpecProblemsError(Exception):
+    """A spec file that cannot be used as it is."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    settings = get_settings()
+    parser = argparse.ArgumentParser(prog="mchub", description="MC Hub: Magic Castle clusters on OpenStack.")
+    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+
+    sandbox = commands.add_parser("sandbox", help="run the local sandbox OpenStack cloud in the foreground")
+    sandbox.add_argument("--host", default=settings.sandbox_host)
+    sandbox.add_argument("--port", type=int, default=settings.sandbox_port)
+    sandbox.add_argument("--data-dir", type=Path, default=settings.sandbox_data_dir)
+    sandbox.add_argument(
+        "--boot-seconds",
+        type=float,
+        default=None,
+        help="seconds before a cluster's JupyterHub and FreeIPA answer (default: as last set, else "
+        f"MCHUB_SANDBOX_BOOT_SECONDS={settings.sandbox_boot_seconds:g})",
+    )
+    sandbox.add_argument(
+        "--print-clouds-yaml", action="store_true", help="print the clouds.yaml that reaches it, and exit"
+    )
+    sandbox.set_defaults(run=_sandbox)
+
+    up = commands.add_parser("up", help="start the whole product on this machine; Ctrl-C stops it")
+    up.set_defaults(run=_up)
+
+    resources = commands.add_parser("resources", help="show the flavors, images and quotas of a cloud project")
+    resources.add_argument("--cloud", default=settings.cloud, help="cloud name in clouds.yaml")
+    resources.set_defaults(run=_resources)
+
+    check = commands.add_parser("check", help="validate a cluster spec file against the rules and the cloud's quotas")
+    check.add_argument("spec", type=Path, help="cluster spec in YAML, e.g. examples/cluster.yaml")
+    check.set_defaults(run=_check)
+    return parser
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    from sandbox.clouds import clouds_yaml
+    from sandbox.server import serve
+
+    text = clouds_yaml(args.host, args.port)
+    if args.print_clouds_yaml:
+        print(text, end="")
+        return 0
+    # Written where mchub looks for the sandbox cloud, so nothing else needs configuring.
+    path = sandbox_clouds_yaml()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    boot = args.boot_seconds
+    if boot is None and "MCHUB_SANDBOX_BOOT_SECONDS" in os.environ:
+        boot = get_settings().sandbox_boot_seconds
+    print(f"sandbox cloud on http://{args.host}:{args.port} (clouds.yaml: {path}); Ctrl-C stops it")
+    serve(args.host, args.port, args.data_dir, boot_seconds=boot)
+    return 0
+
+
+def _up(args: argparse.Namespace) -> int:
+    from mchub.stack import StartError, up
+
+    try:
+        return up(get_settings())
+    except StartError as error:
+        print(f"mchub: {error}", file=sys.stderr)
+        return 1
+
+
+def _resources(args: argparse.Namespace) -> int:
+    from mchub.resources import reader
+
+    found = reader(args.cloud).read()
+    print(f"Cloud {found.cloud}\n\nFlavors")
+    for flavor in found.flavors:
+        print(f"  {flavor.name:<18} {flavor.vcpus:>3} vCPU {flavor.ram_mb / 1024:>6g} GB RAM "
+              f"{flavor.disk_gb:>4} GB disk{f'  {flavor.gpus} GPU' if flavor.gpus else ''}")
+    print("\nImages a cluster can use")
+    for image in found.images:
+        print(f"  {image.name}")
+    print("\nQuotas (used / limit, free)")
+    for quota in found.quotas.all():
+        unit = f" {quota.unit}" if quota.unit else ""
+        limit = "unlimited" if quota.limit < 0 else f"{quota.limit}{unit}"
+        free = "" if quota.free is None else f", {quota.free}{unit} free"
+        print(f"  {quota.name:<15} {quota.used}{unit} / {limit}{free}")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from mchub.quota import check_quota
+    from mchub.resources import reader
+    from mchub.spec import SpecError, load_spec, parse_spec, spec_to_yaml
+
+    import yaml
+
+    try:
+        spec = load_spec(args.spec)
+        found = reader(spec.cloud).read(fresh_quotas=True)
+        spec = parse_spec(
+            yaml.safe_load(spec_to_yaml(spec, include_secrets=True)),
+            flavors=[f.name for f in found.flavors],
+            images=[i.name for i in found.images],
+        )
+    except SpecError as error:
+        raise SpecProblemsError(f"{args.spec} cannot be used:\n{error}") from error
+    shortfalls = check_quota(spec, found)
+    if shortfalls:
+        lines = "\n".join(s.message for s in shortfalls)
+        raise SpecProblemsError(f"{spec.hostname} does not fit in the quotas of cloud {spec.cloud!r}:\n{lines}")
+    print(f"{spec.hostname}: the spec is valid and fits in the quotas of cloud {spec.cloud!r}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""Connections to OpenStack clouds: one openstacksdk Connection per cloud, reused.
+
+A new connection costs an authentication round trip (and on a real Keystone ~0.3 s of
+password hashing), so every caller in a process shares the one for its cloud.
+"""
+
+import threading
+from pathlib import Path
+
+import openstack
+import openstack.config
+from keystoneauth1 import exceptions as ks_exceptions
+from openstack import exceptions as os_exceptions
+from openstack.connection import Connection
+
+from mchub.settings import get_settings
+
+
+class CloudError(Exception):
+    """The cloud could not be reached or refused us; the message says what to check."""
+
+
+_connections: dict[tuple[str, str], Connection] = {}
+_lock = threading.Lock()
+
+
+def sandbox_clouds_yaml() -> Path:
+    """Where `mchub sandbox` writes the clouds.yaml that reaches it."""
+    return get_settings().home / "clouds.yaml"
+
+
+def _clouds_yaml_for(cloud: str) -> Path | None:
+    configured = get_settings().clouds_yaml
+    if configured:
+        return configured
+    # The sandbox is found without configuration; real clouds come from openstacksdk's usual places.
+    if cloud == "sandbox" and sandbox_clouds_yaml().exists():
+        return sandbox_clouds_yaml()
+    return None
+
+
+def connect(cloud: str | None = None, clouds_yaml: Path | None = None) -> Connection:
+    """The shared connection to `cloud` (default: the `MCHUB_CLOUD` setting), authenticated."""
+    cloud = cloud or get_settings().cloud
+    clouds_yaml = clouds_yaml or _clouds_yaml_for(cloud)
+    key = (cloud, str(clouds_yaml or ""))
+    with _lock:
+        conn = _connections.get(key)
+        if conn is None:
+            conn = _open(cloud, clouds_yaml)
+            _connections[key] = conn
+        return conn
+
+
+def _open(cloud: str, clouds_yaml: Path | None) -> Connection:
+    try:
+        config = openstack.config.OpenStackConfig(
+            config_files=[str(clouds_yaml)] if clouds_yaml else None
+        )
+        region = config.get_one(cloud=cloud)
+    except os_exceptions.ConfigException as error:
+        where = clouds_yaml or "clouds.yaml (OS_CLIENT_CONFIG_FILE, ./, ~/.config/openstack/, /etc/openstack/)"
+        hint = " or start the sandbox cloud with `mchub sandbox`" if cloud == "sandbox" else ""
+        raise CloudError(
+            f"cloud {cloud!r} is not configured: add it to {where}{hint}, "
+            f"or set MCHUB_CLOUD to a cloud that is ({error})"
+        ) from error
+    conn = openstack.connection.Connection(config=region)
+    try:
+        conn.authorize()
+    except ks_exceptions.Unauthorized as error:
+        raise CloudError(
+            f"cloud {cloud!r} refused the credentials in clouds.yaml: check the username, "
+            "password or application credential"
+        ) from error
+    except (ks_exceptions.ConnectFailure, ks_exceptions.DiscoveryFailure) as error:
+        raise CloudError(
+            f"cloud {cloud!r} cannot be reached at {region.config['auth'].get('auth_url')}: "
+            "is it up, and is auth_url in clouds.yaml right?"
+        ) from error
+    return conn
+
+
+def forget(cloud: str | None = None) -> None:
+    """Drop cached connections (all, or those to one cloud), e.g. after credentials change."""
+    with _lock:
+        for key in [k for k in _connections if cloud is None or k[0] == cloud]:
+            _connections.pop(key).close()

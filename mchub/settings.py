@@ -1,0 +1,59 @@
+"""The one settings object: every knob of MC Hub, read from `MCHUB_*` environment variables.
+
+Each field is documented in the README's configuration table; keep the two in step.
+"""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MCHUB_", extra="ignore")
+
+    home: Path = Field(
+        default=Path(".mchub"),
+        description="Project-local runtime folder: sandbox data, generated clouds.yaml, Prefect home.",
+    )
+    clusters_dir: Path = Field(
+        default=Path("clusters"), description="One folder per cluster: Terraform files, state, logs."
+    )
+    cloud: str = Field(
+        default="sandbox",
+        description="Name of the cloud in clouds.yaml that clusters are built on.",
+    )
+    clouds_yaml: Path | None = Field(
+        default=None,
+        description="clouds.yaml to read instead of openstacksdk's usual places "
+        "(OS_CLIENT_CONFIG_FILE, ./clouds.yaml, ~/.config/openstack/, /etc/openstack/).",
+    )
+    domain: str = Field(default="sandbox.mchub.dev", description="Domain that new clusters get.")
+    magic_castle_version: str = Field(
+        default="15.6.1",
+        description="Magic Castle release whose openstack module (and Puppet config) clusters use.",
+    )
+    sandbox_host: str = Field(default="127.0.0.1", description="Address the sandbox cloud listens on.")
+    sandbox_port: int = Field(default=8790, description="Port of the sandbox cloud.")
+    sandbox_boot_seconds: float = Field(
+        default=45.0,
+        description="Seconds after its servers are created before a sandbox cluster's "
+        "JupyterHub and FreeIPA answer 200.",
+    )
+    flavor_cache_seconds: float = Field(
+        default=300.0, description="How long flavors and images are reused before being fetched again."
+    )
+    quota_cache_seconds: float = Field(
+        default=20.0, description="How long quota usage is reused before being fetched again."
+    )
+
+    @property
+    def sandbox_data_dir(self) -> Path:
+        return self.home / "sandbox"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

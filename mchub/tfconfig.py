@@ -1,0 +1,100 @@
+"""main.tf.json: the Terraform configuration of one cluster, written from its spec.
+
+Both clouds get the same document but for the module block (Magic Castle's openstack module
+at a pinned release, or the sandbox module with the same interface) and where the service
+URLs come from. Only variables that the pinned Magic Castle release declares are written.
+"""
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from mchub.settings import get_settings
+from mchub.spec import ClusterSpec
+
+CloudKind = Literal["openstack", "sandbox"]
+
+MAGIC_CASTLE_SOURCE = "git::https://github.com/ComputeCanada/magic_castle.git//openstack?ref={version}"
+PUPPET_CONFIG_URL = "https://github.com/ComputeCanada/puppet-magic_castle.git"
+MODULE = "cluster"
+
+# Outputs of Magic Castle's openstack module that the hub reads after apply.
+MODULE_OUTPUTS = ("public_ip", "public_instances", "cluster_name", "domain", "accounts")
+SENSITIVE_OUTPUTS = {"accounts"}
+
+
+def sandbox_module_dir() -> Path:
+    """The sandbox's Terraform module, shipped in this repository."""
+    return Path(__file__).resolve().parent.parent / "sandbox" / "terraform"
+
+
+def module_variables(spec: ClusterSpec) -> dict[str, Any]:
+    """The module inputs for `spec`: every one a variable of Magic Castle's openstack module."""
+    version = get_settings().magic_castle_version
+    return {
+        "config_git_url": PUPPET_CONFIG_URL,
+        "config_version": version,
+        "cluster_name": spec.cluster_name,
+        "domain": spec.domain,
+        "image": spec.image,
+        "nb_users": spec.nb_users,
+        "instances": {
+            prefix: {"type": group.type, "count": group.count, "tags": list(group.tags)}
+            for prefix, group in spec.instances.items()
+        },
+        "volumes": {
+            tag: {name: {"size": volume.size} for name, volume in named.items()}
+            for tag, named in spec.volumes.items()
+        },
+        "public_keys": list(spec.public_keys),
+        "guest_passwd": spec.guest_passwd.get_secret_value(),
+        "hieradata": spec.hieradata,
+    }
+
+
+def _module_source(kind: CloudKind, workdir: Path) -> str:
+    if kind == "openstack":
+        return MAGIC_CASTLE_SOURCE.format(version=get_settings().magic_castle_version)
+    # Terraform wants local module sources relative, starting with ./ or ../
+    relative = os.path.relpath(sandbox_module_dir(), workdir.resolve())
+    return relative if relative.startswith("../") else f"./{relative}"
+
+
+def render(spec: ClusterSpec, kind: CloudKind, workdir: Path, sandbox_url: str = "") -> dict[str, Any]:
+    """The main.tf.json document for `spec` on a cloud of `kind`, written into `workdir`.
+
+    `sandbox_url` (the sandbox cloud's base URL) is needed only for the sandbox, whose
+    module builds the service URLs of the cluster from it.
+    """
+    module = f"module.{MODULE}"
+    variables = module_variables(spec)
+    if kind == "sandbox":
+        variables["sandbox_url"] = sandbox_url
+    outputs: dict[str, Any] = {
+        name: {"value": f"${{{module}.{name}}}", **({"sensitive": True} if name in SENSITIVE_OUTPUTS else {})}
+        for name in MODULE_OUTPUTS
+    }
+    if kind == "sandbox":
+        outputs["service_urls"] = {"value": f"${{{module}.service_urls}}"}
+    else:
+        host = f"${{{module}.cluster_name}}.${{{module}.domain}}"
+        outputs["service_urls"] = {
+            "value": {"jupyterhub": f"https://jupyter.{host}", "freeipa": f"https://ipa.{host}"}
+        }
+    return {
+        "terraform": {"required_version": ">= 1.5.7"},
+        "module": {MODULE: {"source": _module_source(kind, workdir), **variables}},
+        "output": outputs,
+    }
+
+
+def write(spec: ClusterSpec, kind: CloudKind, workdir: Path, sandbox_url: str = "") -> Path:
+    """Write main.tf.json (mode 0600: it holds the guest password) and return its path."""
+    path = workdir / "main.tf.json"
+    text = json.dumps(render(spec, kind, workdir, sandbox_url), indent=2) + "\n"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(text)
+    os.chmod(path, 0o600)
+    return path

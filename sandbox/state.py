@@ -1,0 +1,128 @@
+"""The sandbox cloud's changing state, kept in memory and saved to one JSON file on change.
+
+Requests read the in-memory copy only; every change rewrites the file through a temporary
+file and a rename, so a crash leaves either the old or the new state, never half of one.
+"""
+
+import os
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+
+from sandbox.catalog import QuotaSizes
+
+STATE_FILE = "state.json"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Knobs(BaseModel, extra="forbid"):
+    """Settings that tests and demos turn through the admin API."""
+
+    latency_seconds: float = Field(0.0, ge=0, description="added to every OpenStack request")
+    boot_seconds: float = Field(
+        45.0, ge=0, description="after its first server is created, a cluster's services answer"
+    )
+    fail_next_server_creates: int = Field(0, ge=0, description="that many server creates answer 500")
+    fail_next_requests: int = Field(0, ge=0, description="that many OpenStack requests answer 500")
+    quotas: QuotaSizes = QuotaSizes()
+
+
+class Server(BaseModel):
+    id: str
+    name: str
+    flavor_id: str
+    image_id: str | None
+    metadata: dict[str, str] = {}
+    key_name: str | None = None
+    private_ip: str
+    mac_address: str
+    created_at: datetime
+
+
+class Volume(BaseModel):
+    id: str
+    name: str | None
+    description: str | None = None
+    size: int
+    metadata: dict[str, str] = {}
+    image_id: str | None = None
+    created_at: datetime
+
+
+class FloatingIp(BaseModel):
+    id: str
+    address: str
+    network_id: str
+    port_id: str | None = None
+    fixed_ip: str | None = None
+    description: str = ""
+    created_at: datetime
+
+
+class CloudState(BaseModel):
+    servers: dict[str, Server] = {}
+    volumes: dict[str, Volume] = {}
+    floating_ips: dict[str, FloatingIp] = {}
+    knobs: Knobs = Knobs()
+
+
+class StateFileError(Exception):
+    """The state file exists but cannot be read as sandbox state."""
+
+
+class Store:
+    """The one CloudState of a running sandbox and the file that keeps it across restarts."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / STATE_FILE
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.state = self._load()
+
+    def _load(self) -> CloudState:
+        if not self.path.exists():
+            return CloudState()
+        try:
+            return CloudState.model_validate_json(self.path.read_bytes())
+        except ValidationError as error:
+            raise StateFileError(
+                f"{self.path} is not a sandbox state file ({error.errors()[0]['msg']} at "
+                f"{'.'.join(map(str, error.errors()[0]['loc'])) or 'top level'}); move it away "
+                "to start with an empty cloud"
+            ) from error
+
+    def save(self) -> None:
+        temporary = self.path.with_name(f".{self.path.name}.tmp")
+        temporary.write_text(self.state.model_dump_json(indent=1))
+        os.replace(temporary, self.path)
+
+    def reset(self) -> None:
+        """No servers, volumes or floating IPs; knobs and quotas back to their defaults."""
+        self.state = CloudState()
+        self.save()
+
+    def update_knobs(self, changes: Mapping[str, Any]) -> Knobs:
+        """Apply a partial update (`quotas` may be partial too); raises ValidationError, changing nothing."""
+        merged = self.state.knobs.model_dump()
+        for key, value in changes.items():
+            if key == "quotas" and isinstance(value, Mapping):
+                merged["quotas"].update(value)
+            else:
+                merged[key] = value
+        self.state.knobs = Knobs.model_validate(merged)
+        self.save()
+        return self.state.knobs
+
+    def take_injected_fault(self, knob: str) -> bool:
+        """Whether this request must fail because the countdown `knob` is above 0 (it counts down)."""
+        remaining = getattr(self.state.knobs, knob)
+        if remaining <= 0:
+            return False
+        setattr(self.state.knobs, knob, remaining - 1)
+        self.save()
+        return True
