@@ -59,7 +59,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _sandbox(args: argparse.Namespace) -> int:
     from sandbox.clouds import clouds_yaml
-    from sandbox.server import serve
+    from sandbox.server import ListenError, serve
+    from sandbox.state import StateFileError
 
     text = clouds_yaml(args.host, args.port)
     if args.print_clouds_yaml:
@@ -73,7 +74,11 @@ def _sandbox(args: argparse.Namespace) -> int:
     if boot is None and "MCHUB_SANDBOX_BOOT_SECONDS" in os.environ:
         boot = get_settings().sandbox_boot_seconds
     print(f"sandbox cloud on http://{args.host}:{args.port} (clouds.yaml: {path}); Ctrl-C stops it")
-    serve(args.host, args.port, args.data_dir, boot_seconds=boot)
+    try:
+        serve(args.host, args.port, args.data_dir, boot_seconds=boot)
+    except (ListenError, StateFileError) as error:
+        print(f"mchub sandbox: {error}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -110,15 +115,13 @@ def _resources(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     from mchub.quota import check_quota
     from mchub.resources import reader
-    from mchub.spec import SpecError, load_spec, parse_spec, spec_to_yaml
-
-    import yaml
+    from mchub.spec import SpecError, load_spec, parse_spec
 
     try:
         spec = load_spec(args.spec)
         found = reader(spec.cloud).read(fresh_quotas=True)
         spec = parse_spec(
-            yaml.safe_load(spec_to_yaml(spec, include_secrets=True)),
+            spec.to_data(include_secrets=True),
             flavors=[f.name for f in found.flavors],
             images=[i.name for i in found.images],
         )
@@ -130,7 +133,6 @@ def _check(args: argparse.Namespace) -> int:
         raise SpecProblemsError(f"{spec.hostname} does not fit in the quotas of cloud {spec.cloud!r}:\n{lines}")
     print(f"{spec.hostname}: the spec is valid and fits in the quotas of cloud {spec.cloud!r}")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -68,17 +68,24 @@ def _open(cloud: str, clouds_yaml: Path | None) -> Connection:
     conn = openstack.connection.Connection(config=region)
     try:
         conn.authorize()
-    except ks_exceptions.Unauthorized as error:
-        raise CloudError(
+    except os_exceptions.SDKException as error:
+        raise _auth_failure(cloud, region.config["auth"].get("auth_url"), error) from error
+    return conn
+
+
+def _auth_failure(cloud: str, auth_url: str | None, error: Exception) -> CloudError:
+    # openstacksdk wraps keystoneauth's precise exception; the wrapped one says what went wrong.
+    cause = error.__context__
+    if isinstance(cause, ks_exceptions.Unauthorized):
+        return CloudError(
             f"cloud {cloud!r} refused the credentials in clouds.yaml: check the username, "
             "password or application credential"
-        ) from error
-    except (ks_exceptions.ConnectFailure, ks_exceptions.DiscoveryFailure) as error:
-        raise CloudError(
-            f"cloud {cloud!r} cannot be reached at {region.config['auth'].get('auth_url')}: "
-            "is it up, and is auth_url in clouds.yaml right?"
-        ) from error
-    return conn
+        )
+    if isinstance(cause, (ks_exceptions.ConnectFailure, ks_exceptions.DiscoveryFailure)):
+        return CloudError(
+            f"cloud {cloud!r} cannot be reached at {auth_url}: is it up, and is auth_url in clouds.yaml right?"
+        )
+    return CloudError(f"cloud {cloud!r} could not be signed in to at {auth_url}: {error}")
 
 
 def forget(cloud: str | None = None) -> None:

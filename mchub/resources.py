@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import TypeVar
 
 from keystoneauth1 import exceptions as ks_exceptions
@@ -83,8 +84,9 @@ T = TypeVar("T")
 class ResourceReader:
     """Reads a cloud's resources through its shared connection, caching per kind."""
 
-    def __init__(self, cloud: str | None = None) -> None:
+    def __init__(self, cloud: str | None = None, clouds_yaml: Path | None = None) -> None:
         self.cloud = cloud or get_settings().cloud
+        self.clouds_yaml = clouds_yaml
         self._cache: dict[str, tuple[float, object]] = {}  # kind → (fetched at, value)
         self._lock = threading.Lock()
 
@@ -100,7 +102,7 @@ class ResourceReader:
         with self._lock:
             stale = [kind for kind in ttl if now - self._cache.get(kind, (float("-inf"),))[0] >= ttl[kind]]
         if stale:
-            conn = connect(self.cloud)
+            conn = connect(self.cloud, self.clouds_yaml)
             fetchers: dict[str, Callable[[], object]] = {
                 "flavors": lambda: _flavors(conn),
                 "images": lambda: _images(conn),

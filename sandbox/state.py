@@ -79,10 +79,14 @@ class StateFileError(Exception):
 class Store:
     """The one CloudState of a running sandbox and the file that keeps it across restarts."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, boot_seconds: float | None = None) -> None:
+        """`boot_seconds`, when given, replaces the saved knob and is what a reset returns to."""
         self.path = data_dir / STATE_FILE
+        self.default_knobs = Knobs() if boot_seconds is None else Knobs(boot_seconds=boot_seconds)
         data_dir.mkdir(parents=True, exist_ok=True)
         self.state = self._load()
+        if boot_seconds is not None:
+            self.update_knobs({"boot_seconds": boot_seconds})
 
     def _load(self) -> CloudState:
         if not self.path.exists():
@@ -90,10 +94,11 @@ class Store:
         try:
             return CloudState.model_validate_json(self.path.read_bytes())
         except ValidationError as error:
+            first = error.errors(include_input=False)[0]
+            where = ".".join(map(str, first["loc"])) or "top level"
             raise StateFileError(
-                f"{self.path} is not a sandbox state file ({error.errors()[0]['msg']} at "
-                f"{'.'.join(map(str, error.errors()[0]['loc'])) or 'top level'}); move it away "
-                "to start with an empty cloud"
+                f"{self.path} is not a sandbox state file ({first['msg']} at {where}); "
+                "move it away to start with an empty cloud"
             ) from error
 
     def save(self) -> None:
@@ -103,7 +108,7 @@ class Store:
 
     def reset(self) -> None:
         """No servers, volumes or floating IPs; knobs and quotas back to their defaults."""
-        self.state = CloudState()
+        self.state = CloudState(knobs=self.default_knobs.model_copy(deep=True))
         self.save()
 
     def update_knobs(self, changes: Mapping[str, Any]) -> Knobs:

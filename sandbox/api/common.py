@@ -53,12 +53,15 @@ class Microversion:
     def at_least(self, major: int, minor: int) -> bool:
         return (self.major, self.minor) >= (major, minor)
 
-    def reply(self, body: Any, status: int = 200) -> JSONResponse:
+    def headers(self) -> dict[str, str]:
         text = f"{self.major}.{self.minor}"
         headers = {"OpenStack-API-Version": f"{self.service_type} {text}", "Vary": "OpenStack-API-Version"}
         if self.legacy_header:
             headers[self.legacy_header] = text
-        return JSONResponse(body, status, headers)
+        return headers
+
+    def reply(self, body: Any, status: int = 200) -> JSONResponse:
+        return JSONResponse(body, status, self.headers())
 
 
 @dataclass(frozen=True)

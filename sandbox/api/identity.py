@@ -1,12 +1,14 @@
 """Keystone v3: version discovery, tokens (password or application credential), the project."""
 
+import secrets
+
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, SecretStr
 
 from sandbox import accounts
 from sandbox.api.common import base_url, iso_micro, on_paths, reply
 from sandbox.catalog import REGION, stable_id
-from sandbox.faults import OpenStackError, Service
+from sandbox.faults import REQUIRES_AUTHENTICATION, OpenStackError, Service
 from sandbox.tokens import TokenClaims, TokenSigner
 
 # (type, name, path under this server) of every service the catalog lists.
@@ -18,8 +20,6 @@ SERVICES = (
     ("volumev3", "cinderv3", "/volume/v3"),
     ("network", "neutron", "/networking"),
 )
-
-_REQUIRES_AUTH = "The request you have made requires authentication."
 
 
 class _DomainRef(BaseModel):
@@ -157,18 +157,22 @@ def token_body(claims: TokenClaims, base: str, with_catalog: bool = True) -> dic
     return {"token": token}
 
 
+def _same(given: SecretStr, expected: str) -> bool:
+    return secrets.compare_digest(given.get_secret_value().encode(), expected.encode())
+
+
 def _authenticate(identity: _Identity, signer: TokenSigner) -> str | None:
     """The method that proved the caller is our user, or None when nothing did."""
     if "password" in identity.methods and identity.password:
         user = identity.password.user
-        if user.is_ours() and user.password and user.password.get_secret_value() == accounts.PASSWORD:
+        if user.is_ours() and user.password and _same(user.password, accounts.PASSWORD):
             return "password"
     if "application_credential" in identity.methods and identity.application_credential:
         cred = identity.application_credential
         named = cred.id == accounts.APP_CRED_ID or (
             cred.name == accounts.APP_CRED_NAME and cred.user is not None and cred.user.is_ours()
         )
-        if named and cred.secret.get_secret_value() == accounts.APP_CRED_SECRET:
+        if named and _same(cred.secret, accounts.APP_CRED_SECRET):
             return "application_credential"
     if "token" in identity.methods and identity.token and signer.verify(identity.token.id):
         return "token"
@@ -191,7 +195,7 @@ def router(signer: TokenSigner) -> APIRouter:
         method = _authenticate(body.auth.identity, signer)
         scope = body.auth.scope
         if method is None or (scope is not None and scope.project is not None and not scope.project.is_ours()):
-            raise OpenStackError(Service.IDENTITY, 401, _REQUIRES_AUTH)
+            raise OpenStackError(Service.IDENTITY, 401, REQUIRES_AUTHENTICATION)
         token, claims = signer.issue(
             methods=[method],
             user_id=accounts.USER_ID,
@@ -206,9 +210,9 @@ def router(signer: TokenSigner) -> APIRouter:
         claims = signer.verify(subject) if subject else None
         if claims is None:
             raise OpenStackError(Service.IDENTITY, 404, "Could not find token.")
-        body = token_body(claims, base_url(request), with_catalog="nocatalog" not in request.query_params)
         if request.method == "HEAD":
             return Response(status_code=200, headers={"X-Subject-Token": subject})
+        body = token_body(claims, base_url(request), with_catalog="nocatalog" not in request.query_params)
         return reply(body, 200, {"X-Subject-Token": subject})
 
     @on_paths(api, ["/identity/v3/projects", "/identity/v3/auth/projects"])

@@ -1,0 +1,1 @@
+"""One router per OpenStack service, plus the sandbox's own endpoints (clusters, admin)."""

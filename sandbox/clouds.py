@@ -1,0 +1,46 @@
+"""The clouds.yaml that points openstacksdk and the `openstack` CLI at a running sandbox."""
+
+from sandbox import accounts
+from sandbox.catalog import REGION
+
+_TEMPLATE = """\
+# The MC Hub sandbox cloud. `sandbox` logs in with a password, `sandbox-appcred` with an
+# application credential; both reach the same project.
+clouds:
+  sandbox:
+    auth_type: password
+    auth:
+      auth_url: {auth_url}
+      username: {username}
+      password: {password}
+      project_name: {project}
+      user_domain_name: {domain}
+      project_domain_name: {domain}
+    region_name: {region}
+    identity_api_version: 3
+    interface: public
+  sandbox-appcred:
+    auth_type: v3applicationcredential
+    auth:
+      auth_url: {auth_url}
+      application_credential_id: {app_cred_id}
+      application_credential_secret: {app_cred_secret}
+    region_name: {region}
+    identity_api_version: 3
+    interface: public
+"""
+
+
+def clouds_yaml(host: str, port: int) -> str:
+    """clouds.yaml text naming the sandbox at host:port as clouds `sandbox` and `sandbox-appcred`."""
+    netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return _TEMPLATE.format(
+        auth_url=f"http://{netloc}/identity/v3",
+        username=accounts.USER_NAME,
+        password=accounts.PASSWORD,
+        project=accounts.PROJECT_NAME,
+        domain=accounts.DOMAIN_NAME,
+        region=REGION,
+        app_cred_id=accounts.APP_CRED_ID,
+        app_cred_secret=accounts.APP_CRED_SECRET,
+    )

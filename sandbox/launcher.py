@@ -1,0 +1,94 @@
+"""Start a sandbox cloud as a child process and talk to it: for tests, benchmarks and demos."""
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import openstack.config
+from openstack.connection import Connection
+
+from sandbox.clouds import clouds_yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+START_TIMEOUT = 30.0
+
+
+@dataclass
+class SandboxCloud:
+    url: str  # http://127.0.0.1:PORT
+    port: int
+    data_dir: Path
+    clouds_yaml: Path  # written by sandbox.clouds.clouds_yaml(); clouds "sandbox" and "sandbox-appcred"
+    process: subprocess.Popen | None = field(default=None, repr=False)
+    _admin: httpx.Client | None = field(default=None, init=False, repr=False)
+
+    def admin(self) -> httpx.Client:
+        """A client of the admin API: base_url is url + /sandbox/admin."""
+        if self._admin is None:
+            self._admin = httpx.Client(base_url=self.url + "/sandbox/admin", timeout=10.0)
+        return self._admin
+
+    def reset(self) -> None:
+        self.admin().post("/reset").raise_for_status()
+
+    def set_knobs(self, **knobs: object) -> None:
+        """e.g. set_knobs(boot_seconds=2, quotas={"cores": 48}); quotas may be partial."""
+        self.admin().put("/knobs", json=knobs).raise_for_status()
+
+    def connect(self, cloud: str = "sandbox") -> Connection:
+        """A new openstacksdk connection to this sandbox, configured only by its clouds.yaml."""
+        config = openstack.config.OpenStackConfig(config_files=[str(self.clouds_yaml)], load_envvars=False)
+        return Connection(config=config.get_one(cloud=cloud))
+
+    def stop(self) -> None:
+        """Stop the service as Ctrl-C would (SIGINT), then close the admin client."""
+        if self._admin is not None:
+            self._admin.close()
+            self._admin = None
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_sandbox(data_dir: Path, workdir: Path, boot_seconds: float = 0) -> SandboxCloud:
+    """Run `python -m sandbox` on a free loopback port and wait until it answers its health check."""
+    port = _free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = workdir / "clouds.yaml"
+    config.write_text(clouds_yaml("127.0.0.1", port))
+    config.chmod(0o600)
+    log_path = workdir / f"sandbox-{port}.log"
+    argv = [sys.executable, "-m", "sandbox", "--port", str(port), "--data-dir", str(data_dir)]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [*argv, "--boot-seconds", str(boot_seconds)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+        )
+    cloud = SandboxCloud(
+        url=f"http://127.0.0.1:{port}", port=port, data_dir=data_dir, clouds_yaml=config, process=process
+    )
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the sandbox exited with code {process.returncode}:\n{log_path.read_text()}")
+        try:
+            if httpx.get(f"{cloud.url}/sandbox/health", timeout=1.0).status_code == 200:
+                return cloud
+        except httpx.TransportError:
+            time.sleep(0.05)
+    cloud.stop()
+    raise RuntimeError(f"the sandbox did not answer within {START_TIMEOUT:g} s:\n{log_path.read_text()}")
