@@ -10,7 +10,7 @@
 locals {
   hostname = "${lower(var.cluster_name)}.${lower(var.domain)}"
 
-  # Root disk (GB) of the sandbox's flavors (sandbox/clouds.py): the p-flavors have none, the
+  # Root disk (GB) of the sandbox's flavors (sandbox/catalog.py): the p-flavors have none, the
   # c- and g-flavors 20 GB. Magic Castle boots an instance from a volume of disk_size (10 GB
   # unless the row sets it) when its flavor's disk is smaller; it asks the cloud, but a plan
   # here can't, so the rule is written down.
@@ -66,12 +66,14 @@ locals {
     }
   ])...)
 
-  # Addresses are derived from the hostname and instance name so that the module can output
-  # them without reading anything back from the cloud (a provisioner's result is not data).
+  # A floating IP's address is derived from the hostname and instance name, so the module can
+  # output it without reading anything back from the cloud (a provisioner's result is not
+  # data). The range is the sandbox's Public-Network (sandbox/catalog.py), 100.64.0.0/10, whose
+  # hosts from .0.2 on are allocatable: 2^20 hashed choices keep clusters from colliding.
   floating_ip_inputs = {
     for name, instance in local.instances : name => {
       name    = name
-      address = cidrhost("100.64.0.0/10", 1 + parseint(substr(sha1("${local.hostname}/${name}"), 0, 5), 16))
+      address = cidrhost("100.64.0.0/10", 2 + parseint(substr(sha1("${local.hostname}/${name}"), 0, 5), 16))
       cluster = local.hostname
     }
     if contains(instance.tags, "public")
@@ -184,7 +186,6 @@ resource "terraform_data" "floating_ip" {
     interpreter = ["python3", "${abspath(path.module)}/openstack_call.py"]
     command     = "delete-floating-ip"
     environment = {
-      MC_ADDRESS  = self.input.address
       MC_INSTANCE = self.input.name
       MC_CLUSTER  = self.input.cluster
     }

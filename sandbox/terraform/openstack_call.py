@@ -72,7 +72,10 @@ def domain(prefix: str) -> dict[str, str]:
 def auth_request() -> dict[str, Any]:
     """Keystone v3 token request: application credential if given, else project-scoped password."""
     if os.environ.get("OS_APPLICATION_CREDENTIAL_ID"):
-        secret = {"id": credential("OS_APPLICATION_CREDENTIAL_ID"), "secret": credential("OS_APPLICATION_CREDENTIAL_SECRET")}
+        secret = {
+            "id": credential("OS_APPLICATION_CREDENTIAL_ID"),
+            "secret": credential("OS_APPLICATION_CREDENTIAL_SECRET"),
+        }
         return {"auth": {"identity": {"methods": ["application_credential"], "application_credential": secret}}}
     user = {"name": credential("OS_USERNAME"), "password": credential("OS_PASSWORD"), "domain": domain("USER")}
     project_id = os.environ.get("OS_PROJECT_ID")
@@ -103,7 +106,8 @@ def cloud_message(raw: bytes) -> str:
 def send(method: str, url: str, what: str, body: Any = None, headers: dict[str, str] | None = None) -> tuple[Any, Any]:
     """One HTTP exchange: (response headers, decoded JSON body or None)."""
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method, headers={"Accept": "application/json", **(headers or {})})
+    all_headers = {"Accept": "application/json", **(headers or {})}
+    request = urllib.request.Request(url, data=data, method=method, headers=all_headers)
     if data is not None:
         request.add_header("Content-Type", "application/json")
     try:
@@ -133,17 +137,20 @@ class Cloud:
         self._interface = (os.environ.get("OS_INTERFACE") or "public").replace("URL", "")
 
     def endpoint(self, service: str) -> str:
-        for entry in self._catalog:
-            if entry.get("type") not in CATALOG_TYPES[service]:
-                continue
-            for endpoint in entry.get("endpoints", []):
-                region = endpoint.get("region_id") or endpoint.get("region")
-                if endpoint.get("interface") == self._interface and self._region in (None, region):
-                    url = endpoint["url"].rstrip("/")
-                    suffix = VERSION_SUFFIXES.get(service, "")
-                    return url if url.endswith(suffix) else url + suffix
+        """The URL of `service` in the catalog (preferred type first), with its API version."""
+        for catalog_type in CATALOG_TYPES[service]:
+            for entry in (e for e in self._catalog if e.get("type") == catalog_type):
+                for endpoint in entry.get("endpoints", []):
+                    region = endpoint.get("region_id") or endpoint.get("region")
+                    if endpoint.get("interface") == self._interface and self._region in (None, region):
+                        url = endpoint["url"].rstrip("/")
+                        suffix = VERSION_SUFFIXES.get(service, "")
+                        return url if url.endswith(suffix) else url + suffix
         region = f" in region {self._region}" if self._region else ""
-        raise CallError(f"the cloud's catalog has no {self._interface} {service} endpoint{region} (OS_REGION_NAME, OS_INTERFACE)")
+        raise CallError(
+            f"the cloud's catalog has no {self._interface} {service} endpoint{region}; "
+            "check OS_REGION_NAME and OS_INTERFACE"
+        )
 
     def call(self, method: str, service: str, path: str, body: Any = None) -> Any:
         url = self.endpoint(service) + path
@@ -199,6 +206,24 @@ def delete_each(cloud: Cloud, service: str, kind: str, label: str, paths: list[s
         print(f"deleted {kind} {label}")
 
 
+def undone_on_failure(
+    cloud: Cloud, service: str, kind: str, label: str, path: str, finish: Callable[[], None]
+) -> None:
+    """Run `finish` (the rest of a create); if it fails or is interrupted, delete the new object.
+
+    Terraform marks a resource whose create provisioner failed as tainted and never runs the
+    destroy provisioner of a tainted resource: left here, the object would outlive the cluster.
+    """
+    try:
+        finish()
+    except BaseException:
+        try:
+            delete_each(cloud, service, kind, label, [path], wait=False)
+        except CallError as error:
+            print(f"could not delete the half-made {kind} {label} ({error}); delete it by hand", file=sys.stderr)
+        raise
+
+
 # Servers: named <cluster_name>-<instance> like Magic Castle's, told apart by metadata.cluster.
 
 
@@ -224,6 +249,20 @@ def image_id(cloud: Cloud, wanted: str) -> str:
     raise CallError(f"image {wanted!r} does not exist on this cloud; set image to the name of an available image")
 
 
+def boot_from(cloud: Cloud, volume_name: str, cluster: str) -> dict[str, Any]:
+    """Nova's block device mapping that boots a server from the cluster's volume `volume_name`."""
+    volumes = cluster_volumes(cloud, volume_name, cluster)
+    if not volumes:
+        raise CallError(f"boot volume {volume_name} of {cluster} does not exist; apply again to recreate it")
+    return {
+        "boot_index": 0,
+        "uuid": volumes[0]["id"],
+        "source_type": "volume",
+        "destination_type": "volume",
+        "delete_on_termination": False,
+    }
+
+
 def server_ready(cloud: Cloud, server_id: str, name: str) -> bool:
     server = cloud.call("GET", "compute", f"/servers/{server_id}")["server"]
     if server.get("status") == "ERROR":
@@ -243,27 +282,20 @@ def create_server(cloud: Cloud) -> None:
         server: dict[str, Any] = {
             "name": name,
             "flavorRef": flavor_id(cloud, param("FLAVOR")),
-            "imageRef": image_id(cloud, param("IMAGE")),
             "metadata": {"cluster": cluster, "instance": param("INSTANCE"), "tags": param("TAGS")},
         }
         boot_volume = param("BOOT_VOLUME")
         if boot_volume:
-            volumes = cluster_volumes(cloud, boot_volume, cluster)
-            if not volumes:
-                raise CallError(f"boot volume {boot_volume} of {cluster} does not exist; apply again to recreate it")
-            server["imageRef"] = ""
-            server["block_device_mapping_v2"] = [
-                {
-                    "boot_index": 0,
-                    "uuid": volumes[0]["id"],
-                    "source_type": "volume",
-                    "destination_type": "volume",
-                    "delete_on_termination": False,
-                }
-            ]
+            # The volume already holds the image (see create_volume): the server boots from it.
+            server["block_device_mapping_v2"] = [boot_from(cloud, boot_volume, cluster)]
+        else:
+            server["imageRef"] = image_id(cloud, param("IMAGE"))
         server_id = cloud.call("POST", "compute", "/servers", {"server": server})["server"]["id"]
         print(f"created server {name} ({server_id})")
-    wait_until(f"server {name} to become ACTIVE", lambda: server_ready(cloud, server_id, name))
+    undone_on_failure(
+        cloud, "compute", "server", name, f"/servers/{server_id}",
+        lambda: wait_until(f"server {name} to become ACTIVE", lambda: server_ready(cloud, server_id, name)),
+    )
 
 
 def delete_server(cloud: Cloud) -> None:
@@ -306,7 +338,10 @@ def create_volume(cloud: Cloud) -> None:
             volume["imageRef"] = image_id(cloud, image)
         volume_id = cloud.call("POST", "volume", "/volumes", {"volume": volume})["volume"]["id"]
         print(f"created volume {name} ({volume['size']} GB, {volume_id})")
-    wait_until(f"volume {name} to become available", lambda: volume_ready(cloud, volume_id, name))
+    undone_on_failure(
+        cloud, "volume", "volume", name, f"/volumes/{volume_id}",
+        lambda: wait_until(f"volume {name} to become available", lambda: volume_ready(cloud, volume_id, name)),
+    )
 
 
 def delete_volume(cloud: Cloud) -> None:
@@ -315,17 +350,16 @@ def delete_volume(cloud: Cloud) -> None:
     delete_each(cloud, "volume", "volume", name, paths, wait=True)
 
 
-# Floating IPs: the address is chosen by the module; the description names cluster and instance.
+# Floating IPs: the module picks the address; the description names cluster and instance,
+# and is what finds an IP again, whatever address the cloud gave it.
 
 
 def floating_ip_description() -> str:
     return f"{param('CLUSTER')} {param('INSTANCE')}"
 
 
-def floating_ips_at(cloud: Cloud, address: str) -> list[dict[str, Any]]:
-    query = urllib.parse.urlencode({"floating_ip_address": address})
-    ips = cloud.list("network", f"/floatingips?{query}", "floatingips")
-    return [ip for ip in ips if ip.get("floating_ip_address") == address]
+def cluster_floating_ips(cloud: Cloud, description: str) -> list[dict[str, Any]]:
+    return [ip for ip in cloud.list("network", "/floatingips", "floatingips") if ip.get("description") == description]
 
 
 def external_network_id(cloud: Cloud) -> str:
@@ -338,20 +372,37 @@ def external_network_id(cloud: Cloud) -> str:
 
 def create_floating_ip(cloud: Cloud) -> None:
     address, description = param("ADDRESS"), floating_ip_description()
-    for ip in floating_ips_at(cloud, address):
-        if ip.get("description") == description:
-            print(f"floating IP {address} of {description} exists already, keeping it")
-            return
-        raise CallError(f"floating IP {address} is held by someone else ({ip.get('description') or 'no description'}); rename the cluster or instance")
-    body = {"floatingip": {"floating_network_id": external_network_id(cloud), "floating_ip_address": address, "description": description}}
-    ip = cloud.call("POST", "network", "/floatingips", body)["floatingip"]
-    print(f"created floating IP {ip.get('floating_ip_address', address)} for {description}")
+    existing = cluster_floating_ips(cloud, description)
+    if existing:
+        ip = existing[0]
+        print(f"floating IP {ip.get('floating_ip_address')} of {description} exists already, keeping it")
+    else:
+        request = {
+            "floating_network_id": external_network_id(cloud),
+            "floating_ip_address": address,
+            "description": description,
+        }
+        ip = cloud.call("POST", "network", "/floatingips", {"floatingip": request})["floatingip"]
+        print(f"created floating IP {ip.get('floating_ip_address')} for {description}")
+    undone_on_failure(
+        cloud, "network", "floating IP", ip.get("floating_ip_address", "?"), f"/floatingips/{ip['id']}",
+        lambda: check_address(ip, address, description),
+    )
+
+
+def check_address(ip: dict[str, Any], address: str, description: str) -> None:
+    # The module outputs the address it asked for: a different one would be a lie.
+    if ip.get("floating_ip_address") != address:
+        raise CallError(
+            f"the cloud gave {description} the floating IP {ip.get('floating_ip_address')}, not the "
+            f"requested {address}: it must honour floating_ip_address"
+        )
 
 
 def delete_floating_ip(cloud: Cloud) -> None:
-    address, description = param("ADDRESS"), floating_ip_description()
-    ours = [ip for ip in floating_ips_at(cloud, address) if ip.get("description") == description]
-    delete_each(cloud, "network", "floating IP", address, [f"/floatingips/{ip['id']}" for ip in ours], wait=False)
+    description = floating_ip_description()
+    paths = [f"/floatingips/{ip['id']}" for ip in cluster_floating_ips(cloud, description)]
+    delete_each(cloud, "network", "floating IP", f"of {description}", paths, wait=False)
 
 
 OPERATIONS: dict[str, Callable[[Cloud], None]] = {
@@ -373,6 +424,9 @@ def main(argv: list[str]) -> int:
     except CallError as error:
         print(f"{argv[1]}: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"{argv[1]}: interrupted", file=sys.stderr)
+        return 130
     return 0
 
 
