@@ -51,6 +51,16 @@ def _parser() -> argparse.ArgumentParser:
     resources.add_argument("--cloud", default=settings.cloud, help="cloud name in clouds.yaml")
     resources.set_defaults(run=_resources)
 
+    render = commands.add_parser("render", help="print the main.tf.json the hub would write for a spec; touches nothing")
+    render.add_argument("spec", type=Path, help="cluster spec in YAML")
+    render.add_argument(
+        "--cloud",
+        choices=["sandbox", "openstack"],
+        default="sandbox",
+        help="which module block: the sandbox's, or Magic Castle's openstack module (default: sandbox)",
+    )
+    render.set_defaults(run=_render)
+
     check = commands.add_parser("check", help="validate a cluster spec file against the rules and the cloud's quotas")
     check.add_argument("spec", type=Path, help="cluster spec in YAML, e.g. examples/cluster.yaml")
     check.set_defaults(run=_check)
@@ -109,6 +119,23 @@ def _resources(args: argparse.Namespace) -> int:
         limit = "unlimited" if quota.limit < 0 else f"{quota.limit}{unit}"
         free = "" if quota.free is None else f", {quota.free}{unit} free"
         print(f"  {quota.name:<15} {quota.used}{unit} / {limit}{free}")
+    return 0
+
+
+def _render(args: argparse.Namespace) -> int:
+    import json
+
+    from mchub import tfconfig
+    from mchub.spec import SpecError, load_spec
+
+    try:
+        spec = load_spec(args.spec)
+    except SpecError as error:
+        raise SpecProblemsError(f"{args.spec} cannot be used:\n{error}") from error
+    settings = get_settings()
+    workdir = settings.clusters_dir / spec.hostname
+    sandbox_url = f"http://{settings.sandbox_host}:{settings.sandbox_port}"
+    print(json.dumps(tfconfig.render(spec, args.cloud, workdir, sandbox_url), indent=2))
     return 0
 
 

@@ -6,12 +6,15 @@ password hashing), so every caller in a process shares the one for its cloud.
 
 import threading
 from pathlib import Path
+from typing import Literal
 
 import openstack
 import openstack.config
 from keystoneauth1 import exceptions as ks_exceptions
 from openstack import exceptions as os_exceptions
+from openstack.config.cloud_region import CloudRegion
 from openstack.connection import Connection
+from pydantic import BaseModel
 
 from mchub.settings import get_settings
 
@@ -52,7 +55,7 @@ def connect(cloud: str | None = None, clouds_yaml: Path | None = None) -> Connec
         return conn
 
 
-def _open(cloud: str, clouds_yaml: Path | None) -> Connection:
+def _region(cloud: str, clouds_yaml: Path | None) -> CloudRegion:
     try:
         config = openstack.config.OpenStackConfig(
             config_files=[str(clouds_yaml)] if clouds_yaml else None
@@ -65,12 +68,54 @@ def _open(cloud: str, clouds_yaml: Path | None) -> Connection:
             f"cloud {cloud!r} is not configured: add it to {where}{hint}, "
             f"or set MCHUB_CLOUD to a cloud that is ({error})"
         ) from error
+    return region
+
+
+def _open(cloud: str, clouds_yaml: Path | None) -> Connection:
+    region = _region(cloud, clouds_yaml)
     conn = openstack.connection.Connection(config=region)
     try:
         conn.authorize()
     except os_exceptions.SDKException as error:
         raise _auth_failure(cloud, region.config["auth"].get("auth_url"), error) from error
     return conn
+
+
+class CloudTarget(BaseModel):
+    """Where a cluster is built: which kind of cloud, and for the sandbox, its address."""
+
+    name: str
+    kind: Literal["openstack", "sandbox"]
+    sandbox_url: str = ""
+
+
+def target(cloud: str | None = None, clouds_yaml: Path | None = None) -> CloudTarget:
+    cloud = cloud or get_settings().cloud
+    region = _region(cloud, clouds_yaml or _clouds_yaml_for(cloud))
+    # The sandbox's clouds.yaml marks its clouds; every other cloud is a real OpenStack.
+    sandbox_url = region.config.get("mchub_sandbox_url")
+    if sandbox_url:
+        return CloudTarget(name=cloud, kind="sandbox", sandbox_url=sandbox_url)
+    return CloudTarget(name=cloud, kind="openstack")
+
+
+def terraform_env(cloud: str | None = None, clouds_yaml: Path | None = None) -> dict[str, str]:
+    """The cloud's credentials as the OS_* variables Terraform's OpenStack code reads.
+
+    Magic Castle's provider (and the sandbox module) take credentials from the environment,
+    so they never appear in main.tf.json, plan files or logs.
+    """
+    cloud = cloud or get_settings().cloud
+    region = _region(cloud, clouds_yaml or _clouds_yaml_for(cloud))
+    env = {f"OS_{key.upper()}": str(value) for key, value in region.config["auth"].items() if value is not None}
+    optional = {
+        "OS_REGION_NAME": region.get_region_name(),
+        "OS_INTERFACE": region.config.get("interface"),
+        "OS_AUTH_TYPE": region.config.get("auth_type"),
+        "OS_IDENTITY_API_VERSION": region.config.get("identity_api_version"),
+    }
+    env.update({key: str(value) for key, value in optional.items() if value})
+    return env
 
 
 def _auth_failure(cloud: str, auth_url: str | None, error: Exception) -> CloudError:

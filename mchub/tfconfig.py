@@ -15,7 +15,7 @@ from mchub.spec import ClusterSpec
 
 CloudKind = Literal["openstack", "sandbox"]
 
-MAGIC_CASTLE_SOURCE = "git::https://github.com/ComputeCanada/magic_castle.git//openstack?ref={version}"
+MAGIC_CASTLE_SOURCE = "git::https://github.com/ComputeCanada/magic_castle.git//{module}?ref={version}"
 PUPPET_CONFIG_URL = "https://github.com/ComputeCanada/puppet-magic_castle.git"
 MODULE = "cluster"
 
@@ -55,7 +55,7 @@ def module_variables(spec: ClusterSpec) -> dict[str, Any]:
 
 def _module_source(kind: CloudKind, workdir: Path) -> str:
     if kind == "openstack":
-        return MAGIC_CASTLE_SOURCE.format(version=get_settings().magic_castle_version)
+        return MAGIC_CASTLE_SOURCE.format(module="openstack", version=get_settings().magic_castle_version)
     # Terraform wants local module sources relative, starting with ./ or ../
     relative = os.path.relpath(sandbox_module_dir(), workdir.resolve())
     return relative if relative.startswith("../") else f"./{relative}"
@@ -82,9 +82,19 @@ def render(spec: ClusterSpec, kind: CloudKind, workdir: Path, sandbox_url: str =
         outputs["service_urls"] = {
             "value": {"jupyterhub": f"https://jupyter.{host}", "freeipa": f"https://ipa.{host}"}
         }
+    modules: dict[str, Any] = {MODULE: {"source": _module_source(kind, workdir), **variables}}
+    dns = get_settings().dns.get(spec.domain)
+    if kind == "openstack" and dns:
+        modules["dns"] = {
+            "source": MAGIC_CASTLE_SOURCE.format(module=f"dns/{dns}", version=get_settings().magic_castle_version),
+            "name": f"${{{module}.cluster_name}}",
+            "domain": f"${{{module}.domain}}",
+            "public_instances": f"${{{module}.public_instances}}",
+        }
+        outputs["hostnames"] = {"value": "${module.dns.hostnames}"}
     return {
         "terraform": {"required_version": ">= 1.5.7"},
-        "module": {MODULE: {"source": _module_source(kind, workdir), **variables}},
+        "module": modules,
         "output": outputs,
     }
 

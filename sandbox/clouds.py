@@ -5,7 +5,8 @@ from sandbox.catalog import REGION
 
 _TEMPLATE = """\
 # The MC Hub sandbox cloud. `sandbox` logs in with a password, `sandbox-appcred` with an
-# application credential; both reach the same project.
+# application credential; both reach the same project. `mchub_sandbox_url` tells MC Hub
+# that a cloud is this sandbox (its clusters use the sandbox's Terraform module).
 clouds:
   sandbox:
     auth_type: password
@@ -19,6 +20,7 @@ clouds:
     region_name: {region}
     identity_api_version: 3
     interface: public
+    mchub_sandbox_url: {base_url}
   sandbox-appcred:
     auth_type: v3applicationcredential
     auth:
@@ -28,6 +30,7 @@ clouds:
     region_name: {region}
     identity_api_version: 3
     interface: public
+    mchub_sandbox_url: {base_url}
 """
 
 
@@ -36,6 +39,7 @@ def clouds_yaml(host: str, port: int) -> str:
     netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     return _TEMPLATE.format(
         auth_url=f"http://{netloc}/identity/v3",
+        base_url=f"http://{netloc}",
         username=accounts.USER_NAME,
         password=accounts.PASSWORD,
         project=accounts.PROJECT_NAME,

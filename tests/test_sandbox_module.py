@@ -16,9 +16,9 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 
 from mchub import tfconfig
+from mchub.cloud import terraform_env
 from mchub.settings import get_settings
 from mchub.spec import default_spec_data, parse_spec
 from mchub.terraform import Terraform
@@ -27,14 +27,6 @@ from mchub.terraform_errors import TerraformError
 
 DOMAIN = "sandbox.mchub.dev"
 PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILvnN/o+Ku37TEhyolHdgfl4IfQfJwrnlXUB7/f1IHjH test@mchub"
-
-
-def os_environment(clouds_yaml: Path, cloud: str) -> dict[str, str]:
-    """The OS_* variables equivalent to a clouds.yaml entry, as the openstack CLI names them."""
-    entry = yaml.safe_load(clouds_yaml.read_text())["clouds"][cloud]
-    env = {f"OS_{key.upper()}": str(value) for key, value in entry["auth"].items()}
-    env.update(OS_REGION_NAME=entry["region_name"], OS_INTERFACE=entry["interface"])
-    return env
 
 
 class Cluster:
@@ -95,7 +87,7 @@ def make_cluster(
         workdir = tmp_path / f"{name}.{domain}"
         workdir.mkdir()
         data = {**default_spec_data(domain=domain, name=name), "public_keys": [PUBLIC_KEY]}
-        env = os_environment(clean_sandbox.clouds_yaml, cloud)
+        env = terraform_env(cloud, clean_sandbox.clouds_yaml)
         return Cluster(workdir, data, clean_sandbox.url, env, tmp_path / "home")
 
     return make
