@@ -1,4 +1,4 @@
-"""The `mchub` command."""
+"""The `mchub` command's parser and its commands."""
 
 import argparse
 import os
@@ -160,6 +160,3 @@ def _check(args: argparse.Namespace) -> int:
         raise SpecProblemsError(f"{spec.hostname} does not fit in the quotas of cloud {spec.cloud!r}:\n{lines}")
     print(f"{spec.hostname}: the spec is valid and fits in the quotas of cloud {spec.cloud!r}")
     return 0
-
-if __name__ == "__main__":
-    sys.exit(main())

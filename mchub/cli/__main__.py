@@ -1,0 +1,5 @@
+import sys
+
+from mchub.cli.commands import main
+
+sys.exit(main())
