@@ -40,18 +40,20 @@ def main() -> None:
         sandbox = start_sandbox(Path(tmp) / "data", Path(tmp))
         try:
             print(f"{'latency per request':>20} {'cold':>9} {'warm':>9} {'warm+quotas':>12} {'cold/warm+quotas':>17}")
+            readers = [ResourceReader("sandbox", sandbox.clouds_yaml)]
+
+            def new_reader() -> None:
+                cloud.forget()
+                readers[0] = ResourceReader("sandbox", sandbox.clouds_yaml)
+
+            def read(fresh_quotas: bool = False) -> None:
+                readers[0].read(fresh_quotas=fresh_quotas)
+
             for latency in (0.0, 0.02):
                 sandbox.set_knobs(latency_seconds=latency)
-                reader = ResourceReader("sandbox", sandbox.clouds_yaml)
-
-                def new_reader() -> None:
-                    nonlocal reader
-                    cloud.forget()
-                    reader = ResourceReader("sandbox", sandbox.clouds_yaml)
-
-                cold = median_ms(lambda: reader.read(), args.runs, before=new_reader)
-                warm = median_ms(lambda: reader.read(), args.runs)
-                quotas = median_ms(lambda: reader.read(fresh_quotas=True), args.runs)
+                cold = median_ms(read, args.runs, before=new_reader)
+                warm = median_ms(read, args.runs)
+                quotas = median_ms(lambda: read(fresh_quotas=True), args.runs)
                 print(
                     f"{latency * 1000:>17.0f} ms {cold:>6.1f} ms {warm * 1000:>6.0f} µs {quotas:>9.1f} ms "
                     f"{cold / quotas:>16.1f}x"

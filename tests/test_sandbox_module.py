@@ -9,7 +9,6 @@ looked at with openstacksdk, the admin usage API and the cluster's service URLs.
 import ipaddress
 import os
 import re
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
