@@ -57,6 +57,7 @@ def _wait_healthy(service: Service, process: subprocess.Popen, log_path: str) ->
 
 def up(settings: Settings) -> int:
     """Start every service, print where each is, and stop them all on Ctrl-C or when one dies."""
+    _stop_on_signals()
     logs = settings.home / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     running: list[tuple[Service, subprocess.Popen]] = []
@@ -79,6 +80,17 @@ def up(settings: Settings) -> int:
         return 0
     finally:
         _stop(running)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop_on_signals() -> None:
+    # Ctrl-C and a service manager's SIGTERM both stop everything; a shell that started us in
+    # the background may have set SIGINT to be ignored, so install the handler explicitly.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
 
 
 def _stop(running: list[tuple[Service, subprocess.Popen]]) -> None:
