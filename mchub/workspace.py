@@ -2,22 +2,34 @@
 
 Users lose nothing here: a folder that exists is never taken over by a new cluster, a folder
 whose Terraform state still holds resources is never removed, and destroy archives the
-folder with its logs instead of deleting it.
+folder with its logs instead of deleting it. The folder is 0700 and every file in it that
+can hold the guest password (spec, main.tf.json, plan files, plan JSON, cluster.json) 0600.
+
+    spec.yaml, main.tf.json      what the cluster should be
+    plans/<kind>-<time>.tfplan   the latest plan, and its `terraform show -json` (.json)
+    plan.meta.json               the PlanRecord of that plan
+    terraform.tfstate            what Terraform built
+    cluster.json                 what was read back after the last apply (ClusterState)
+    logs/                        one log per Terraform step, older runs kept (mchub.logs)
 """
 
+import errno
 import hashlib
 import json
-import shutil
-from datetime import datetime, timezone
+import os
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
+from mchub.cluster_state import REVEAL_SECRETS, ClusterState
 from mchub.spec import ClusterSpec, dump_spec, load_spec
 from mchub.tfconfig import CloudKind
 from mchub.tfconfig import write as write_config
 
 ARCHIVE = ".archive"
+PLANS = "plans"
 
 
 class WorkspaceError(Exception):
@@ -28,14 +40,27 @@ class PlanRecord(BaseModel):
     """What was planned, so that only an approved, still-current plan is applied."""
 
     plan_file: str
+    """Relative to the cluster's folder; unique per plan, so a replaced plan is told apart."""
     config_hash: str
+    """sha256 of main.tf.json when the plan was made."""
     destroy: bool
     created_at: datetime
+    plan_json: str = ""
+    """Relative path of the plan as `terraform show -json` gave it (it holds secrets: 0600)."""
+    applied: bool = False
+    """An apply of this plan has started. The plan is spent even if that apply failed or was
+    cancelled: the state has moved on, and Terraform refuses a saved plan made before."""
+
+    def same_plan(self, other: "PlanRecord") -> bool:
+        return (self.plan_file, self.config_hash, self.destroy) == (other.plan_file, other.config_hash, other.destroy)
 
 
 class Workspace:
     def __init__(self, root: Path) -> None:
         self.root = root
+
+    def __repr__(self) -> str:
+        return f"Workspace({str(self.root)!r})"
 
     @property
     def hostname(self) -> str:
@@ -61,6 +86,18 @@ class Workspace:
     def plan_record_file(self) -> Path:
         return self.root / "plan.meta.json"
 
+    @property
+    def cluster_state_file(self) -> Path:
+        return self.root / "cluster.json"
+
+    @property
+    def _request_file(self) -> Path:
+        return self.root / "request.id"
+
+    @property
+    def _init_file(self) -> Path:
+        return self.root / "init.meta"
+
     def spec(self) -> ClusterSpec:
         return load_spec(self.spec_file, stored=True)
 
@@ -76,16 +113,56 @@ class Workspace:
         return self.config_hash()
 
     def config_hash(self) -> str:
+        if not self.main_tf.exists():
+            raise WorkspaceError(f"{self.hostname}: no main.tf.json in {self.root}; prepare the cluster first")
         return hashlib.sha256(self.main_tf.read_bytes()).hexdigest()
 
-    def record_plan(self, plan_file: Path, *, destroy: bool) -> PlanRecord:
+    # --- the request this folder was last prepared from, so a re-run recognises its work ---
+
+    def record_request(self, request_id: str) -> None:
+        self._request_file.write_text(request_id + "\n")
+
+    def request_id(self) -> str | None:
+        return self._request_file.read_text().strip() if self._request_file.exists() else None
+
+    # --- what `terraform init` was last run for ---
+
+    def record_init(self, fingerprint: str) -> None:
+        self._init_file.write_text(fingerprint + "\n")
+
+    def initialised_for(self) -> str | None:
+        """The fingerprint recorded by the last successful init, None if none (or its
+        .terraform folder is gone)."""
+        if not self._init_file.exists() or not (self.root / ".terraform").is_dir():
+            return None
+        return self._init_file.read_text().strip()
+
+    # --- plans ---
+
+    def new_plan_file(self, *, destroy: bool) -> str:
+        """A fresh name, relative to the folder, for the next plan file."""
+        (self.root / PLANS).mkdir(mode=0o700, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        return f"{PLANS}/{'destroy' if destroy else 'build'}-{stamp}.tfplan"
+
+    def save_plan(self, plan_file: str, plan_json: dict[str, Any], *, destroy: bool, config_hash: str) -> PlanRecord:
+        """Record the plan just written to `plan_file` (made from main.tf.json with hash
+        `config_hash`) as the latest one, keeping its JSON; earlier plans are removed."""
+        plan_path = self.root / plan_file
+        plan_path.chmod(0o600)  # Terraform writes it 0644; it holds the configuration, password included
+        json_file = str(Path(plan_file).with_suffix(".json"))
+        _write_private(self.root / json_file, json.dumps(plan_json))
         record = PlanRecord(
-            plan_file=plan_file.name,
-            config_hash=self.config_hash(),
+            plan_file=plan_file,
+            config_hash=config_hash,
             destroy=destroy,
-            created_at=datetime.now(timezone.utc),
+            created_at=datetime.now(UTC),
+            plan_json=json_file,
         )
-        self.plan_record_file.write_text(record.model_dump_json(indent=2))
+        self._save_record(record)
+        for old in (self.root / PLANS).iterdir():
+            if old.name not in (plan_path.name, Path(json_file).name):
+                old.unlink()
         return record
 
     def plan_record(self) -> PlanRecord | None:
@@ -93,13 +170,25 @@ class Workspace:
             return None
         return PlanRecord.model_validate_json(self.plan_record_file.read_text())
 
+    def plan_json(self, record: PlanRecord) -> dict[str, Any]:
+        path = self.root / record.plan_json
+        if not record.plan_json or not path.exists():
+            raise WorkspaceError(f"{self.hostname}: the JSON of plan {record.plan_file} is gone; plan again")
+        return json.loads(path.read_text())
+
     def approved_plan(self, expected: PlanRecord) -> Path:
-        """The plan file to apply, refusing one that is not the approved one or has gone stale."""
+        """The plan file to apply, refusing one that is not the approved one, was applied
+        already, or has gone stale."""
         current = self.plan_record()
-        if current is None or current != expected:
+        if current is None or not current.same_plan(expected):
             raise WorkspaceError(
                 f"{self.hostname}: the plan that was approved is no longer the latest plan; "
                 "review the new plan and approve it instead"
+            )
+        if current.applied:
+            raise WorkspaceError(
+                f"{self.hostname}: the approved plan {Path(expected.plan_file).name} was applied already, "
+                "and a plan is applied only once; plan again and approve the new plan"
             )
         if self.config_hash() != expected.config_hash:
             raise WorkspaceError(
@@ -110,24 +199,58 @@ class Workspace:
             raise WorkspaceError(f"{self.hostname}: the approved plan file {path.name} is gone; plan again")
         return path
 
+    def mark_applied(self, record: PlanRecord) -> PlanRecord:
+        applied = record.model_copy(update={"applied": True})
+        self._save_record(applied)
+        return applied
+
+    def _save_record(self, record: PlanRecord) -> None:
+        _write_private(self.plan_record_file, record.model_dump_json(indent=2))
+
+    # --- what was built ---
+
+    def save_cluster_state(self, state: ClusterState) -> None:
+        """Keep `state` as cluster.json, 0600: it holds the guest password."""
+        _write_private(self.cluster_state_file, state.model_dump_json(indent=2, context={REVEAL_SECRETS: True}))
+
+    def cluster_state(self) -> ClusterState | None:
+        """What was read after the last apply, None before any."""
+        if not self.cluster_state_file.exists():
+            return None
+        return ClusterState.model_validate_json(self.cluster_state_file.read_text())
+
     def holds_resources(self) -> bool:
-        """True when Terraform's state still lists resources in the cloud."""
+        """True when Terraform's state still lists resources in the cloud (or cannot be read,
+        so that nothing is ever archived on a guess)."""
         if not self.state_file.exists():
             return False
-        state = json.loads(self.state_file.read_text() or "{}")
-        return bool(state.get("resources"))
+        try:
+            state = json.loads(self.state_file.read_text() or "{}")
+        except json.JSONDecodeError:
+            return True
+        return any(r.get("mode") == "managed" and r.get("instances") for r in state.get("resources", []))
 
     def archive(self) -> Path:
         """Move the folder (logs and all) under clusters/.archive/; refuses while it holds resources."""
         if self.holds_resources():
             raise WorkspaceError(
-                f"{self.hostname}: Terraform's state still holds resources; destroy them before archiving"
+                f"{self.hostname}: Terraform's state ({self.state_file}) still holds resources; "
+                "destroy the cluster before archiving its folder"
             )
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        target = self.root.parent / ARCHIVE / f"{self.hostname}-{stamp}"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(self.root, target)
-        return target
+        archive = self.root.parent / ARCHIVE
+        archive.mkdir(mode=0o700, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        for attempt in range(1, 1000):
+            target = archive / (f"{self.hostname}-{stamp}" + (f"-{attempt}" if attempt > 1 else ""))
+            try:
+                # rename, not shutil.move: it never nests the folder inside an existing one.
+                os.rename(self.root, target)
+            except OSError as error:
+                if error.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                    continue
+                raise
+            return target
+        raise WorkspaceError(f"{self.hostname}: {archive} already holds 999 archives made at {stamp}")
 
 
 def create(clusters_dir: Path, spec: ClusterSpec) -> Workspace:
@@ -137,12 +260,22 @@ def create(clusters_dir: Path, spec: ClusterSpec) -> Workspace:
     try:
         root.mkdir(mode=0o700)
     except FileExistsError:
-        raise WorkspaceError(
-            f"cluster_name: a cluster named {spec.hostname} already exists (folder {root}); "
-            "choose another name, or modify that cluster instead"
-        ) from None
+        raise _name_taken(root) from None
     (root / "logs").mkdir()
     return Workspace(root)
+
+
+def check_name_free(clusters_dir: Path, hostname: str) -> None:
+    """Refuse (WorkspaceError naming cluster_name) a new cluster whose folder exists."""
+    if (clusters_dir / hostname).exists():
+        raise _name_taken(clusters_dir / hostname)
+
+
+def _name_taken(root: Path) -> WorkspaceError:
+    return WorkspaceError(
+        f"cluster_name: a cluster named {root.name} already exists (folder {root}); "
+        "choose another name, or modify that cluster instead"
+    )
 
 
 def open_existing(clusters_dir: Path, hostname: str) -> Workspace:
@@ -157,3 +290,14 @@ def list_hostnames(clusters_dir: Path) -> list[str]:
         return []
     return sorted(p.name for p in clusters_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
 
+
+def _write_private(path: Path, text: str) -> None:
+    """Write `text` to `path`, readable by its owner only; a crash never leaves half a file."""
+    partial = path.with_name(f".{path.name}.partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # a leftover partial file would keep its old mode through O_CREAT
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        file.write(text)
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(partial, path)

@@ -1,0 +1,266 @@
+"""A cluster's life in Terraform steps: request, prepare, init, plan, apply, destroy.
+
+Plain Python that the flows call one step at a time. A flow suspended for approval runs
+again from the top when it is resumed, so every step before the apply recognises work
+already done and does not redo it: `prepare` finds its folder already written from the same
+request, `init` is skipped for an unchanged configuration, and `plan` returns the plan that
+was waiting for approval. `apply` applies only that plan, and only while main.tf.json is
+what it was planned from.
+
+The spec travels between the submitter and the flow as a request file under
+`clusters/.requests/` (0600), because flow parameters are stored in Prefect's database and
+the spec holds the guest password.
+"""
+
+import hashlib
+import json
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+from mchub import cloud
+from mchub.cloud import CloudTarget
+from mchub.plan import PlanSummary
+from mchub.progress import ApplyProgress
+from mchub.settings import get_settings
+from mchub.spec import ClusterSpec, FieldProblem, SpecError, dump_spec, load_spec
+from mchub.terraform import Terraform
+from mchub.workspace import (
+    PlanRecord,
+    Workspace,
+    WorkspaceError,
+    check_name_free,
+    create,
+    list_hostnames,
+    open_existing,
+)
+
+REQUESTS = ".requests"
+
+# What cannot change once a cluster exists: a new name or cloud would strand what was built,
+# a new image would rebuild every machine, and the guest accounts keep their first password.
+_LOCKED_FIELDS = ("cluster_name", "domain", "image", "cloud")
+
+
+def new_cluster_request(
+    spec: ClusterSpec, *, new: bool = True, hostname: str | None = None, clusters_dir: Path | None = None
+) -> Path:
+    """Write `spec` (0600) as `<clusters_dir>/.requests/<uuid>.yaml` and return its path, the
+    flow's parameter. `new` False: a modification of the cluster `hostname` (default: the
+    spec's). Refused before anything is written: a new cluster whose folder exists
+    (WorkspaceError naming cluster_name), a modification of a cluster that has no folder, or
+    one that changes what cannot change (SpecError naming the fields)."""
+    clusters_dir = clusters_dir if clusters_dir is not None else get_settings().clusters_dir
+    if new:
+        check_name_free(clusters_dir, spec.hostname)
+    else:
+        refuse_locked_changes(open_existing(clusters_dir, hostname or spec.hostname).spec(), spec)
+    requests = clusters_dir / REQUESTS
+    requests.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = requests / f"{uuid4()}.yaml"
+    dump_spec(spec, path)
+    return path
+
+
+def prepare(request_file: Path, *, new: bool, hostname: str | None = None) -> Workspace:
+    """The cluster's folder, holding the requested spec and its main.tf.json.
+
+    `new`: creates `clusters/<hostname>/`, refusing a folder that exists. Else opens the
+    folder of `hostname` (default: the request's own) and refuses a request that changes its
+    cluster_name, domain, image, cloud or guest password or removes a volume. The request
+    file is removed once copied, and also when refused (it holds the guest password and can
+    never be used). Run again with the same request (a resumed flow), it changes nothing.
+    """
+    clusters_dir = _clusters_dir_of(request_file)
+    request_id = request_file.stem
+    if not request_file.exists():
+        return _prepared_from(clusters_dir, request_id, request_file)
+    spec = load_spec(request_file, stored=True)  # stored: an expiration date may pass while it waits
+    try:
+        if new:
+            ws = _new_workspace(clusters_dir, spec, request_id)
+        else:
+            ws = open_existing(clusters_dir, hostname or spec.hostname)
+            refuse_locked_changes(ws.spec(), spec)
+            ws.record_request(request_id)
+    except (WorkspaceError, SpecError):
+        request_file.unlink()
+        raise
+    if not (ws.spec_file.exists() and ws.main_tf.exists() and ws.spec() == spec):
+        target = cloud.target(spec.cloud)
+        ws.write(spec, target.kind, target.sandbox_url)
+    request_file.unlink()
+    return ws
+
+
+def refuse_locked_changes(current: ClusterSpec, requested: ClusterSpec) -> None:
+    """SpecError naming every field a modification may not change, and every removed volume."""
+    problems = [
+        FieldProblem(
+            field=field,
+            message=f"cannot change once the cluster exists ({getattr(current, field)!r} → "
+            f"{getattr(requested, field)!r}); keep {getattr(current, field)!r}, or create a new cluster",
+        )
+        for field in _LOCKED_FIELDS
+        if getattr(current, field) != getattr(requested, field)
+    ]
+    if current.guest_passwd != requested.guest_passwd:
+        problems.append(
+            FieldProblem(
+                field="guest_passwd",
+                message="cannot change once the cluster exists: the guest accounts keep the password "
+                "they were given; give the current one",
+            )
+        )
+    problems += [
+        FieldProblem(
+            field=f"volumes.{tag}.{name}",
+            message="removing a volume deletes it with its data; keep it in the spec "
+            "(destroy the whole cluster to delete everything)",
+        )
+        for tag, named in current.volumes.items()
+        for name in named
+        if name not in requested.volumes.get(tag, {})
+    ]
+    if problems:
+        raise SpecError(problems)
+
+
+def terraform_for(
+    ws: Workspace, target: CloudTarget | None = None, cancel_event: threading.Event | None = None
+) -> Terraform:
+    """Terraform for the cluster's folder, with the credentials of its cloud (`target`,
+    default: the cloud its spec names) and logs in its logs/; setting `cancel_event` stops it."""
+    target = target if target is not None else cloud.target(ws.spec().cloud)
+    return Terraform(ws.root, log_dir=ws.logs, env=cloud.terraform_env(target.name), cancel_event=cancel_event)
+
+
+def init(ws: Workspace, tf: Terraform) -> bool:
+    """`terraform init`; False (and nothing run) when already done for this configuration's
+    modules and Terraform. Changing counts or sizes needs no new init."""
+    fingerprint = _init_fingerprint(ws, tf)
+    if ws.initialised_for() == fingerprint:
+        return False
+    tf.init()
+    ws.record_init(fingerprint)
+    return True
+
+
+def plan(ws: Workspace, tf: Terraform, *, destroy: bool = False) -> tuple[PlanRecord, PlanSummary]:
+    """Plan (a destroy plan with `destroy`) and summarise it. The latest plan is returned
+    instead when it is of the same kind, made from the current main.tf.json and not applied
+    yet: a flow resumed after approval gets the plan that was approved."""
+    config_hash = ws.config_hash()
+    latest = ws.plan_record()
+    if (
+        latest is not None
+        and not latest.applied
+        and latest.destroy == destroy
+        and latest.config_hash == config_hash
+        and (ws.root / latest.plan_file).exists()
+        and (ws.root / latest.plan_json).is_file()
+    ):
+        return latest, PlanSummary.from_plan_json(ws.plan_json(latest))
+    plan_file = ws.new_plan_file(destroy=destroy)
+    tf.plan(plan_file, destroy=destroy)
+    plan_json = tf.show_plan(plan_file)
+    record = ws.save_plan(plan_file, plan_json, destroy=destroy, config_hash=config_hash)
+    return record, PlanSummary.from_plan_json(plan_json)
+
+
+def apply(
+    ws: Workspace,
+    tf: Terraform,
+    approved: PlanRecord,
+    on_progress: Callable[[ApplyProgress], None] | None = None,
+) -> ApplyProgress:
+    """Apply exactly the `approved` plan, calling `on_progress` at each Terraform message.
+
+    Refused (WorkspaceError, nothing run) when it is no longer the latest plan, was applied
+    already, or main.tf.json changed since. The plan is marked applied before Terraform
+    starts: whatever the outcome, the next step is a new plan. A failure raises
+    TerraformError (its message is Terraform's diagnostic, e.g. the cloud's quota refusal),
+    a cancellation TerraformCancelled once Terraform has saved its state.
+    """
+    plan_file = ws.approved_plan(approved)
+    progress = ApplyProgress.from_plan(PlanSummary.from_plan_json(ws.plan_json(approved)))
+    ws.mark_applied(approved)
+
+    def on_event(event: dict[str, Any]) -> None:
+        progress.update(event)
+        if on_progress is not None:
+            on_progress(progress)
+
+    try:
+        tf.apply(plan_file.relative_to(ws.root), step="destroy" if approved.destroy else "apply", on_event=on_event)
+    finally:
+        _keep_state_private(ws)
+    return progress
+
+
+def destroy_and_archive(
+    ws: Workspace, tf: Terraform, on_progress: Callable[[ApplyProgress], None] | None = None
+) -> Path:
+    """Destroy everything the cluster holds without asking anyone (init, destroy plan,
+    apply), then archive its folder with its logs; returns where the folder went."""
+    init(ws, tf)
+    record, _ = plan(ws, tf, destroy=True)
+    apply(ws, tf, record, on_progress)
+    return ws.archive()
+
+
+def _clusters_dir_of(request_file: Path) -> Path:
+    if request_file.parent.name != REQUESTS:
+        raise WorkspaceError(
+            f"{request_file}: a request file lives in <clusters dir>/{REQUESTS}/; "
+            "make it with mchub.lifecycle.new_cluster_request"
+        )
+    return request_file.parent.parent
+
+
+def _new_workspace(clusters_dir: Path, spec: ClusterSpec, request_id: str) -> Workspace:
+    try:
+        ws = create(clusters_dir, spec)
+    except WorkspaceError:
+        existing = open_existing(clusters_dir, spec.hostname)
+        if existing.request_id() != request_id:
+            raise
+        return existing  # made by an earlier try of this same request
+    ws.record_request(request_id)
+    return ws
+
+
+def _prepared_from(clusters_dir: Path, request_id: str, request_file: Path) -> Workspace:
+    """The folder an earlier run prepared from this (since removed) request file."""
+    for hostname in list_hostnames(clusters_dir):
+        ws = Workspace(clusters_dir / hostname)
+        if ws.request_id() == request_id:
+            return ws
+    raise WorkspaceError(
+        f"{request_file} does not exist and no cluster folder was prepared from it; submit the request again"
+    )
+
+
+def _init_fingerprint(ws: Workspace, tf: Terraform) -> str:
+    """What `terraform init` depends on: module sources, Terraform and provider settings, and
+    which Terraform runs; not the module inputs."""
+    config = json.loads(ws.main_tf.read_text())
+    relevant = {
+        "terraform": config.get("terraform"),
+        "provider": config.get("provider"),
+        "modules": {
+            name: {key: module.get(key) for key in ("source", "version")}
+            for name, module in config.get("module", {}).items()
+        },
+        "binary": list(tf.binary.argv),
+    }
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()
+
+
+def _keep_state_private(ws: Workspace) -> None:
+    # Terraform writes its state world-readable, and the state holds the outputs' secrets.
+    for path in (ws.state_file, ws.state_file.with_name(ws.state_file.name + ".backup")):
+        if path.exists():
+            path.chmod(0o600)
