@@ -59,6 +59,30 @@ class Settings(BaseSettings):
     quota_cache_seconds: float = Field(
         default=20.0, description="How long quota usage is reused before being fetched again."
     )
+    prefect_api_url: str = Field(
+        default="http://127.0.0.1:4200/api",
+        description="Prefect server's API that the CLI, the web front end and the flows use; "
+        "`mchub up` starts the server at this address (a loopback host).",
+    )
+    approval_timeout_seconds: float = Field(
+        default=86400.0,
+        description="How long a plan waits for approval before its run fails (plan_error; "
+        "destroy_error for a destroy).",
+    )
+    provisioning_timeout_seconds: float = Field(
+        default=3600.0,
+        description="How long after the end of the apply a cluster's JupyterHub and FreeIPA have "
+        "to answer 200 before the build ends in provisioning_error.",
+    )
+    ui_port: int = Field(default=5000, description="Port of the web front end (Streamlit), on 127.0.0.1.")
+    ui_refresh_seconds: float = Field(
+        default=2.0,
+        description="How often the web pages re-read a busy cluster's status and progress "
+        "(the clusters list: every 2.5 × this).",
+    )
+    cluster_lifetime_days: int = Field(
+        default=14, description="Expiration date the create-cluster form proposes, in days from today."
+    )
 
     @property
     def sandbox_data_dir(self) -> Path:

@@ -32,8 +32,9 @@ from pydantic import (
 )
 
 from mchub.petname import pet_name
-from mchub.sshkey import check_public_key, shorten as _short
 from mchub.settings import get_settings
+from mchub.sshkey import check_public_key
+from mchub.sshkey import shorten as _short
 
 MAX_USERS = 1000
 # Far above any real allocation; it stops a typo from expanding into millions of hostnames.

@@ -1,18 +1,37 @@
 """`mchub up`: start every part of the product as child processes, stop them all together.
 
-Each part is a plain command with a health URL, so the same supervisor serves the sandbox
-cloud today and the Prefect server, worker and web front end as they arrive.
+The parts, in order: the sandbox cloud; Prefect's server (SQLite under <home>/prefect);
+the work pool and the deployments of prefect.yaml; the reconciliation of runs a dead
+worker left unfinished; the worker that runs the flows. Every child gets the same
+environment: the MCHUB_* settings of this process (paths made absolute) and Prefect's
+settings, so the flows the worker runs see the same clusters folder, clouds.yaml and API.
+
+The test harness (tests/conftest_prefect.py) starts the same platform parts with `Stack`.
 """
 
+import json
+import os
 import signal
+import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO
+from urllib.parse import urlsplit
 
 import httpx
 
 from mchub.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+"""The project's root: prefect.yaml, and the folders the flows import from."""
+WORK_POOL = "mchub"
+WORKER_QUERY_SECONDS = 2
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 class StartError(Exception):
@@ -21,65 +40,210 @@ class StartError(Exception):
 
 @dataclass(frozen=True)
 class Service:
+    """A long-running part, ready once `ready(started_at)` is true."""
+
     name: str
     argv: list[str]
     url: str
-    health_url: str
+    ready: Callable[[datetime], bool]
     start_timeout: float = 60.0
 
 
-def services(settings: Settings) -> list[Service]:
+@dataclass(frozen=True)
+class Step:
+    """A command that must finish successfully before the parts after it start."""
+
+    name: str
+    argv: list[str]
+    timeout: float = 120.0
+
+
+Part = Service | Step
+
+
+def services(settings: Settings) -> list[Part]:
     """The parts of the product, in start order."""
     sandbox_url = f"http://{settings.sandbox_host}:{settings.sandbox_port}"
+    sandbox = Service(
+        name="sandbox cloud",
+        argv=[sys.executable, "-m", "mchub.cli", "sandbox"],
+        url=sandbox_url,
+        ready=_answers_200(f"{sandbox_url}/sandbox/health"),
+    )
+    return [sandbox, *platform(settings)]
+
+
+def platform(settings: Settings) -> list[Part]:
+    """Prefect's server, the deployments, the reconciliation of dead runs, and the worker."""
+    api = settings.prefect_api_url.rstrip("/")
+    where = urlsplit(api)
+    if where.hostname not in LOOPBACK or not where.port or not where.path.endswith("/api"):
+        raise StartError(
+            f"MCHUB_PREFECT_API_URL={settings.prefect_api_url!r}: `mchub up` starts Prefect's server on "
+            "this machine, so give a loopback address with a port, like http://127.0.0.1:4200/api"
+        )
+    mchub = [sys.executable, "-m", "mchub.cli"]
+    prefect = [sys.executable, "-m", "prefect"]
     return [
         Service(
-            name="sandbox cloud",
-            argv=[sys.executable, "-m", "mchub.cli", "sandbox"],
-            url=sandbox_url,
-            health_url=f"{sandbox_url}/sandbox/health",
+            name="prefect server",
+            argv=[*prefect, "server", "start", "--host", where.hostname, "--port", str(where.port)],
+            url=api.removesuffix("/api"),
+            ready=_answers_200(f"{api}/health"),
+            start_timeout=120.0,
+        ),
+        Step(name="deployments", argv=[*mchub, "deploy"]),
+        Step(name="reconciliation", argv=[*mchub, "reconcile", "--worker", worker_name()]),
+        Service(
+            name="prefect worker",
+            argv=[*prefect, "worker", "start", "--pool", WORK_POOL, "--type", "process", "--name", worker_name()],
+            url=f"pool {WORK_POOL!r}, worker {worker_name()!r}",
+            ready=_worker_heartbeat(api, worker_name()),
         ),
     ]
 
 
-def _wait_healthy(service: Service, process: subprocess.Popen, log_path: str) -> None:
+def worker_name() -> str:
+    """This machine's worker: runs are reconciled only by the machine whose worker ran them."""
+    return f"mchub-{socket.gethostname()}"
+
+
+def child_env(settings: Settings) -> dict[str, str]:
+    """The environment of every part: this one, with `settings` as MCHUB_* variables and
+    Prefect's settings for a project-local server."""
+    env = dict(os.environ)
+    for name in Settings.model_fields:
+        key = f"MCHUB_{name.upper()}"
+        value = getattr(settings, name)
+        if value is None:
+            env.pop(key, None)
+        elif isinstance(value, Path):
+            env[key] = str(value.resolve())
+        elif isinstance(value, dict):
+            env[key] = json.dumps(value)
+        else:
+            env[key] = str(value)
+    env.update(
+        PREFECT_HOME=str((settings.home / "prefect").resolve()),
+        PREFECT_API_URL=settings.prefect_api_url,
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_WORKER_QUERY_SECONDS=str(WORKER_QUERY_SECONDS),
+        # The worker's flow runs import `flows` and `tasks` from the project's root.
+        PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p),
+    )
+    return env
+
+
+@dataclass
+class Stack:
+    """Parts started in order as child processes (logs in `log_dir`), stopped in reverse."""
+
+    env: dict[str, str]
+    log_dir: Path
+    running: list[tuple[Service, subprocess.Popen]] = field(default_factory=list)
+
+    def start(self, part: Part) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.log_dir / f"{part.name.replace(' ', '-')}.log"
+        with open(log_path, "ab") as log:
+            if isinstance(part, Step):
+                self._run(part, log, log_path)
+                return
+            process = subprocess.Popen(part.argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.running.append((part, process))
+        _wait_ready(part, process, log_path)
+
+    def stopped(self) -> list[str]:
+        """The names of the services that have exited."""
+        return [service.name for service, process in self.running if process.poll() is not None]
+
+    def stop(self) -> None:
+        for _, process in reversed(self.running):
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+        for service, process in reversed(self.running):
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                print(f"mchub: {service.name} did not stop in 20 s; killing it", file=sys.stderr)
+                process.kill()
+                process.wait()
+        self.running.clear()
+
+    def _run(self, step: Step, log: IO[bytes], log_path: Path) -> None:
+        try:
+            done = subprocess.run(
+                step.argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, timeout=step.timeout
+            )
+        except subprocess.TimeoutExpired:
+            raise StartError(f"{step.name} did not finish within {step.timeout:g} s; see {log_path}") from None
+        if done.returncode != 0:
+            raise StartError(f"{step.name} failed with exit code {done.returncode}; see {log_path}")
+
+
+def _answers_200(url: str) -> Callable[[datetime], bool]:
+    def ready(started_at: datetime) -> bool:
+        try:
+            return httpx.get(url, timeout=1.0).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    return ready
+
+
+def _worker_heartbeat(api: str, name: str) -> Callable[[datetime], bool]:
+    """Ready once the worker has told the server it polls the pool (a heartbeat since its start)."""
+
+    def ready(started_at: datetime) -> bool:
+        try:
+            response = httpx.post(f"{api}/work_pools/{WORK_POOL}/workers/filter", json={}, timeout=2.0)
+        except httpx.TransportError:
+            return False
+        if response.status_code != 200:
+            return False
+        return any(
+            worker["name"] == name
+            and worker.get("last_heartbeat_time")
+            and datetime.fromisoformat(worker["last_heartbeat_time"]) >= started_at
+            for worker in response.json()
+        )
+
+    return ready
+
+
+def _wait_ready(service: Service, process: subprocess.Popen, log_path: Path) -> None:
+    # Whole seconds: the server stores heartbeat times that may be rounded below our clock.
+    started_at = datetime.now(UTC).replace(microsecond=0)
     deadline = time.monotonic() + service.start_timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise StartError(f"{service.name} exited with code {process.returncode}; see {log_path}")
-        try:
-            if httpx.get(service.health_url, timeout=1.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
+        if service.ready(started_at):
+            return
         time.sleep(0.2)
-    raise StartError(f"{service.name} did not answer {service.health_url} within {service.start_timeout:g} s; see {log_path}")
+    raise StartError(f"{service.name} was not ready within {service.start_timeout:g} s; see {log_path}")
 
 
 def up(settings: Settings) -> int:
-    """Start every service, print where each is, and stop them all on Ctrl-C or when one dies."""
+    """Start every part, print where each is, and stop them all on Ctrl-C or when one dies."""
     _stop_on_signals()
-    logs = settings.home / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    running: list[tuple[Service, subprocess.Popen]] = []
+    stack = Stack(env=child_env(settings), log_dir=settings.home / "logs")
     try:
-        for service in services(settings):
-            log_path = logs / f"{service.name.replace(' ', '-')}.log"
-            with open(log_path, "ab") as log:
-                process = subprocess.Popen(service.argv, stdout=log, stderr=subprocess.STDOUT)
-            running.append((service, process))
-            _wait_healthy(service, process, str(log_path))
-            print(f"  {service.name:<15} {service.url}")
-        print(f"MC Hub is up (logs in {logs}); Ctrl-C stops everything.")
-        while all(process.poll() is None for _, process in running):
+        for part in services(settings):
+            started = time.monotonic()
+            stack.start(part)
+            where = part.url if isinstance(part, Service) else "done"
+            print(f"  {part.name:<15} {where}  ({time.monotonic() - started:.1f} s)")
+        print(f"MC Hub is up (logs in {stack.log_dir}); Ctrl-C stops everything.")
+        while not stack.stopped():
             time.sleep(0.5)
-        dead = [service.name for service, process in running if process.poll() is not None]
-        print(f"mchub: {', '.join(dead)} stopped; stopping the rest", file=sys.stderr)
+        print(f"mchub: {', '.join(stack.stopped())} stopped; stopping the rest", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("\nstopping ...")
         return 0
     finally:
-        _stop(running)
+        stack.stop()
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -91,16 +255,3 @@ def _stop_on_signals() -> None:
     # the background may have set SIGINT to be ignored, so install the handler explicitly.
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
-
-
-def _stop(running: list[tuple[Service, subprocess.Popen]]) -> None:
-    for _, process in reversed(running):
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-    for service, process in reversed(running):
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            print(f"mchub: {service.name} did not stop in 20 s; killing it", file=sys.stderr)
-            process.kill()
-            process.wait()

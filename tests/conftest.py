@@ -7,6 +7,8 @@ import pytest
 
 from sandbox.launcher import SandboxCloud, start_sandbox
 
+pytest_plugins = ["tests.conftest_prefect"]  # the real Prefect server, deployments and worker
+
 @pytest.fixture(scope="session")
 def sandbox_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxCloud]:
     """One sandbox for the whole session, with boot_seconds 0 (also after a reset)."""

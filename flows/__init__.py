@@ -1,0 +1,1 @@
+"""Prefect flows: the order of a cluster's steps, its approval, lock, labels and retries."""

@@ -1,0 +1,46 @@
+"""The wait for a person's approval of a plan, holding no process while it lasts.
+
+The run is suspended (its process exits) until someone resumes it with an `Approval`. On
+resume the flow runs again from the top; its second `suspend_flow_run` with the same key
+does not suspend again but returns the answer given. The key is derived from the plan
+record, so an answer only ever applies to the plan it was given for: a run that finds a
+different plan on its way back asks again.
+"""
+
+import hashlib
+
+from prefect import get_run_logger
+from prefect.flow_runs import suspend_flow_run
+from prefect.states import Cancelled, State
+
+from flows.approval import Approval
+from mchub.plan import PlanSummary
+from mchub.settings import get_settings
+from mchub.workspace import PlanRecord
+
+
+def approval_key(record: PlanRecord) -> str:
+    return "approve-" + hashlib.sha256(record.model_dump_json().encode()).hexdigest()[:16]
+
+
+def wait_for_approval(hostname: str, record: PlanRecord, summary: PlanSummary) -> Approval:
+    """The answer to this plan, suspending the run until it is given. If none comes within
+    settings.approval_timeout_seconds, Prefect's server fails the run."""
+    # The plan as the form's description: whoever answers from Prefect's dashboard sees it.
+    form = Approval.with_initial_data(description=summary.to_markdown(f"Plan for {hostname}"))
+    answer = suspend_flow_run(
+        wait_for_input=form,
+        timeout=get_settings().approval_timeout_seconds,
+        key=approval_key(record),
+    )
+    verdict = "approved" if answer.approve else "rejected"
+    get_run_logger().info(
+        "plan for %s %s by %s%s", hostname, verdict, answer.by or "an unnamed person",
+        f": {answer.comment}" if answer.comment else "",
+    )
+    return answer
+
+
+def rejection(answer: Approval) -> State:
+    """How a run ends when its plan is rejected: cancelled, with the comment as its message."""
+    return Cancelled(message=answer.comment or f"rejected by {answer.by or 'an unnamed person'}")

@@ -1,0 +1,76 @@
+"""build-cluster: create a cluster, or change an existing one to match its new spec.
+
+    prepare → init → plan ─ no changes ───────────────┐
+                          └ approval ─ rejected: end │ (a new cluster's folder is archived)
+                                     └ approved ─────┴→ apply the approved plan → read state
+                                                         → probe JupyterHub and FreeIPA → done
+
+Waiting for approval suspends the run: no process is kept, and on resume the flow runs
+again from the top. Every step before the approval recognises its finished work (same
+spec → no new folder, init or plan), and the apply uses exactly the approved plan file.
+
+The parameters are a request file's path and the hostname, never the spec: the spec holds
+the guest password, and flow parameters are stored in Prefect's database.
+"""
+
+from datetime import UTC, datetime
+
+from prefect import flow, get_run_logger
+from prefect.states import Completed, State
+
+from flows.approval_gate import rejection, wait_for_approval
+from flows.cluster_lock import cluster_lock
+from flows.cluster_runs import claim_cluster
+from flows.provisioning import wait_for_services
+from flows.reports import ApplyReport, publish_plan
+from flows.run_labels import set_phase
+from mchub import lifecycle
+from mchub.workspace import WorkspaceError
+from tasks.cluster_state import read_state
+from tasks.terraform_steps import apply_plan, init_terraform, plan_changes
+from tasks.workspace_steps import archive_workspace, prepare_workspace
+
+
+@flow(name="build-cluster", persist_result=False)
+def build_cluster(request_file: str, hostname: str, new: bool) -> State:
+    """Build `hostname` from the spec in `request_file` (written by
+    mchub.lifecycle.new_cluster_request); `new`: a cluster that does not exist yet."""
+    logger = get_run_logger()
+    claim_cluster(hostname, "plan")
+    with cluster_lock(hostname):
+        workspace = prepare_workspace(request_file, hostname, new)
+        if workspace.hostname != hostname:
+            raise WorkspaceError(
+                f"hostname: the run is for {hostname} but {request_file} describes {workspace.hostname}; "
+                "submit the request again with its own hostname"
+            )
+        terraform = lifecycle.terraform_for(workspace)
+        init_terraform(workspace, terraform)
+        record, summary = plan_changes(workspace, terraform)
+    publish_plan(hostname, summary, "Plan")
+
+    if summary.has_changes:
+        set_phase("approval")
+        answer = wait_for_approval(hostname, record, summary)
+        if not answer.approve:
+            if new:
+                # Nothing was built: free the name for another try, keeping the folder's logs.
+                with cluster_lock(hostname):
+                    archive_workspace(workspace)
+            return rejection(answer)
+    else:
+        logger.info("%s already matches its spec: no approval needed", hostname)
+
+    set_phase("build")
+    report = ApplyReport(hostname)
+    with cluster_lock(hostname):
+        try:
+            apply_plan(workspace, terraform, record, on_progress=report)
+        finally:
+            report.finish()
+        apply_ended = datetime.now(UTC)
+        state = read_state(workspace, terraform)
+
+    set_phase("provisioning")
+    wait_for_services(hostname, state.service_urls, apply_ended)
+    return Completed(message=f"{hostname} is up: {', '.join(state.service_urls.values())}")

@@ -1,0 +1,39 @@
+"""One action at a time per cluster: a run claims its cluster, or is refused while another
+unfinished run (one waiting for approval included) acts on it.
+
+The same rule, and the same message naming the run that holds the cluster, as the client's
+check at submission (mchub.cli.runs); the flows check again because a run can also be
+started from Prefect's dashboard, or submitted by two people at the same moment.
+"""
+
+from uuid import UUID
+
+from prefect.client.orchestration import get_client
+
+from flows.run_labels import current_run
+from mchub.cli import runs
+from mchub.status import HOSTNAME_LABEL, PHASE_LABEL, Phase, cluster_tag
+
+
+def refuse_if_busy(hostname: str, me: UUID) -> None:
+    """runs.ClusterBusy, naming the run, while a run other than `me` acts on `hostname`."""
+    runs.refuse_if_busy([run for run in runs.runs_of(hostname) if run.id != me], hostname)
+
+
+def claim_cluster(hostname: str, phase: Phase) -> None:
+    """Make the current run the one acting on `hostname`, in its first phase.
+
+    A refused run drops its cluster tag: it changed nothing, and as the cluster's newest
+    run it would otherwise hide the cluster's real status behind its failure.
+    """
+    run = current_run()
+    tag = cluster_tag(hostname)
+    with get_client(sync_client=True) as client:
+        try:
+            refuse_if_busy(hostname, run.id)
+        except runs.ClusterBusy:
+            client.update_flow_run(run.id, tags=[t for t in run.tags if t != tag])
+            raise
+        if tag not in run.tags:
+            client.update_flow_run(run.id, tags=[*run.tags, tag])
+        client.update_flow_run_labels(run.id, {HOSTNAME_LABEL: hostname, PHASE_LABEL: phase})

@@ -1,0 +1,267 @@
+"""The commands that act on clusters through Prefect's deployments: create, approve, reject,
+status, list, destroy, logs; and deploy / reconcile, which `mchub up` runs at start-up.
+
+`create` and `destroy` follow their run in the terminal until it ends, showing each change
+of status and the plan to approve; the exit code is 0 only when the cluster is up
+(provisioning_success) or gone (destroyed).
+"""
+
+import argparse
+import functools
+import getpass
+import logging
+import os
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+from mchub.cli.commands import checked_spec
+from mchub.settings import get_settings
+from mchub.spec import SpecError
+from mchub.stack import worker_name
+from mchub.status import RunView, Status, run_status
+from mchub.workspace import WorkspaceError
+
+if TYPE_CHECKING:
+    from prefect.client.orchestration import SyncPrefectClient
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def add_cluster_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    create = commands.add_parser("create", help="build a new cluster from a spec file, through its plan and approval")
+    create.add_argument("spec", type=Path, help="cluster spec in YAML, e.g. examples/cluster.yaml")
+    _follow_options(create)
+    create.set_defaults(run=_create)
+
+    for verb, run, help_text in (
+        ("approve", _approve, "approve the plan a cluster's run waits for"),
+        ("reject", _reject, "reject the plan a cluster's run waits for; the run ends and nothing changes"),
+    ):
+        answer = commands.add_parser(verb, help=help_text)
+        answer.add_argument("hostname", metavar="HOST", help="the cluster's hostname, e.g. hpc1.sandbox.mchub.dev")
+        answer.add_argument("--comment", default="", help="recorded with the answer")
+        answer.add_argument("--by", default=getpass.getuser(), help="who answers (default: your user name)")
+        answer.set_defaults(run=run)
+
+    status = commands.add_parser("status", help="a cluster's status and its latest run")
+    status.add_argument("hostname", metavar="HOST")
+    status.set_defaults(run=_status)
+
+    listing = commands.add_parser("list", help="every cluster and its status")
+    listing.add_argument("--all", action="store_true", help="include destroyed clusters")
+    listing.set_defaults(run=_list)
+
+    destroy = commands.add_parser("destroy", help="destroy a cluster's cloud resources and archive its folder")
+    destroy.add_argument("hostname", metavar="HOST")
+    _follow_options(destroy)
+    destroy.set_defaults(run=_destroy)
+
+    logs = commands.add_parser("logs", help="the log of a cluster's latest run")
+    logs.add_argument("hostname", metavar="HOST")
+    logs.set_defaults(run=_logs)
+
+    deploy = commands.add_parser("deploy", help="create the work pool and apply prefect.yaml's deployments")
+    deploy.set_defaults(run=_deploy)
+
+    reconcile = commands.add_parser(
+        "reconcile", help="mark as crashed the runs this machine's worker left unfinished when it died"
+    )
+    reconcile.add_argument("--worker", default=worker_name(), help="the worker's name (default: %(default)s)")
+    reconcile.set_defaults(run=_reconcile)
+
+
+def _follow_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--approve", action="store_true", help="approve the plan without waiting for someone to")
+    parser.add_argument("--no-wait", action="store_true", help="return once the run is submitted")
+
+
+def _prefect_command(command: Command) -> Command:
+    """Prefect kept in the project's home, and the errors of cluster actions shown as refusals."""
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        # Importing prefect creates its home: the project's, not ~/.prefect.
+        os.environ.setdefault("PREFECT_HOME", str((get_settings().home / "prefect").resolve()))
+        os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+        from mchub.cli.runs import RunsError
+
+        try:
+            return command(args)
+        except (RunsError, WorkspaceError, SpecError) as error:
+            print(f"mchub: {error}", file=sys.stderr)
+            return 1
+
+    return run
+
+
+@_prefect_command
+def _create(args: argparse.Namespace) -> int:
+    from mchub import lifecycle
+    from mchub.cli import runs
+
+    spec = checked_spec(args.spec)
+    with runs.connect() as client:
+        request = lifecycle.new_cluster_request(spec)
+        try:
+            run_id = runs.submit_build(request, spec.hostname, new=True, client=client)
+        except BaseException:
+            request.unlink(missing_ok=True)  # it holds the guest password, and no run will read it
+            raise
+        return _submitted(client, run_id, spec.hostname, args, Status.PROVISIONING_SUCCESS)
+
+
+@_prefect_command
+def _destroy(args: argparse.Namespace) -> int:
+    from mchub.cli import runs
+
+    with runs.connect() as client:
+        run_id = runs.submit_destroy(args.hostname, client=client)
+        return _submitted(client, run_id, args.hostname, args, Status.DESTROYED)
+
+
+@_prefect_command
+def _approve(args: argparse.Namespace) -> int:
+    from mchub.cli import runs
+
+    run = runs.approve(args.hostname, by=args.by, comment=args.comment)
+    print(f"{args.hostname}: plan of {run.describe()} approved by {args.by}")
+    return 0
+
+
+@_prefect_command
+def _reject(args: argparse.Namespace) -> int:
+    from mchub.cli import runs
+
+    run = runs.reject(args.hostname, by=args.by, comment=args.comment)
+    print(f"{args.hostname}: plan of {run.describe()} rejected by {args.by}")
+    return 0
+
+
+@_prefect_command
+def _status(args: argparse.Namespace) -> int:
+    from mchub.cli import runs
+    from mchub.status import cluster_status
+
+    with runs.connect() as client:
+        history = runs.runs_of(args.hostname, client=client)
+        status = cluster_status(history)
+        print(f"{args.hostname}: {status}")
+        if history:
+            latest = history[0]
+            print(f"  latest run: {latest.describe()}" + (f", phase {latest.phase}" if latest.phase else ""))
+            for heading, text in (("progress", latest.progress), ("message", latest.state_message)):
+                if text:
+                    print(f"  {heading}: {text}")
+            if latest.state_type == "PAUSED":
+                print(runs.plan_markdown(latest, client=client) or "  (the run has published no plan)")
+    return 1 if status == Status.NOT_FOUND else 0
+
+
+@_prefect_command
+def _list(args: argparse.Namespace) -> int:
+    from mchub.cli import runs
+
+    shown = {h: s for h, s in runs.statuses().items() if args.all or s != Status.DESTROYED}
+    if not shown:
+        print("no clusters" + ("" if args.all else " (`mchub list --all` includes destroyed ones)"))
+    for hostname, status in shown.items():
+        print(f"{hostname:<50} {status}")
+    return 0
+
+
+@_prefect_command
+def _logs(args: argparse.Namespace) -> int:
+    from mchub.cli import runs
+
+    with runs.connect() as client:
+        history = runs.runs_of(args.hostname, client=client)
+        if not history:
+            raise runs.RunsError(f"{args.hostname} has no runs; `mchub list` shows the clusters there are")
+        print(f"log of {history[0].describe()}:")
+        for line in runs.run_logs(history[0].id, client=client):
+            print(f"{line.timestamp:%Y-%m-%d %H:%M:%S} {_level_name(line.level):<7} {line.message}")
+    print(f"Terraform's own logs: {get_settings().clusters_dir / args.hostname / 'logs'}")
+    return 0
+
+
+@_prefect_command
+def _deploy(args: argparse.Namespace) -> int:
+    from mchub.cli import platform
+
+    created = platform.ensure_work_pool()
+    print(f"work pool {platform.WORK_POOL!r} {'created' if created else 'exists'}")
+    platform.apply_deployments()
+    print("deployments of prefect.yaml applied")
+    return 0
+
+
+@_prefect_command
+def _reconcile(args: argparse.Namespace) -> int:
+    from mchub.cli import platform
+
+    crashed = platform.reconcile_orphaned_runs(args.worker)
+    for run in crashed:
+        print(f"run {run.name!r} ({run.id}) was left unfinished by a dead worker: marked crashed")
+    print(f"{len(crashed)} run(s) of worker {args.worker!r} reconciled")
+    return 0
+
+
+def _submitted(client: "SyncPrefectClient", run_id: UUID, hostname: str, args: argparse.Namespace, success: Status) -> int:
+    from mchub.cli import runs
+
+    run = runs.read_run(run_id, client=client)
+    print(f"{hostname}: {run.flow_name} run {run.name!r} submitted ({_dashboard(run_id)})")
+    if args.no_wait:
+        return 0
+    try:
+        ended = runs.wait(run_id, _progress_printer(client, hostname, approve=args.approve), client=client)
+    except KeyboardInterrupt:
+        print(f"\nstopped following; the run goes on: `mchub status {hostname}`")
+        return 130
+    status = run_status(ended)
+    if ended.rejected:
+        print(f"mchub: {hostname}: the plan was rejected: {ended.state_message}", file=sys.stderr)
+        return 1
+    if status != success:
+        print(f"mchub: {hostname}: {status}: {ended.state_message or ended.state_name}", file=sys.stderr)
+        return 1
+    print(f"{hostname}: {status}" + (f": {ended.state_message}" if ended.state_message else ""))
+    return 0
+
+
+def _progress_printer(client: "SyncPrefectClient", hostname: str, *, approve: bool) -> Callable[[RunView], None]:
+    from mchub.cli import runs
+
+    shown = ""
+
+    def show(run: RunView) -> None:
+        nonlocal shown
+        line = f"{hostname}: {run_status(run)}" + (f"  {run.progress}" if run.progress else "")
+        if line != shown:  # a change of state within one status (Scheduled → Pending) says nothing new
+            print(f"{datetime.now():%H:%M:%S} {line}")
+            shown = line
+        if run.state_type != "PAUSED":
+            return
+        print(runs.plan_markdown(run, client=client) or "(the run has published no plan)")
+        if approve:
+            runs.approve(hostname, by=getpass.getuser(), comment="approved with --approve", client=client)
+            print(f"{hostname}: plan approved (--approve)")
+        else:
+            print(
+                f"waiting for approval: `mchub approve {hostname}` or `mchub reject {hostname}`, "
+                f"or answer in Prefect's dashboard: {_dashboard(run.id)}"
+            )
+
+    return show
+
+
+def _dashboard(run_id: UUID) -> str:
+    return f"{get_settings().prefect_api_url.rstrip('/').removesuffix('/api')}/runs/flow-run/{run_id}"
+
+
+def _level_name(level: int) -> str:
+    return logging.getLevelName(level)

@@ -1,0 +1,326 @@
+"""MC Hub's client of Prefect: start cluster runs, read their status, answer their approvals.
+
+The CLI and the web front end act on clusters only through the deployments in prefect.yaml;
+this module is where they reach Prefect's API (at settings.prefect_api_url). Every function
+takes an optional open client, so a caller making several calls (a page, a waiting command)
+reuses one connection; without one, a client is opened for the call.
+"""
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+from uuid import UUID
+
+import httpx
+from prefect.client.orchestration import SyncPrefectClient
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    ArtifactFilterKey,
+    FlowFilter,
+    FlowFilterId,
+    FlowFilterName,
+    FlowRunFilter,
+    FlowRunFilterTags,
+    LogFilter,
+    LogFilterFlowRunId,
+)
+from prefect.client.schemas.objects import FlowRun, Log
+from prefect.client.schemas.responses import SetStateStatus
+from prefect.client.schemas.sorting import ArtifactSort, FlowRunSort, LogSort
+from prefect.exceptions import ObjectNotFound
+
+from mchub.settings import get_settings
+from mchub.status import (
+    BUILD_FLOW,
+    CLUSTER_FLOWS,
+    DESTROY_FLOW,
+    HOSTNAME_LABEL,
+    PHASE_LABEL,
+    PROGRESS_LABEL,
+    RunView,
+    Status,
+    artifact_key,
+    cluster_status,
+    cluster_tag,
+    hostname_of_tags,
+)
+
+# Prefect's server returns at most this many objects per request (PREFECT_SERVER_API_DEFAULT_LIMIT).
+PAGE_SIZE = 200
+POLL_SECONDS = 1.0
+
+T = TypeVar("T")
+
+
+class RunsError(Exception):
+    """What was asked of Prefect cannot be done; the message says why and what to do."""
+
+
+class PrefectUnreachable(RunsError):
+    """Prefect's API does not answer."""
+
+
+class ClusterBusy(RunsError):
+    """Another run is acting on the cluster; the message names it."""
+
+
+class NotAwaitingApproval(RunsError):
+    """An approval or rejection for a cluster that has no plan waiting for one."""
+
+
+def connect(api_url: str | None = None, httpx_settings: dict[str, Any] | None = None) -> SyncPrefectClient:
+    """A client of Prefect's API (default: settings.prefect_api_url), to use as a context manager."""
+    return SyncPrefectClient(api_url or get_settings().prefect_api_url, httpx_settings=httpx_settings)
+
+
+@contextmanager
+def session(client: SyncPrefectClient | None) -> Iterator[SyncPrefectClient]:
+    """`client`, or a new one closed afterwards; Prefect's API not answering is PrefectUnreachable."""
+    url = str(client.api_url).rstrip("/") if client else get_settings().prefect_api_url
+    try:
+        if client is not None:
+            yield client
+            return
+        with connect() as opened:
+            yield opened
+    except httpx.TransportError as error:
+        raise PrefectUnreachable(
+            f"Prefect's API at {url} does not answer ({type(error).__name__}): start MC Hub with "
+            "`mchub up`, or set MCHUB_PREFECT_API_URL to the API of the Prefect server it uses"
+        ) from error
+
+
+# --- reading runs ---------------------------------------------------------------------
+
+
+def runs_of(hostname: str, *, client: SyncPrefectClient | None = None) -> list[RunView]:
+    """The runs that acted on `hostname`, newest first."""
+    with session(client) as c:
+        flow_runs = all_pages(
+            lambda offset: c.read_flow_runs(
+                flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[cluster_tag(hostname)])),
+                sort=FlowRunSort.EXPECTED_START_TIME_DESC,
+                limit=PAGE_SIZE,
+                offset=offset,
+            )
+        )
+        if not flow_runs:
+            return []
+        names = _flow_names(c, FlowFilter(id=FlowFilterId(any_=list({r.flow_id for r in flow_runs}))))
+    return _newest_first(_view(run, names[run.flow_id]) for run in flow_runs if run.flow_id in names)
+
+
+def status_of(hostname: str, *, client: SyncPrefectClient | None = None) -> Status:
+    return cluster_status(runs_of(hostname, client=client))
+
+
+def statuses(*, client: SyncPrefectClient | None = None) -> dict[str, Status]:
+    """The status of every cluster that has runs (not_found ones left out), by hostname.
+
+    Two requests whatever the number of clusters (the cluster flows' ids, then their runs),
+    one more per PAGE_SIZE runs of history."""
+    with session(client) as c:
+        names = _flow_names(c, FlowFilter(name=FlowFilterName(any_=list(CLUSTER_FLOWS))))
+        if not names:
+            return {}
+        flow_runs = all_pages(
+            lambda offset: c.read_flow_runs(
+                flow_filter=FlowFilter(id=FlowFilterId(any_=list(names))),
+                sort=FlowRunSort.EXPECTED_START_TIME_DESC,
+                limit=PAGE_SIZE,
+                offset=offset,
+            )
+        )
+    by_hostname: dict[str, list[RunView]] = {}
+    for run in flow_runs:
+        if hostname_of_tags(run.tags):
+            view = _view(run, names[run.flow_id])
+            by_hostname.setdefault(view.hostname, []).append(view)
+    found = {hostname: cluster_status(runs) for hostname, runs in sorted(by_hostname.items())}
+    return {hostname: status for hostname, status in found.items() if status != Status.NOT_FOUND}
+
+
+def read_run(run_id: UUID, *, client: SyncPrefectClient | None = None) -> RunView:
+    with session(client) as c:
+        run = c.read_flow_run(run_id)
+        return _view(run, c.read_flow(run.flow_id).name)
+
+
+def plan_markdown(run: RunView, *, client: SyncPrefectClient | None = None) -> str | None:
+    """The plan summary the run published (markdown), None before it has one."""
+    with session(client) as c:
+        artifacts = c.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=[artifact_key("plan", run.hostname)]),
+                flow_run_id=ArtifactFilterFlowRunId(any_=[run.id]),
+            ),
+            sort=ArtifactSort.CREATED_DESC,
+            limit=1,
+        )
+    return str(artifacts[0].data) if artifacts else None
+
+
+def run_logs(run_id: UUID, *, client: SyncPrefectClient | None = None) -> list[Log]:
+    """The log lines a run sent to Prefect, oldest first."""
+    with session(client) as c:
+        return all_pages(
+            lambda offset: c.read_logs(
+                log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])),
+                sort=LogSort.TIMESTAMP_ASC,
+                limit=PAGE_SIZE,
+                offset=offset,
+            )
+        )
+
+
+def wait(
+    run_id: UUID,
+    on_change: Callable[[RunView], None] | None = None,
+    *,
+    poll_seconds: float = POLL_SECONDS,
+    client: SyncPrefectClient | None = None,
+) -> RunView:
+    """Follow a run until it ends (waiting for approval included); `on_change` gets the run
+    each time its state, phase or progress changes. Returns the ended run."""
+    with session(client) as c:
+        run = c.read_flow_run(run_id)
+        flow_name = c.read_flow(run.flow_id).name
+        shown: tuple[object, ...] | None = None
+        while True:
+            view = _view(run, flow_name)
+            seen = (view.state_type, view.state_name, view.phase, view.progress)
+            if seen != shown and on_change is not None:
+                on_change(view)
+            shown = seen
+            if view.final:
+                return view
+            time.sleep(poll_seconds)
+            run = c.read_flow_run(run_id)
+
+
+# --- acting on clusters ---------------------------------------------------------------
+
+
+def submit_build(request_file: Path, hostname: str, new: bool, *, client: SyncPrefectClient | None = None) -> UUID:
+    """Start a build-cluster run for the spec in `request_file` (from
+    mchub.lifecycle.new_cluster_request); ClusterBusy while another run acts on `hostname`."""
+    parameters = {"request_file": str(Path(request_file).resolve()), "hostname": hostname, "new": new}
+    # The request file is unique per submission: a double click submits the same run once.
+    return _submit(BUILD_FLOW, hostname, parameters, f"build:{Path(request_file).name}", client)
+
+
+def submit_destroy(hostname: str, auto_approve: bool = False, *, client: SyncPrefectClient | None = None) -> UUID:
+    """Start a destroy-cluster run; refuses a cluster that has no folder, and ClusterBusy."""
+    folder = get_settings().clusters_dir / hostname
+    if not folder.is_dir():
+        raise RunsError(
+            f"{hostname}: there is no cluster folder {folder}, so nothing to destroy; "
+            "`mchub list` shows the clusters there are"
+        )
+    return _submit(DESTROY_FLOW, hostname, {"hostname": hostname, "auto_approve": auto_approve}, None, client)
+
+
+def approve(hostname: str, by: str, comment: str = "", *, client: SyncPrefectClient | None = None) -> RunView:
+    """Approve the plan `hostname`'s run waits for; returns that run."""
+    return _answer(hostname, approve=True, by=by, comment=comment, client=client)
+
+
+def reject(hostname: str, by: str, comment: str = "", *, client: SyncPrefectClient | None = None) -> RunView:
+    """Reject the plan `hostname`'s run waits for (the run ends cancelled, with `comment`)."""
+    return _answer(hostname, approve=False, by=by, comment=comment, client=client)
+
+
+def refuse_if_busy(runs: list[RunView], hostname: str) -> None:
+    """ClusterBusy naming the run that holds `hostname`, when its newest run is unfinished."""
+    if runs and runs[0].busy:
+        holder = runs[0]
+        what_to_do = (
+            f"approve or reject its plan (`mchub approve {hostname}` / `mchub reject {hostname}`)"
+            if holder.state_type == "PAUSED"
+            else "wait for it to finish, or cancel it in Prefect's dashboard"
+        )
+        raise ClusterBusy(f"{hostname} is busy: {holder.describe()} is acting on it; {what_to_do}, then try again")
+
+
+def _submit(
+    flow_name: str, hostname: str, parameters: dict[str, Any], idempotency_key: str | None, client: SyncPrefectClient | None
+) -> UUID:
+    with session(client) as c:
+        refuse_if_busy(runs_of(hostname, client=c), hostname)
+        name = f"{flow_name}/{flow_name}"
+        try:
+            deployment = c.read_deployment_by_name(name)
+        except ObjectNotFound:
+            raise RunsError(
+                f"deployment {name} is not on the Prefect server at {c.api_url}: start MC Hub with "
+                "`mchub up`, or apply prefect.yaml with `mchub deploy`"
+            ) from None
+        run = c.create_flow_run_from_deployment(
+            deployment.id,
+            parameters=parameters,
+            tags=[cluster_tag(hostname)],
+            labels={HOSTNAME_LABEL: hostname},
+            idempotency_key=idempotency_key,
+        )
+    return run.id
+
+
+def _answer(hostname: str, *, approve: bool, by: str, comment: str, client: SyncPrefectClient | None) -> RunView:
+    with session(client) as c:
+        runs = runs_of(hostname, client=c)
+        if not runs or runs[0].state_type != "PAUSED":
+            now = f"its latest run is {runs[0].describe()}" if runs else "it has no runs"
+            raise NotAwaitingApproval(f"{hostname} has no plan waiting for approval: {now}")
+        waiting = runs[0]
+        # The same fields as flows.approval.Approval: the server checks them against its schema.
+        result = c.resume_flow_run(waiting.id, run_input={"approve": approve, "comment": comment, "by": by})
+    if result.status != SetStateStatus.ACCEPT:
+        reason = getattr(result.details, "reason", None) or result.status.value
+        raise RunsError(f"{hostname}: Prefect did not resume {waiting.describe()}: {reason}")
+    return waiting
+
+
+# --- helpers --------------------------------------------------------------------------
+
+
+def all_pages(read: Callable[[int], list[T]]) -> list[T]:
+    """Every object of a Prefect query, `read(offset)` returning one page of PAGE_SIZE at most."""
+    found: list[T] = []
+    while True:
+        page = read(len(found))
+        found += page
+        if len(page) < PAGE_SIZE:
+            return found
+
+
+def _flow_names(client: SyncPrefectClient, flow_filter: FlowFilter) -> dict[UUID, str]:
+    return {flow.id: flow.name for flow in client.read_flows(flow_filter=flow_filter, limit=PAGE_SIZE)}
+
+
+def _newest_first(views: Iterator[RunView]) -> list[RunView]:
+    return sorted(views, key=lambda v: v.created, reverse=True)
+
+
+def _view(run: FlowRun, flow_name: str) -> RunView:
+    state = run.state
+    labels = run.labels or {}
+    return RunView(
+        id=run.id,
+        name=run.name,
+        flow_name=flow_name,
+        state_type=state.type.value if state else "SCHEDULED",
+        state_name=state.name if state else "Scheduled",
+        state_message=state.message if state else None,
+        phase=_label(labels, PHASE_LABEL),
+        progress=_label(labels, PROGRESS_LABEL),
+        created=run.created or run.expected_start_time,
+        hostname=hostname_of_tags(run.tags) or str(labels.get(HOSTNAME_LABEL, "")),
+    )
+
+
+def _label(labels: dict[str, Any], key: str) -> str | None:
+    value = labels.get(key)
+    return None if value is None else str(value)

@@ -1,0 +1,151 @@
+"""A cluster's status, derived from its flow runs: nothing else stores it.
+
+A run acting on a cluster is tagged `cluster:<hostname>` and moves its `mchub.phase` label
+at each boundary of the workflow; the cluster's status is its latest run's state read with
+that phase. A rejected approval changed nothing, so the cluster keeps the status it had
+before that run.
+"""
+
+from collections.abc import Sequence
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel
+
+PHASE_LABEL = "mchub.phase"
+HOSTNAME_LABEL = "mchub.hostname"
+PROGRESS_LABEL = "mchub.progress"
+CLUSTER_TAG_PREFIX = "cluster:"
+
+BUILD_FLOW = "build-cluster"
+DESTROY_FLOW = "destroy-cluster"
+CLUSTER_FLOWS = (BUILD_FLOW, DESTROY_FLOW)
+
+StateType = Literal[
+    "SCHEDULED", "PENDING", "RUNNING", "PAUSED", "COMPLETED", "FAILED", "CRASHED", "CANCELLED", "CANCELLING"
+]
+Phase = Literal["plan", "approval", "build", "provisioning", "destroy-plan", "destroy"]
+
+BUSY_STATES: frozenset[StateType] = frozenset({"SCHEDULED", "PENDING", "RUNNING", "PAUSED", "CANCELLING"})
+FINAL_STATES: frozenset[StateType] = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
+
+
+class Status(StrEnum):
+    CREATED = "created"
+    PLAN_RUNNING = "plan_running"
+    PLAN_ERROR = "plan_error"
+    AWAITING_APPROVAL = "awaiting_approval"
+    BUILD_RUNNING = "build_running"
+    BUILD_ERROR = "build_error"
+    PROVISIONING_RUNNING = "provisioning_running"
+    PROVISIONING_SUCCESS = "provisioning_success"
+    PROVISIONING_ERROR = "provisioning_error"
+    DESTROY_RUNNING = "destroy_running"
+    DESTROY_ERROR = "destroy_error"
+    DESTROYED = "destroyed"
+    NOT_FOUND = "not_found"
+
+
+class RunView(BaseModel):
+    """What the status of a cluster needs to know of one flow run."""
+
+    id: UUID
+    name: str
+    flow_name: str
+    state_type: StateType
+    state_name: str
+    state_message: str | None = None
+    phase: str | None = None
+    progress: str | None = None
+    created: datetime
+    hostname: str
+
+    @property
+    def busy(self) -> bool:
+        """The run still acts on its cluster (waiting for approval included)."""
+        return self.state_type in BUSY_STATES
+
+    @property
+    def final(self) -> bool:
+        return self.state_type in FINAL_STATES
+
+    @property
+    def rejected(self) -> bool:
+        """Its plan was rejected: the flow ends a rejected run as cancelled in phase approval."""
+        return self.state_type == "CANCELLED" and self.phase == "approval"
+
+    def describe(self) -> str:
+        """"build-cluster run 'brave-otter' (Running)", for messages naming the run."""
+        return f"{self.flow_name} run {self.name!r} ({self.state_name})"
+
+
+def cluster_tag(hostname: str) -> str:
+    return f"{CLUSTER_TAG_PREFIX}{hostname}"
+
+
+def hostname_of_tags(tags: Sequence[str]) -> str | None:
+    """The hostname a run's `cluster:<hostname>` tag names, None for a run of no cluster."""
+    for tag in tags:
+        if tag.startswith(CLUSTER_TAG_PREFIX):
+            return tag.removeprefix(CLUSTER_TAG_PREFIX)
+    return None
+
+
+def artifact_key(kind: str, hostname: str) -> str:
+    """An artifact key for a cluster ("plan-hpc1-sandbox-mchub-dev"): Prefect allows only
+    lowercase letters, digits and dashes."""
+    return f"{kind}-{hostname.replace('.', '-')}"
+
+
+# Which error and running status each phase's group has. The destroy flow's approval is part
+# of destroying, so a destroy-cluster run's phases all map to the destroy group.
+_GROUP_OF_PHASE = {
+    "plan": "plan",
+    "approval": "plan",
+    "build": "build",
+    "provisioning": "provisioning",
+    "destroy-plan": "destroy",
+    "destroy": "destroy",
+}
+_RUNNING = {
+    "plan": Status.PLAN_RUNNING,
+    "build": Status.BUILD_RUNNING,
+    "provisioning": Status.PROVISIONING_RUNNING,
+    "destroy": Status.DESTROY_RUNNING,
+}
+_ERROR = {
+    "plan": Status.PLAN_ERROR,
+    "build": Status.BUILD_ERROR,
+    "provisioning": Status.PROVISIONING_ERROR,
+    "destroy": Status.DESTROY_ERROR,
+}
+
+
+def cluster_status(runs: Sequence[RunView]) -> Status:
+    """The status of a cluster from its runs (any order): that of the newest run whose plan
+    was not rejected; not_found when there is none."""
+    for run in sorted(runs, key=lambda r: r.created, reverse=True):
+        if not run.rejected:
+            return run_status(run)
+    return Status.NOT_FOUND
+
+
+def run_status(run: RunView) -> Status:
+    """The status a cluster has while `run` is its latest run."""
+    if run.state_type == "PAUSED":
+        return Status.AWAITING_APPROVAL
+    if run.state_type == "COMPLETED":
+        return Status.DESTROYED if run.flow_name == DESTROY_FLOW else Status.PROVISIONING_SUCCESS
+    group = _group(run)
+    if run.state_type in ("FAILED", "CRASHED", "CANCELLED"):
+        return _ERROR[group or "plan"]
+    # SCHEDULED, PENDING, RUNNING, CANCELLING: the run is under way in its phase.
+    return _RUNNING[group] if group else Status.CREATED
+
+
+def _group(run: RunView) -> str | None:
+    if run.flow_name == DESTROY_FLOW:
+        return "destroy"
+    return _GROUP_OF_PHASE.get(run.phase or "")

@@ -1,0 +1,402 @@
+"""The cluster flows on a real Prefect server and worker (prefect_stack), with real Terraform
+applying the sandbox module to the sandbox cloud: each test builds its own clusters through
+the same client the CLI uses (mchub.cli.runs) and looks at what a user would: the cluster's
+status, its plan and progress, its folder, its cloud objects, its services.
+"""
+
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+import httpx
+import pytest
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.client.schemas.sorting import ArtifactSort
+from prefect.states import Cancelling
+
+from mchub import lifecycle
+from mchub.cli import runs
+from mchub.spec import ClusterSpec, default_spec_data, dump_spec, parse_spec
+from mchub.status import (
+    BUILD_FLOW,
+    HOSTNAME_LABEL,
+    RunView,
+    Status,
+    artifact_key,
+    cluster_tag,
+)
+from mchub.workspace import ARCHIVE, open_existing
+from sandbox.catalog import QuotaSizes
+from tests.conftest_prefect import PrefectStack
+
+DOMAIN = "sandbox.mchub.dev"
+PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILvnN/o+Ku37TEhyolHdgfl4IfQfJwrnlXUB7/f1IHjH test@mchub"
+# Every cluster here gets this guest password; the last test looks for it in what Prefect stored.
+GUEST_PASSWORD = "Guest-pw-7d41c9e2"
+SANDBOX_OS_PASSWORD = "sandbox-password"  # the sandbox clouds.yaml's password (OS_PASSWORD for Terraform)
+
+
+def cluster_spec(name: str | None = None, **changes: Any) -> ClusterSpec:
+    data = {
+        **default_spec_data(domain=DOMAIN, name=name or f"f{uuid4().hex[:8]}"),
+        "public_keys": [PUBLIC_KEY],
+        "guest_passwd": GUEST_PASSWORD,
+        "volumes": {"nfs": {"home": {"size": 10}}},
+    }
+    return parse_spec({**data, **changes})
+
+
+def submit_build(spec: ClusterSpec, *, new: bool = True, env: dict[str, str] | None = None) -> UUID:
+    """Start build-cluster as the CLI does; `env` (settings for this run only) goes through
+    the process worker's job variables instead."""
+    request = lifecycle.new_cluster_request(spec, new=new)
+    if env is None:
+        return runs.submit_build(request, spec.hostname, new)
+    with runs.connect() as client:
+        deployment = client.read_deployment_by_name(f"{BUILD_FLOW}/{BUILD_FLOW}")
+        return client.create_flow_run_from_deployment(
+            deployment.id,
+            parameters={"request_file": str(request), "hostname": spec.hostname, "new": new},
+            tags=[cluster_tag(spec.hostname)],
+            labels={HOSTNAME_LABEL: spec.hostname},
+            job_variables={"env": env},
+        ).id
+
+
+def wait_for(run_id: UUID, done: Callable[[RunView], bool], timeout: float = 90.0) -> RunView:
+    deadline = time.monotonic() + timeout
+    while True:
+        run = runs.read_run(run_id)
+        if done(run):
+            return run
+        if run.final or time.monotonic() > deadline:
+            raise AssertionError(f"run {run.describe()} ({run.phase}: {run.state_message}) did not get there")
+        time.sleep(0.2)
+
+
+def paused(run_id: UUID) -> RunView:
+    return wait_for(run_id, lambda run: run.state_type == "PAUSED")
+
+
+def ended(run_id: UUID, timeout: float = 120.0) -> RunView:
+    return wait_for(run_id, lambda run: run.final, timeout)
+
+
+def build(spec: ClusterSpec, *, new: bool = True) -> RunView:
+    """Submit, approve the plan, and wait for the end of the run."""
+    run_id = submit_build(spec, new=new)
+    paused(run_id)
+    runs.approve(spec.hostname, by="tester")
+    return ended(run_id)
+
+
+def destroy(hostname: str) -> RunView:
+    run_id = runs.submit_destroy(hostname)
+    paused(run_id)
+    runs.approve(hostname, by="tester")
+    return ended(run_id)
+
+
+def servers_of(stack: PrefectStack, hostname: str) -> list[str]:
+    with stack.sandbox.connect() as conn:
+        return sorted(s.name for s in conn.compute.servers() if s.metadata.get("cluster") == hostname)
+
+
+def processes_of_run(run_id: UUID) -> list[int]:
+    """The processes running this flow run (the worker starts each with its id in the environment)."""
+    marker = f"PREFECT__FLOW_RUN_ID={run_id}".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and marker in (proc / "environ").read_bytes().split(b"\0"):
+                found.append(int(proc.name))
+        except OSError:
+            continue  # gone meanwhile, or not ours
+    return found
+
+
+def latest_artifact(stack: PrefectStack, key: str) -> Any:
+    with stack.client() as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])), sort=ArtifactSort.CREATED_DESC, limit=1
+        )
+    assert found, f"no artifact {key}"
+    return found[0]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def roomy_sandbox(prefect_stack: PrefectStack) -> Iterator[None]:
+    """The clusters built here are left standing: quotas without limits, so they all fit."""
+    prefect_stack.sandbox.set_knobs(quotas={name: -1 for name in QuotaSizes.model_fields})
+    yield
+    prefect_stack.sandbox.set_knobs(quotas=QuotaSizes().model_dump())
+
+
+@pytest.fixture
+def sandbox_knobs(prefect_stack: PrefectStack) -> Iterator[Callable[..., None]]:
+    """set(**knobs) on the session's sandbox; boot time, latency and faults are put back after."""
+    yield prefect_stack.sandbox.set_knobs
+    prefect_stack.sandbox.set_knobs(
+        boot_seconds=0, latency_seconds=0, fail_next_server_creates=0, fail_next_requests=0
+    )
+
+
+def test_a_new_cluster_is_planned_approved_built_and_probed(prefect_stack: PrefectStack) -> None:
+    spec = cluster_spec()
+    hostname = spec.hostname
+    submitted = time.monotonic()
+    run_id = submit_build(spec)
+
+    waiting = paused(run_id)
+    to_approval = time.monotonic() - submitted
+    assert runs.status_of(hostname) == Status.AWAITING_APPROVAL
+    assert waiting.phase == "approval"
+    plan = latest_artifact(prefect_stack, artifact_key("plan", hostname)).data
+    assert "**8 to add, 0 to change, 0 to destroy.**" in plan
+    assert "+1 instance mgmt1 (p4-6gb)" in plan and "+1 floating IP login1" in plan
+    # Waiting for a person holds no process: the run's engine has exited.
+    time.sleep(1.5)
+    assert processes_of_run(run_id) == []
+
+    approved = time.monotonic()
+    runs.approve(hostname, by="alice", comment="looks right")
+    resumed = wait_for(run_id, lambda run: run.state_type == "RUNNING")
+    resume_latency = time.monotonic() - approved
+    done = ended(run_id)
+    total = time.monotonic() - submitted
+    print(f"\nbuild: plan shown after {to_approval:.1f} s, resumed {resume_latency:.1f} s after approval, "
+          f"done {total:.1f} s after submission")
+
+    assert done.state_type == "COMPLETED", done.state_message
+    assert runs.status_of(hostname) == Status.PROVISIONING_SUCCESS
+    assert done.phase == "provisioning"
+    assert resumed.id == run_id
+    assert servers_of(prefect_stack, hostname) == [f"{spec.cluster_name}-{n}" for n in ("login1", "mgmt1", "node1")]
+    progress = latest_artifact(prefect_stack, artifact_key("apply", hostname))
+    assert progress.data == 100.0
+    assert "apply complete" in progress.description
+    state = open_existing(prefect_stack.clusters_dir, hostname).cluster_state()
+    assert state is not None and state.guest_password.get_secret_value() == GUEST_PASSWORD
+    for url in state.service_urls.values():
+        assert httpx.get(url).status_code == 200
+    logs = "\n".join(log.message for log in runs.run_logs(run_id))
+    assert "approved by alice: looks right" in logs
+
+
+def with_nodes(spec: ClusterSpec, count: int) -> ClusterSpec:
+    data = spec.to_data(include_secrets=True)
+    data["instances"]["node"]["count"] = count
+    return parse_spec(data)
+
+
+def test_a_modification_adds_only_the_new_node_and_a_destroy_leaves_nothing(prefect_stack: PrefectStack) -> None:
+    spec = cluster_spec()
+    hostname = spec.hostname
+    assert build(spec).state_type == "COMPLETED"
+
+    run_id = submit_build(with_nodes(spec, 2), new=False)
+    paused(run_id)
+    plan = latest_artifact(prefect_stack, artifact_key("plan", hostname)).data
+    assert "**2 to add, 0 to change, 0 to destroy.**" in plan
+    assert "+1 instance node2 (p2-3gb)" in plan
+    runs.approve(hostname, by="tester")
+    done = ended(run_id)
+    assert done.state_type == "COMPLETED", done.state_message
+    assert runs.status_of(hostname) == Status.PROVISIONING_SUCCESS
+    assert len(servers_of(prefect_stack, hostname)) == 4
+
+    started = time.monotonic()
+    gone = destroy(hostname)
+    print(f"\ndestroy (approval included): {time.monotonic() - started:.1f} s")
+    assert gone.state_type == "COMPLETED", gone.state_message
+    assert runs.status_of(hostname) == Status.DESTROYED
+    assert "**0 to add, 0 to change, 10 to destroy.**" in latest_artifact(prefect_stack, artifact_key("plan", hostname)).data
+    assert servers_of(prefect_stack, hostname) == []
+    assert not (prefect_stack.clusters_dir / hostname).exists()
+    assert list((prefect_stack.clusters_dir / ARCHIVE).glob(f"{hostname}-*/logs/destroy.log"))
+
+
+def test_a_rejected_new_cluster_builds_nothing_and_frees_its_name(prefect_stack: PrefectStack) -> None:
+    spec = cluster_spec()
+    run_id = submit_build(spec)
+    paused(run_id)
+    runs.reject(spec.hostname, by="bob", comment="too big for a workshop")
+    done = ended(run_id)
+
+    assert (done.state_type, done.state_message) == ("CANCELLED", "too big for a workshop")
+    assert runs.status_of(spec.hostname) == Status.NOT_FOUND
+    assert servers_of(prefect_stack, spec.hostname) == []
+    assert not (prefect_stack.clusters_dir / spec.hostname).exists()
+    lifecycle.new_cluster_request(spec).unlink()  # the name can be used again
+
+
+def test_an_approval_that_never_comes_fails_the_run(prefect_stack: PrefectStack) -> None:
+    spec = cluster_spec()
+    run_id = submit_build(spec, env={"MCHUB_APPROVAL_TIMEOUT_SECONDS": "1"})
+    paused(run_id)
+    done = ended(run_id, timeout=30)
+
+    assert done.state_type == "FAILED"
+    assert "never resumed" in (done.state_message or "")
+    assert runs.status_of(spec.hostname) == Status.PLAN_ERROR
+    assert servers_of(prefect_stack, spec.hostname) == []
+
+
+def test_services_not_up_in_time_end_in_provisioning_error_with_their_last_answers(
+    prefect_stack: PrefectStack, sandbox_knobs: Callable[..., None]
+) -> None:
+    sandbox_knobs(boot_seconds=600)
+    spec = cluster_spec()
+    run_id = submit_build(spec, env={"MCHUB_PROVISIONING_TIMEOUT_SECONDS": "3"})
+    paused(run_id)
+    runs.approve(spec.hostname, by="tester")
+    done = ended(run_id)
+
+    assert (done.state_type, done.phase) == ("FAILED", "provisioning")
+    assert runs.status_of(spec.hostname) == Status.PROVISIONING_ERROR
+    message = done.state_message or ""
+    assert "within 3 s of the end of the apply" in message
+    for service in ("jupyterhub", "freeipa"):
+        assert f"{service} at http" in message
+        assert f"HTTP 503 '{service} of {spec.hostname} is booting" in message
+
+
+def test_a_terraform_failure_is_a_build_error_and_a_retry_builds_the_rest(
+    prefect_stack: PrefectStack, sandbox_knobs: Callable[..., None]
+) -> None:
+    sandbox_knobs(fail_next_server_creates=1)
+    spec = cluster_spec()
+    failed = build(spec)
+
+    assert (failed.state_type, failed.phase) == ("FAILED", "build")
+    assert runs.status_of(spec.hostname) == Status.BUILD_ERROR
+    assert "injected by fail_next_server_creates" in (failed.state_message or "")
+    assert len(servers_of(prefect_stack, spec.hostname)) == 2
+
+    retried = build(spec, new=False)
+    assert retried.state_type == "COMPLETED", retried.state_message
+    assert runs.status_of(spec.hostname) == Status.PROVISIONING_SUCCESS
+    assert len(servers_of(prefect_stack, spec.hostname)) == 3
+
+
+def terraform_processes_in(folder: Path) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and Path(os.readlink(proc / "cwd")) == folder.resolve():
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_cancelling_mid_apply_stops_terraform_cleanly_and_a_later_build_completes(
+    prefect_stack: PrefectStack, sandbox_knobs: Callable[..., None]
+) -> None:
+    sandbox_knobs(latency_seconds=1.5)  # every cloud call slower: the apply takes a while
+    spec = cluster_spec()
+    run_id = submit_build(spec)
+    paused(run_id)
+    runs.approve(spec.hostname, by="tester")
+    midway = wait_for(run_id, lambda run: bool(run.progress) and not run.progress.startswith("0/"))
+    cancelled = time.monotonic()
+    with prefect_stack.client() as client:
+        client.set_flow_run_state(run_id, Cancelling(message="cancelled by the test"), force=True)
+    done = ended(run_id, timeout=60)
+    print(f"\ncancel: run ended {time.monotonic() - cancelled:.1f} s after the cancel")
+
+    assert midway.phase == "build"
+    assert (done.state_type, done.phase) == ("CANCELLED", "build")
+    assert runs.status_of(spec.hostname) == Status.BUILD_ERROR
+    workspace = open_existing(prefect_stack.clusters_dir, spec.hostname)
+    assert terraform_processes_in(workspace.root) == []
+    apply_log = (workspace.logs / "apply.log").read_text()
+    assert '"stopped": "cancelled"' in apply_log and '"killed": false' in apply_log
+    assert workspace.holds_resources()  # what was created before the cancel is in the saved state
+
+    sandbox_knobs(latency_seconds=0)
+    again = build(spec, new=False)
+    assert again.state_type == "COMPLETED", again.state_message
+    assert len(servers_of(prefect_stack, spec.hostname)) == 3
+
+
+def test_a_busy_cluster_refuses_a_second_action_naming_the_run_that_holds_it(prefect_stack: PrefectStack) -> None:
+    spec = cluster_spec()
+    holder = paused(submit_build(spec))
+
+    # Past the client's own check (a run started from Prefect's dashboard): the flow refuses.
+    with prefect_stack.client() as client:
+        deployment = client.read_deployment_by_name("destroy-cluster/destroy-cluster")
+        second = client.create_flow_run_from_deployment(
+            deployment.id, parameters={"hostname": spec.hostname}, tags=[cluster_tag(spec.hostname)]
+        ).id
+    refused = ended(second)
+
+    assert refused.state_type == "FAILED"
+    assert f"{spec.hostname} is busy: build-cluster run {holder.name!r} (Suspended)" in (refused.state_message or "")
+    assert runs.status_of(spec.hostname) == Status.AWAITING_APPROVAL  # the refusal hides nothing
+    runs.reject(spec.hostname, by="tester")
+    ended(holder.id)
+
+
+def expire(hostname: str, clusters_dir: Path) -> None:
+    """Set the cluster's expiration date to yesterday, as if that day had passed."""
+    workspace = open_existing(clusters_dir, hostname)
+    yesterday = date.today() - timedelta(days=1)
+    dump_spec(workspace.spec().model_copy(update={"expiration_date": yesterday}), workspace.spec_file)
+
+
+def test_the_cull_destroys_expired_clusters_and_leaves_busy_ones(prefect_stack: PrefectStack) -> None:
+    expired, busy = cluster_spec(), cluster_spec()
+    assert build(expired).state_type == "COMPLETED"
+    waiting = paused(submit_build(busy))
+    expire(expired.hostname, prefect_stack.clusters_dir)
+    expire(busy.hostname, prefect_stack.clusters_dir)
+
+    with prefect_stack.client() as client:
+        deployment = client.read_deployment_by_name("cull-expired-clusters/cull-expired-clusters")
+        cull = client.create_flow_run_from_deployment(deployment.id).id
+    culled = ended(cull)
+
+    assert culled.state_type == "COMPLETED", culled.state_message
+    # Only the expired cluster: those of the other tests here have no expiration date.
+    assert (culled.state_message or "").startswith(f"1 expired cluster(s) being destroyed: {expired.hostname};")
+    assert f"busy, left for the next cull: {busy.hostname}" in (culled.state_message or "")
+    destroying = runs.runs_of(expired.hostname)[0]
+    assert destroying.flow_name == "destroy-cluster"
+    assert ended(destroying.id).state_type == "COMPLETED"
+    assert runs.status_of(expired.hostname) == Status.DESTROYED
+    assert servers_of(prefect_stack, expired.hostname) == []
+    assert runs.status_of(busy.hostname) == Status.AWAITING_APPROVAL
+    runs.reject(busy.hostname, by="tester")
+    ended(waiting.id)
+
+
+def test_nothing_prefect_stored_holds_a_secret(prefect_stack: PrefectStack) -> None:
+    """Last in this file, so that everything the tests above made Prefect store is searched too."""
+    spec = cluster_spec(guest_passwd="")  # the module generates the password
+    assert build(spec).state_type == "COMPLETED"
+    state = open_existing(prefect_stack.clusters_dir, spec.hostname).cluster_state()
+    assert state is not None
+    generated = state.guest_password.get_secret_value()
+    secrets = [GUEST_PASSWORD, generated, SANDBOX_OS_PASSWORD]
+
+    stored = sorted((prefect_stack.settings.home / "prefect").glob("*.db*"))
+    assert stored, "no Prefect database found"
+    with sqlite3.connect(stored[0]) as db:
+        db.execute("PRAGMA wal_checkpoint(FULL)")
+    with prefect_stack.client() as client:
+        artifacts = [str(a.data) + str(a.description) for a in runs.all_pages(
+            lambda offset: client.read_artifacts(limit=runs.PAGE_SIZE, offset=offset))]
+        logs = [log.message for log in runs.all_pages(
+            lambda offset: client.read_logs(limit=runs.PAGE_SIZE, offset=offset))]
+    assert any(str(spec.hostname) in text for text in artifacts + logs)  # the search sees this cluster's runs
+    for secret in secrets:
+        for path in [*stored, *prefect_stack.log_dir.iterdir()]:
+            assert secret.encode() not in path.read_bytes(), f"{path} holds a secret"
+        assert not [text for text in artifacts + logs if secret in text]

@@ -1,0 +1,124 @@
+"""A cluster's status from its flow runs: the mapping front ends and the CLI rely on."""
+
+from datetime import UTC, datetime, timedelta
+from uuid import uuid4
+
+import pytest
+
+from mchub.status import (
+    BUILD_FLOW,
+    DESTROY_FLOW,
+    RunView,
+    Status,
+    artifact_key,
+    cluster_status,
+    hostname_of_tags,
+)
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def run(flow: str, state: str, phase: str | None = None, minutes: int = 0) -> RunView:
+    return RunView(
+        id=uuid4(),
+        name=f"run-{minutes}",
+        flow_name=flow,
+        state_type=state,
+        state_name=state.capitalize(),
+        phase=phase,
+        created=T0 + timedelta(minutes=minutes),
+        hostname="hpc1.sandbox.mchub.dev",
+    )
+
+
+@pytest.mark.parametrize(
+    ("flow", "state", "phase", "status"),
+    [
+        (BUILD_FLOW, "SCHEDULED", None, Status.CREATED),
+        (BUILD_FLOW, "PENDING", None, Status.CREATED),
+        (BUILD_FLOW, "RUNNING", None, Status.CREATED),
+        (BUILD_FLOW, "RUNNING", "plan", Status.PLAN_RUNNING),
+        (BUILD_FLOW, "RUNNING", "approval", Status.PLAN_RUNNING),
+        (BUILD_FLOW, "PAUSED", "approval", Status.AWAITING_APPROVAL),
+        (BUILD_FLOW, "SCHEDULED", "approval", Status.PLAN_RUNNING),  # resumed, waiting for the worker
+        (BUILD_FLOW, "RUNNING", "build", Status.BUILD_RUNNING),
+        (BUILD_FLOW, "CANCELLING", "build", Status.BUILD_RUNNING),
+        (BUILD_FLOW, "RUNNING", "provisioning", Status.PROVISIONING_RUNNING),
+        (BUILD_FLOW, "COMPLETED", "provisioning", Status.PROVISIONING_SUCCESS),
+        (BUILD_FLOW, "COMPLETED", "plan", Status.PROVISIONING_SUCCESS),
+        (BUILD_FLOW, "FAILED", None, Status.PLAN_ERROR),
+        (BUILD_FLOW, "FAILED", "plan", Status.PLAN_ERROR),
+        (BUILD_FLOW, "FAILED", "approval", Status.PLAN_ERROR),  # the approval timed out
+        (BUILD_FLOW, "CRASHED", "plan", Status.PLAN_ERROR),
+        (BUILD_FLOW, "FAILED", "build", Status.BUILD_ERROR),
+        (BUILD_FLOW, "CRASHED", "build", Status.BUILD_ERROR),
+        (BUILD_FLOW, "CANCELLED", "build", Status.BUILD_ERROR),  # cancelled mid-apply
+        (BUILD_FLOW, "FAILED", "provisioning", Status.PROVISIONING_ERROR),
+        (BUILD_FLOW, "CRASHED", "provisioning", Status.PROVISIONING_ERROR),
+        (DESTROY_FLOW, "SCHEDULED", None, Status.DESTROY_RUNNING),
+        (DESTROY_FLOW, "RUNNING", "destroy-plan", Status.DESTROY_RUNNING),
+        (DESTROY_FLOW, "PAUSED", "approval", Status.AWAITING_APPROVAL),
+        (DESTROY_FLOW, "RUNNING", "destroy", Status.DESTROY_RUNNING),
+        (DESTROY_FLOW, "COMPLETED", "destroy", Status.DESTROYED),
+        (DESTROY_FLOW, "FAILED", "destroy-plan", Status.DESTROY_ERROR),
+        (DESTROY_FLOW, "FAILED", "approval", Status.DESTROY_ERROR),
+        (DESTROY_FLOW, "CRASHED", "destroy", Status.DESTROY_ERROR),
+        (DESTROY_FLOW, "CANCELLED", "destroy", Status.DESTROY_ERROR),
+    ],
+)
+def test_latest_run_gives_the_status(flow: str, state: str, phase: str | None, status: Status) -> None:
+    older = run(BUILD_FLOW, "COMPLETED", "provisioning", minutes=0)
+    assert cluster_status([older, run(flow, state, phase, minutes=5)]) == status
+
+
+def test_every_status_is_reachable_from_a_single_run() -> None:
+    reached = {
+        cluster_status([run(flow, state, phase)])
+        for flow in (BUILD_FLOW, DESTROY_FLOW)
+        for state in ("SCHEDULED", "PENDING", "RUNNING", "PAUSED", "COMPLETED", "FAILED", "CRASHED", "CANCELLED", "CANCELLING")
+        for phase in (None, "plan", "approval", "build", "provisioning", "destroy-plan", "destroy")
+    }
+    assert reached == set(Status)  # not_found: a new cluster's rejected plan
+
+
+def test_no_runs_is_not_found() -> None:
+    assert cluster_status([]) == Status.NOT_FOUND
+
+
+def test_a_rejected_modification_keeps_the_status_before_it() -> None:
+    built = run(BUILD_FLOW, "COMPLETED", "provisioning", minutes=0)
+    rejected = run(BUILD_FLOW, "CANCELLED", "approval", minutes=10)
+    assert cluster_status([rejected, built]) == Status.PROVISIONING_SUCCESS
+
+
+def test_a_rejected_destroy_keeps_the_cluster_up() -> None:
+    built = run(BUILD_FLOW, "COMPLETED", "provisioning", minutes=0)
+    rejected = run(DESTROY_FLOW, "CANCELLED", "approval", minutes=10)
+    assert cluster_status([built, rejected]) == Status.PROVISIONING_SUCCESS
+
+
+def test_a_new_cluster_whose_only_plan_was_rejected_is_not_found() -> None:
+    assert cluster_status([run(BUILD_FLOW, "CANCELLED", "approval")]) == Status.NOT_FOUND
+
+
+def test_the_newest_run_counts_whatever_the_order_given() -> None:
+    failed = run(BUILD_FLOW, "FAILED", "build", minutes=0)
+    retried = run(BUILD_FLOW, "COMPLETED", "provisioning", minutes=30)
+    assert cluster_status([failed, retried]) == Status.PROVISIONING_SUCCESS
+    assert cluster_status([retried, failed]) == Status.PROVISIONING_SUCCESS
+    rebuilt_after_destroy = run(BUILD_FLOW, "RUNNING", "build", minutes=60)
+    destroyed = run(DESTROY_FLOW, "COMPLETED", "destroy", minutes=45)
+    assert cluster_status([destroyed, rebuilt_after_destroy, retried]) == Status.BUILD_RUNNING
+
+
+def test_busy_runs_are_the_unfinished_ones() -> None:
+    assert {s for s in ("SCHEDULED", "PENDING", "RUNNING", "PAUSED", "CANCELLING") if run(BUILD_FLOW, s).busy} == {
+        "SCHEDULED", "PENDING", "RUNNING", "PAUSED", "CANCELLING"
+    }
+    assert not any(run(BUILD_FLOW, s).busy for s in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"))
+
+
+def test_names_shared_with_the_flows() -> None:
+    assert hostname_of_tags(["other", "cluster:hpc1.sandbox.mchub.dev"]) == "hpc1.sandbox.mchub.dev"
+    assert hostname_of_tags(["other"]) is None
+    assert artifact_key("plan", "hpc1.sandbox.mchub.dev") == "plan-hpc1-sandbox-mchub-dev"
