@@ -6,14 +6,14 @@ they stay the same across restarts, as a real cloud's do.
 """
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field
 
 _NAMESPACE = uuid.UUID("6c1d7a52-3f4e-4c38-9d1b-5f0a8e2b7c61")
 
 # When the catalog "was created": fixed so responses do not change between restarts.
-CREATED_AT = datetime(2025, 1, 15, 12, 0, tzinfo=timezone.utc)
+CREATED_AT = datetime(2025, 1, 15, 12, 0, tzinfo=UTC)
 
 REGION = "RegionOne"
 AVAILABILITY_ZONE = "nova"

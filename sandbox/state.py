@@ -6,7 +6,7 @@ file and a rename, so a crash leaves either the old or the new state, never half
 
 import os
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ STATE_FILE = "state.json"
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Knobs(BaseModel, extra="forbid"):

@@ -5,7 +5,13 @@ from pathlib import Path
 import pytest
 
 from mchub import cloud
-from mchub.quota import Allocation, UnknownFlavor, allocation_of, check_quota, quota_lines
+from mchub.quota import (
+    Allocation,
+    UnknownFlavor,
+    allocation_of,
+    check_quota,
+    quota_lines,
+)
 from mchub.resources import ResourceReader
 from mchub.spec import ClusterSpec, load_spec
 

@@ -45,7 +45,7 @@ def test_openstack_inputs_are_variables_the_pinned_release_declares(spec, tmp_pa
 
 
 def test_the_sandbox_module_declares_the_same_variables_plus_its_address(spec, tmp_path):
-    declared = set(re.findall(r'^variable "(\w+)"', (tfconfig.sandbox_module_dir() / "variables.tf").read_text(), re.M))
+    declared = set(re.findall(r'^variable "(\w+)"', (tfconfig.sandbox_module_dir() / "variables.tf").read_text(), re.MULTILINE))
     document = tfconfig.render(spec, "sandbox", tmp_path / spec.hostname, "http://127.0.0.1:1")
     assert _inputs(document) == declared
     assert declared - {"sandbox_url"} <= MAGIC_CASTLE_15_6_1

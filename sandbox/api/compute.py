@@ -8,7 +8,14 @@ from pydantic import BaseModel, Field
 
 from sandbox import accounts
 from sandbox.addresses import free_address, mac_address
-from sandbox.api.common import Microversion, MicroversionRange, base_url, iso, on_paths, reply
+from sandbox.api.common import (
+    Microversion,
+    MicroversionRange,
+    base_url,
+    iso,
+    on_paths,
+    reply,
+)
 from sandbox.catalog import (
     AVAILABILITY_ZONE,
     FLAVORS,

@@ -4,8 +4,8 @@ import hashlib
 
 from fastapi import APIRouter, Request, Response
 
-from sandbox.api.common import base_url, iso, on_paths, reply
 from sandbox import accounts
+from sandbox.api.common import base_url, iso, on_paths, reply
 from sandbox.catalog import CREATED_AT, IMAGES, Image
 from sandbox.faults import OpenStackError, Service
 from sandbox.listing import paginate, select

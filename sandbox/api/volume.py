@@ -7,7 +7,13 @@ from pydantic import BaseModel, Field
 
 from sandbox import accounts
 from sandbox.api.common import MicroversionRange, base_url, iso_micro, on_paths, reply
-from sandbox.catalog import AVAILABILITY_ZONE, CINDER_FIXED_QUOTAS, QuotaSizes, find_image, stable_id
+from sandbox.catalog import (
+    AVAILABILITY_ZONE,
+    CINDER_FIXED_QUOTAS,
+    QuotaSizes,
+    find_image,
+    stable_id,
+)
 from sandbox.faults import OpenStackError, Service
 from sandbox.listing import paginate, select
 from sandbox.quota import QuotaExceeded, Usage, check, usage_of

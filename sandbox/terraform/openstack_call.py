@@ -19,7 +19,8 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 # Real clouds take minutes to build a server or volume; the sandbox takes none.
 WAIT_SECONDS = 600.0
