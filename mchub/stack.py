@@ -2,9 +2,10 @@
 
 The parts, in order: the sandbox cloud; Prefect's server (SQLite under <home>/prefect);
 the work pool and the deployments of prefect.yaml; the reconciliation of runs a dead
-worker left unfinished; the worker that runs the flows. Every child gets the same
-environment: the MCHUB_* settings of this process (paths made absolute) and Prefect's
-settings, so the flows the worker runs see the same clusters folder, clouds.yaml and API.
+worker left unfinished; the worker that runs the flows; the web pages (Streamlit). Every
+child gets the same environment: the MCHUB_* settings of this process (paths made
+absolute) and Prefect's settings, so the flows and the pages see the same clusters
+folder, clouds.yaml and API.
 
 The test harness (tests/conftest_prefect.py) starts the same platform parts with `Stack`.
 """
@@ -70,7 +71,18 @@ def services(settings: Settings) -> list[Part]:
         url=sandbox_url,
         ready=_answers_200(f"{sandbox_url}/sandbox/health"),
     )
-    return [sandbox, *platform(settings)]
+    return [sandbox, *platform(settings), web_pages(settings)]
+
+
+def web_pages(settings: Settings) -> Service:
+    """The Streamlit front end; its other options are in .streamlit/config.toml."""
+    url = f"http://127.0.0.1:{settings.ui_port}"
+    return Service(
+        name="web pages",
+        argv=[sys.executable, "-m", "streamlit", "run", "ui/app.py", "--server.port", str(settings.ui_port)],
+        url=f"{url}/create-cluster",
+        ready=_answers_200(f"{url}/_stcore/health"),
+    )
 
 
 def platform(settings: Settings) -> list[Part]:

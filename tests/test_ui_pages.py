@@ -1,0 +1,129 @@
+"""Each web page's logic with Streamlit's AppTest, against the session's real Prefect server,
+worker and sandbox cloud (prefect_stack): what the page shows for a cluster in each state,
+and what its buttons start. The browser tests (test_ui_e2e.py) drive the same pages in
+Chromium; these are quicker and reach the states a browser journey does not.
+"""
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from mchub.cli import runs
+from mchub.status import Status
+from tests.conftest_prefect import PrefectStack
+from tests.test_flows import (
+    PUBLIC_KEY,
+    build,
+    cluster_spec,
+    ended,
+    paused,
+    submit_build,
+)
+
+APP = Path(__file__).resolve().parent.parent / "ui" / "app.py"
+TIMEOUT = 60
+
+
+def page(name: str, **query: str) -> AppTest:
+    """The app (ui/app.py, whose navigation the pages link through) opened on one page."""
+    app = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()  # registers the pages
+    app.switch_page(f"views/{name}")
+    for key, value in query.items():
+        app.query_params[key] = value
+    return app.run()
+
+
+def texts(app: AppTest) -> str:
+    """Everything the page says, in one string."""
+    parts = [element.value for kind in ("markdown", "error", "warning", "info", "success", "caption", "title")
+             for element in getattr(app, kind)]
+    links = [element.proto.label for element in app.get("page_link")]
+    return "\n".join(str(part) for part in parts + links)
+
+
+def button(app: AppTest, label: str) -> Callable[[], AppTest]:
+    found = [b for b in app.button if b.label == label]
+    assert found, f"no button {label!r} on the page; buttons: {[b.label for b in app.button]}"
+    return found[0].click
+
+
+@pytest.fixture(autouse=True)
+def platform(prefect_stack: PrefectStack) -> PrefectStack:
+    return prefect_stack
+
+
+def test_the_create_form_opens_with_defaults_from_the_cloud() -> None:
+    app = page("create_cluster.py")
+    assert not app.exception
+    assert app.text_input(key="create-cluster_name").value  # a pet name
+    assert app.selectbox(key="create-image").value == "Rocky-9"
+    assert [app.text_input(key=f"create-row-{row}-prefix").value for row in range(3)] == ["mgmt", "login", "node"]
+    assert "Instances" in texts(app) and "Floating IPs" in texts(app)  # the quota bars
+
+
+def test_the_create_form_refuses_a_bad_key_beside_the_field_and_submits_nothing(platform: PrefectStack) -> None:
+    app = page("create_cluster.py")
+    app.text_area(key="create-public_keys").set_value("ssh-rsa AAAAnot-a-key me@laptop").run()
+    assert "public_keys" not in texts(app)  # the message is in words, not field paths
+    assert "the key data is not valid base64; paste the line of the .pub file unchanged" in texts(app)
+    before = sorted(platform.clusters_dir.iterdir())
+    button(app, "Apply")().run()
+    assert "Nothing was submitted" in texts(app)
+    assert sorted(platform.clusters_dir.iterdir()) == before
+
+
+def test_apply_submits_a_build_that_waits_for_approval_on_the_cluster_page() -> None:
+    app = page("create_cluster.py")
+    name = app.text_input(key="create-cluster_name").value
+    app.text_area(key="create-public_keys").set_value(PUBLIC_KEY)
+    app.number_input(key="create-vol-0-size").set_value(10)
+    app.number_input(key="create-vol-1-size").set_value(10)
+    app.number_input(key="create-vol-2-size").set_value(10).run()
+    button(app, "Apply")().run()
+    hostname = f"{name}.sandbox.mchub.dev"
+    run = runs.runs_of(hostname)[0]
+    paused(run.id)
+
+    cluster = page("cluster.py", hostname=hostname)
+    assert not cluster.exception
+    assert "awaiting approval" in texts(cluster)
+    assert "Plan: " + hostname in texts(cluster)
+    button(cluster, "Reject")().run()
+    assert ended(run.id).state_type == "CANCELLED"
+    assert runs.status_of(hostname) == Status.NOT_FOUND  # a rejected new cluster builds nothing
+
+
+def test_the_list_shows_every_cluster_with_its_status() -> None:
+    ready, waiting = cluster_spec(), cluster_spec()
+    assert build(ready).state_type == "COMPLETED"
+    run = paused(submit_build(waiting))
+    app = page("clusters.py")
+    shown = texts(app)
+    assert ready.hostname in shown and waiting.hostname in shown
+    assert "provisioning success" in shown and "awaiting approval" in shown
+    runs.reject(waiting.hostname, by="tester")
+    ended(run.id)
+
+
+def test_a_ready_clusters_page_shows_how_to_connect_and_the_modify_form_locks_what_cannot_change() -> None:
+    spec = cluster_spec()
+    assert build(spec).state_type == "COMPLETED"
+    app = page("cluster.py", hostname=spec.hostname)
+    shown = texts(app)
+    assert "provisioning success" in shown
+    assert "is built and its services answer" in shown
+    assert spec.guest_passwd.get_secret_value() not in shown  # hidden until revealed
+
+    key = "modify-" + spec.hostname.replace(".", "-")
+    modify = page("modify_cluster.py", hostname=spec.hostname)
+    assert modify.text_input(key=f"{key}-cluster_name").disabled
+    assert modify.selectbox(key=f"{key}-image").disabled
+    assert not modify.number_input(key=f"{key}-row-2-count").disabled
+
+
+def test_a_cluster_page_for_an_unknown_hostname_says_so() -> None:
+    app = page("cluster.py", hostname="nothing-here.sandbox.mchub.dev")
+    assert not app.exception
+    assert "There is no cluster named" in texts(app)

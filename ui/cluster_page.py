@@ -1,0 +1,271 @@
+"""A cluster's page: its status and the steps of its run, updating by itself; the plan to
+approve or reject; per-resource progress while building; each probe's last answer while
+provisioning; the connection details once it is up; its Terraform logs; modify and destroy.
+
+The status comes from the cluster's runs (mchub.cli.runs), the rest from its folder. The
+part that changes is a fragment re-run every few seconds; when the status changes the
+whole page is drawn again, so its buttons always match the status.
+"""
+
+from collections.abc import Callable
+from datetime import UTC
+
+import streamlit as st
+from pydantic import BaseModel
+
+from mchub.cli import runs
+from mchub.lifecycle import new_cluster_request
+from mchub.settings import get_settings
+from mchub.spec import SpecError
+from mchub.status import DESTROY_FLOW, RunView, Status, cluster_status
+from mchub.workspace import Workspace, WorkspaceError
+from ui.cluster_files import apply_progress, log_files, readable_log, workspace_of
+from ui.loading import loading
+from ui.phases import phase_steps
+from ui.plan_view import plan_view
+from ui.probes import LogLine, last_answers
+from ui.status_chip import ERRORS, MOVING, status_chip
+from ui.success_dialog import connection_details, open_connection_details
+from ui.text import literal
+
+APPROVER = "MC Hub web page"
+"""Who the flows record as having answered a plan from this page."""
+MODIFY_PAGE = "views/modify_cluster.py"
+LIST_PAGE = "views/clusters.py"
+# A status no one is acting on can still be changed from elsewhere (the CLI, the cull):
+# the page looks again now and then.
+QUIET_REFRESH_FACTOR = 5
+
+
+class ClusterView(BaseModel):
+    """A cluster as one read of its runs shows it."""
+
+    hostname: str
+    runs: list[RunView]
+    """Newest first."""
+    status: Status
+
+    @property
+    def current(self) -> RunView | None:
+        """The run the status comes from: the newest whose plan was not rejected."""
+        return next((run for run in self.runs if not run.rejected), None)
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.runs) and self.runs[0].busy
+
+
+def read_cluster(hostname: str) -> ClusterView:
+    found = runs.runs_of(hostname)
+    return ClusterView(hostname=hostname, runs=found, status=cluster_status(found))
+
+
+def cluster_page(hostname: str) -> None:
+    st.title(hostname)
+    ws = workspace_of(hostname)
+    try:
+        view = read_cluster(hostname)
+    except runs.RunsError as error:
+        st.error(f"**The status of {literal(hostname)} cannot be read.** {literal(str(error))}")
+        if ws is not None:
+            _details(ws, None)
+        return
+    if not view.runs and ws is None:
+        st.warning(f"There is no cluster named {literal(hostname)}.")
+        st.page_link(LIST_PAGE, label="All clusters", icon=":material/list:")
+        return
+    _header(view, ws)
+    _open_details_once(view, ws)
+    interval = get_settings().ui_refresh_seconds
+    run_every = interval if view.status in MOVING else interval * QUIET_REFRESH_FACTOR
+    st.fragment(_live, run_every=run_every)(hostname, view.status, view.busy)
+    if ws is not None:
+        _details(ws, view)
+
+
+def _header(view: ClusterView, ws: Workspace | None) -> None:
+    chip, modify, destroy = st.columns([6, 1, 1], vertical_alignment="center")
+    # Keyed: its container is marked st-key-cluster-status, for the browser tests.
+    with chip, st.container(key="cluster-status"):
+        status_chip(view.status)
+    blocked = view.busy or ws is None
+    why = "A run is acting on the cluster; wait for it to end." if view.busy else "The cluster has no folder."
+    with modify:
+        st.page_link(MODIFY_PAGE, label="Modify", icon=":material/edit:", query_params={"hostname": view.hostname},
+                     disabled=blocked, help=why if blocked else "Change instances, volumes, keys, expiration")
+    with destroy:
+        if st.button("Destroy", icon=":material/delete_forever:", disabled=blocked, key="destroy",
+                     help=why if blocked else "Shows what would be destroyed; nothing goes before you confirm."):
+            _submit(lambda: runs.submit_destroy(view.hostname))
+
+
+def _open_details_once(view: ClusterView, ws: Workspace | None) -> None:
+    """The connection details pop up when this page sees the cluster become ready (not on
+    every visit to a cluster that was ready already: the page shows them anyway)."""
+    seen = f"status-seen-{view.hostname}"
+    before = st.session_state.get(seen)
+    st.session_state[seen] = view.status
+    if view.status != Status.PROVISIONING_SUCCESS or before in (None, Status.PROVISIONING_SUCCESS) or ws is None:
+        return
+    state = ws.cluster_state()
+    if state is not None:
+        open_connection_details(state, key=f"dialog-{view.hostname}")
+
+
+def _live(hostname: str, drawn: Status, was_busy: bool) -> None:
+    view = read_cluster(hostname)
+    if view.status != drawn or view.busy != was_busy:
+        st.rerun()  # the whole page: its buttons and dialog follow the new status
+    newest = view.runs[0] if view.runs else None
+    if newest is not None and newest.rejected:
+        by = f": {newest.state_message}" if newest.state_message else ""
+        st.info(f"The last plan was rejected{literal(by)}. Nothing was changed.", icon=":material/block:")
+    run = view.current
+    if run is None:
+        st.info("MC Hub knows no run of this cluster (Prefect's history may have been reset).")
+        return
+    phase_steps(run)
+    ws = workspace_of(hostname)
+    status = view.status
+    if status == Status.CREATED:
+        loading("Waiting for a worker to start the run…")
+    elif status == Status.PLAN_RUNNING:
+        loading("Terraform is working out what to change…")
+    elif status == Status.AWAITING_APPROVAL:
+        _approval(view, run)
+    elif status in (Status.BUILD_RUNNING, Status.DESTROY_RUNNING) and run.phase in ("build", "destroy"):
+        _progress(run, ws)
+    elif status == Status.DESTROY_RUNNING:
+        loading("Terraform is working out what destroying the cluster removes…")
+    elif status == Status.PROVISIONING_RUNNING:
+        _probes(run, ws)
+    elif status == Status.PROVISIONING_SUCCESS:
+        _ready(ws)
+    elif status in ERRORS:
+        _failure(view, run, ws)
+    elif status == Status.DESTROYED:
+        st.info(literal(run.state_message or "The cluster is destroyed."), icon=":material/delete:")
+
+
+def _approval(view: ClusterView, run: RunView) -> None:
+    markdown = runs.plan_markdown(run)
+    destroying = run.flow_name == DESTROY_FLOW
+    with st.container(border=True):
+        if markdown:
+            plan_view(markdown)
+        else:
+            st.warning("The run published no plan summary; read the plan log below before answering.")
+    st.caption(
+        "Nothing is destroyed before you type the hostname and press Destroy." if destroying
+        else "Nothing changes in the cloud before you press OK."
+    )
+    comment = st.text_input("Comment (optional)", key=f"comment-{run.id}")
+    if destroying:
+        typed = st.text_input(f"Type {view.hostname} to destroy it", key=f"confirm-{run.id}",
+                              placeholder=view.hostname)
+    approve, refuse, _ = st.columns([1, 1, 4])
+    if destroying:
+        ok = approve.button("Destroy", type="primary", icon=":material/delete_forever:", key=f"ok-{run.id}",
+                            disabled=typed.strip() != view.hostname, width="stretch")
+    else:
+        ok = approve.button("OK", type="primary", icon=":material/check:", key=f"ok-{run.id}", width="stretch")
+    reject = refuse.button("Keep the cluster" if destroying else "Reject", icon=":material/close:",
+                           key=f"reject-{run.id}", width="stretch")
+    if ok:
+        _submit(lambda: runs.approve(view.hostname, by=APPROVER, comment=comment))
+    elif reject:
+        _submit(lambda: runs.reject(view.hostname, by=APPROVER, comment=comment or f"rejected by {APPROVER}"))
+
+
+def _progress(run: RunView, ws: Workspace | None) -> None:
+    step = "destroy" if run.flow_name == DESTROY_FLOW else "apply"
+    progress = apply_progress(ws, step, run.created) if ws is not None else None
+    if progress is None or not progress.planned:
+        loading(run.progress or "Terraform is starting…")
+        return
+    st.progress(progress.percent / 100, text=progress.line())
+    table = [
+        {
+            "resource": resource.label,
+            "action": resource.action,
+            "state": resource.state,
+            "seconds": round(resource.elapsed_seconds),
+            "error": resource.error or "",
+        }
+        for resource in progress.resources.values()
+    ]
+    st.dataframe(table, hide_index=True, width="stretch")
+
+
+def _probes(run: RunView, ws: Workspace | None) -> None:
+    state = ws.cluster_state() if ws is not None else None
+    loading("The machines are up; waiting for Puppet to configure JupyterHub and FreeIPA…")
+    if state is None:
+        return
+    logs = [LogLine(message=log.message, timestamp=log.timestamp) for log in runs.run_logs(run.id)]
+    for answer in last_answers(state.service_urls, logs):
+        icon = ":green[:material/check_circle:]" if answer.up else ":orange[:material/hourglass_top:]"
+        when = f" ({answer.at.astimezone(UTC):%H:%M:%S} UTC)" if answer.at else ""
+        st.markdown(f"{icon} **{literal(answer.service)}** {literal(answer.url)}: {literal(answer.answer)}{when}")
+
+
+def _ready(ws: Workspace | None) -> None:
+    state = ws.cluster_state() if ws is not None else None
+    if state is None:
+        st.success("The cluster is up.")
+        return
+    with st.container(border=True):
+        connection_details(state, key=f"page-{state.hostname}")
+
+
+def _failure(view: ClusterView, run: RunView, ws: Workspace | None) -> None:
+    st.error(f"**{literal(run.describe())} failed.**\n\n{literal(run.state_message or 'No reason was given.')}",
+             icon=":material/error:")
+    if ws is None or view.busy:
+        return
+    st.caption("Fix the cause (the Terraform logs below tell more), then try again or modify the cluster.")
+    if run.flow_name == DESTROY_FLOW:
+        if st.button("Try destroying again", icon=":material/refresh:", key=f"retry-{run.id}"):
+            _submit(lambda: runs.submit_destroy(view.hostname))
+    elif st.button("Try again", icon=":material/refresh:", key=f"retry-{run.id}",
+                   help="Plan and apply the cluster's current spec again."):
+        _submit(lambda: _build_again(ws))
+
+
+def _build_again(ws: Workspace) -> None:
+    spec = ws.spec()
+    runs.submit_build(new_cluster_request(spec, new=False), spec.hostname, new=False)
+
+
+def _submit(action: Callable[[], object]) -> None:
+    """Do an action on the cluster's runs, then draw the page again; refusals are shown."""
+    try:
+        action()
+    except (runs.RunsError, WorkspaceError, SpecError) as error:
+        st.error(literal(str(error)))
+        return
+    st.rerun()
+
+
+def _details(ws: Workspace, view: ClusterView | None) -> None:
+    with st.expander("Terraform logs", icon=":material/description:"):
+        files = log_files(ws)
+        if not files:
+            st.caption("No Terraform command has run yet.")
+        else:
+            chosen = st.selectbox("Log", files, format_func=lambda path: path.name, key=f"log-{ws.hostname}")
+            st.code(readable_log(chosen), language=None, height=400)
+    if view is not None and view.runs:
+        with st.expander("Runs", icon=":material/history:"):
+            history = [
+                {
+                    "started": run.created.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+                    "flow": run.flow_name,
+                    "state": run.state_name,
+                    "phase": run.phase or "",
+                    "message": run.state_message or "",
+                }
+                for run in view.runs
+            ]
+            st.dataframe(history, hide_index=True, width="stretch")
+

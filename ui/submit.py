@@ -1,0 +1,37 @@
+"""Apply: hand a checked spec to the build-cluster deployment, then follow it on the cluster's page."""
+
+import streamlit as st
+
+from mchub.cli import runs
+from mchub.lifecycle import new_cluster_request
+from mchub.spec import SpecError
+from mchub.workspace import WorkspaceError
+from ui.form_check import FormCheck
+from ui.text import literal
+
+CLUSTER_PAGE = "views/cluster.py"
+
+
+def apply_button(check: FormCheck, *, new: bool, key: str) -> bool:
+    """The Apply button under a form. Nothing is written unless the whole form checks out;
+    once the run is submitted the cluster's page takes over (it shows the plan to approve).
+    Returns True when the build was submitted."""
+    if not st.button("Apply", type="primary", key=f"{key}-apply", icon=":material/rocket_launch:"):
+        return False
+    if check.spec is None:
+        listed = "\n".join(f"- {literal(message)}" for message in check.messages())
+        st.error(f"**Nothing was submitted: fix what is marked in red above.**\n\n{listed}")
+        return False
+    spec = check.spec
+    try:
+        with st.spinner("Submitting the request…"):
+            request = new_cluster_request(spec, new=new)
+            runs.submit_build(request, spec.hostname, new=new)
+    except (SpecError, WorkspaceError, runs.RunsError) as error:
+        st.error(f"**Nothing was built.** {literal(str(error))}")
+        return False
+    return True
+
+
+def open_cluster_page(hostname: str) -> None:
+    st.switch_page(CLUSTER_PAGE, query_params={"hostname": hostname})

@@ -1,0 +1,43 @@
+"""The dialog a finished cluster opens with: where its services are and how to log in."""
+
+import streamlit as st
+
+from mchub.cluster_state import ClusterState
+
+_SERVICE_TITLES = {"jupyterhub": "JupyterHub", "freeipa": "FreeIPA"}
+HIDDEN = "•" * 12
+
+
+def connection_details(state: ClusterState, *, key: str) -> None:
+    """The services' URLs, the guest accounts (password hidden until revealed; every value
+    has a copy button), the sudoer and the public IP."""
+    st.success(f"**{state.hostname}** is built and its services answer.", icon=":material/celebration:")
+    # JupyterHub first: it is what the cluster's users open.
+    ordered = sorted(state.service_urls.items(), key=lambda item: list(_SERVICE_TITLES).index(item[0])
+                     if item[0] in _SERVICE_TITLES else len(_SERVICE_TITLES))
+    for service, url in ordered:
+        title = _SERVICE_TITLES.get(service, service)
+        st.markdown(f"**{title}**: [{url}]({url})")
+    guests, password = st.columns(2)
+    with guests:
+        st.caption("Guest usernames")
+        st.code(state.guest_usernames or "no guest accounts", language=None)
+    with password:
+        st.caption("Guest password")
+        shown = st.toggle("Show the password", key=f"{key}-reveal")
+        st.code(state.guest_password.get_secret_value() if shown else HIDDEN, language=None)
+    sudoer, address = st.columns(2)
+    with sudoer:
+        st.caption("Sudoer (logs in with your SSH keys)")
+        st.code(state.sudoer, language=None)
+    with address:
+        st.caption("Public IP")
+        st.code(state.public_ip or "none", language=None)
+    if state.public_ip:
+        st.caption("Log in")
+        st.code(f"ssh {state.sudoer}@{state.public_ip}", language="bash")
+
+
+def open_connection_details(state: ClusterState, *, key: str) -> None:
+    """Show the details in a modal dialog."""
+    st.dialog("Your cluster is ready", width="large")(connection_details)(state, key=key)
