@@ -6,6 +6,7 @@ Runs of made-up clusters are created here in the state a test needs (never start
 already ended) so that no flow acts on them; each test deletes its runs afterwards.
 """
 
+import json
 import os
 import socket
 import subprocess
@@ -348,3 +349,27 @@ def mchub(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "mchub.cli", *args], cwd=ROOT, env=os.environ, capture_output=True, text=True, timeout=300
     )
+
+
+def test_prefects_dashboard_form_and_rest_api_answer_a_plan(
+    prefect_stack: PrefectStack, approval_probe_deployment: UUID
+) -> None:
+    """The dashboard draws its form from the JSON schema the run stored; any HTTP client
+    can answer with a plain POST to the run's resume endpoint, as the dashboard does."""
+    host = hostname()
+    with prefect_stack.client() as client:
+        run_id = client.create_flow_run_from_deployment(approval_probe_deployment, tags=[cluster_tag(host)]).id
+        wait_until_paused(run_id)
+        keyset = client.read_flow_run(run_id).state.state_details.run_input_keyset
+    api = prefect_stack.api_url
+    schema = httpx.get(f"{api}/flow_runs/{run_id}/input/{keyset['schema']}", timeout=10)
+    assert schema.status_code == 200
+    form = json.loads(schema.json()) if isinstance(schema.json(), str) else schema.json()
+    assert {"approve", "comment", "by"} <= set(form["properties"])
+    assert form["required"] == ["approve"]
+
+    answer = {"run_input": {"approve": True, "comment": "from curl", "by": "grace"}}
+    resumed = httpx.post(f"{api}/flow_runs/{run_id}/resume", json=answer, timeout=10)
+    assert resumed.status_code in (200, 201) and resumed.json()["status"] == "ACCEPT", resumed.text
+    done = runs.wait(run_id)
+    assert (done.state_type, done.state_message) == ("COMPLETED", "approved by grace: from curl")
