@@ -22,12 +22,12 @@ from flows.approval_gate import rejection, wait_for_approval
 from flows.cluster_lock import cluster_lock
 from flows.cluster_runs import claim_cluster
 from flows.provisioning import wait_for_services
-from flows.reports import ApplyReport, publish_plan
+from flows.reports import apply_reported, publish_plan
 from flows.run_labels import set_phase
 from mchub import lifecycle
 from mchub.workspace import WorkspaceError
 from tasks.cluster_state import read_state
-from tasks.terraform_steps import apply_plan, init_terraform, plan_changes
+from tasks.terraform_steps import init_terraform, plan_changes
 from tasks.workspace_steps import archive_workspace, prepare_workspace
 
 
@@ -62,12 +62,8 @@ def build_cluster(request_file: str, hostname: str, new: bool) -> State:
         logger.info("%s already matches its spec: no approval needed", hostname)
 
     set_phase("build")
-    report = ApplyReport(hostname)
     with cluster_lock(hostname):
-        try:
-            apply_plan(workspace, terraform, record, on_progress=report)
-        finally:
-            report.finish()
+        apply_reported(hostname, workspace, terraform, record)
         apply_ended = datetime.now(UTC)
         state = read_state(workspace, terraform)
 

@@ -12,12 +12,12 @@ from prefect.states import Completed, State
 from flows.approval_gate import rejection, wait_for_approval
 from flows.cluster_lock import cluster_lock
 from flows.cluster_runs import claim_cluster
-from flows.reports import ApplyReport, publish_plan
+from flows.reports import apply_reported, publish_plan
 from flows.run_labels import set_phase
 from mchub import lifecycle
 from mchub.settings import get_settings
 from mchub.workspace import open_existing
-from tasks.terraform_steps import apply_plan, init_terraform, plan_changes
+from tasks.terraform_steps import init_terraform, plan_changes
 from tasks.workspace_steps import archive_workspace
 
 
@@ -39,11 +39,7 @@ def destroy_cluster(hostname: str, auto_approve: bool = False) -> State:
             return rejection(answer)
 
     set_phase("destroy")
-    report = ApplyReport(hostname)
     with cluster_lock(hostname):
-        try:
-            apply_plan(workspace, terraform, record, on_progress=report)
-        finally:
-            report.finish()
+        apply_reported(hostname, workspace, terraform, record)
         archived = archive_workspace(workspace)
     return Completed(message=f"{hostname} destroyed; its folder is archived as {archived.name}")

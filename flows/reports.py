@@ -17,6 +17,9 @@ from flows.run_labels import set_labels
 from mchub.plan import PlanSummary
 from mchub.progress import ApplyProgress
 from mchub.status import PROGRESS_LABEL, artifact_key
+from mchub.terraform import Terraform
+from mchub.workspace import PlanRecord, Workspace
+from tasks.terraform_steps import apply_plan
 
 # Terraform sends several messages per resource; the dashboard needs no more than this.
 UPDATE_INTERVAL_SECONDS = 1.0
@@ -80,3 +83,12 @@ class ApplyReport:
         self._sent_line = line
         update_progress_artifact(self._artifact_id, float(progress.percent), description=line)
         set_labels({PROGRESS_LABEL: line})
+
+
+def apply_reported(hostname: str, workspace: Workspace, terraform: Terraform, approved: PlanRecord) -> ApplyProgress:
+    """Apply the approved plan while an ApplyReport follows it (its final table too when the apply fails)."""
+    report = ApplyReport(hostname)
+    try:
+        return apply_plan(workspace, terraform, approved, on_progress=report)
+    finally:
+        report.finish()

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-from mchub.cli.commands import checked_spec
+from mchub.cli.spec_file import checked_spec
 from mchub.settings import get_settings
 from mchub.spec import SpecError
 from mchub.stack import worker_name

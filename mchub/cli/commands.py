@@ -4,13 +4,11 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from mchub.cli.cluster_commands import add_cluster_commands
+from mchub.cli.spec_file import SpecProblemsError, checked_spec
 from mchub.cloud import CloudError, sandbox_clouds_yaml
 from mchub.settings import get_settings
-
-if TYPE_CHECKING:
-    from mchub.spec import ClusterSpec
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,10 +19,6 @@ def main(argv: list[str] | None = None) -> int:
     except (CloudError, SpecProblemsError) as error:
         print(f"mchub: {error}", file=sys.stderr)
         return 1
-
-
-class SpecProblemsError(Exception):
-    """A spec file that cannot be used as it is."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -68,10 +62,6 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="validate a cluster spec file against the rules and the cloud's quotas")
     check.add_argument("spec", type=Path, help="cluster spec in YAML, e.g. examples/cluster.yaml")
     check.set_defaults(run=_check)
-
-    from mchub.cli.cluster_commands import (
-        add_cluster_commands,  # imports checked_spec from here
-    )
 
     add_cluster_commands(commands)
     return parser
@@ -153,26 +143,3 @@ def _check(args: argparse.Namespace) -> int:
     spec = checked_spec(args.spec)
     print(f"{spec.hostname}: the spec is valid and fits in the quotas of cloud {spec.cloud!r}")
     return 0
-
-
-def checked_spec(path: Path) -> "ClusterSpec":
-    """The spec in `path`, checked against its cloud's flavors, images and quotas; SpecProblemsError otherwise."""
-    from mchub.quota import check_quota
-    from mchub.resources import reader
-    from mchub.spec import SpecError, load_spec, parse_spec
-
-    try:
-        spec = load_spec(path)
-        found = reader(spec.cloud).read(fresh_quotas=True)
-        spec = parse_spec(
-            spec.to_data(include_secrets=True),
-            flavors=[f.name for f in found.flavors],
-            images=[i.name for i in found.images],
-        )
-    except SpecError as error:
-        raise SpecProblemsError(f"{path} cannot be used:\n{error}") from error
-    shortfalls = check_quota(spec, found)
-    if shortfalls:
-        lines = "\n".join(s.message for s in shortfalls)
-        raise SpecProblemsError(f"{spec.hostname} does not fit in the quotas of cloud {spec.cloud!r}:\n{lines}")
-    return spec

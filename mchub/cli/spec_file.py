@@ -1,0 +1,33 @@
+"""A cluster spec file as the CLI reads it: parsed, checked against the cloud, or refused."""
+
+from pathlib import Path
+
+from mchub.spec import ClusterSpec, SpecError, load_spec, parse_spec
+
+
+class SpecProblemsError(Exception):
+    """A spec file that cannot be used as it is."""
+
+
+def checked_spec(path: Path) -> ClusterSpec:
+    """The spec in `path`, checked against its cloud's flavors, images and quotas; SpecProblemsError otherwise."""
+    # Imported here: openstacksdk takes a noticeable part of a second to import, and most
+    # commands never reach a cloud.
+    from mchub.quota import check_quota
+    from mchub.resources import reader
+
+    try:
+        spec = load_spec(path)
+        found = reader(spec.cloud).read(fresh_quotas=True)
+        spec = parse_spec(
+            spec.to_data(include_secrets=True),
+            flavors=[f.name for f in found.flavors],
+            images=[i.name for i in found.images],
+        )
+    except SpecError as error:
+        raise SpecProblemsError(f"{path} cannot be used:\n{error}") from error
+    shortfalls = check_quota(spec, found)
+    if shortfalls:
+        lines = "\n".join(s.message for s in shortfalls)
+        raise SpecProblemsError(f"{spec.hostname} does not fit in the quotas of cloud {spec.cloud!r}:\n{lines}")
+    return spec
