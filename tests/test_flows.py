@@ -79,6 +79,17 @@ def wait_for(run_id: UUID, done: Callable[[RunView], bool], timeout: float = 90.
         time.sleep(0.2)
 
 
+def logs_with(run_id: UUID, line: str, timeout: float = 30.0) -> str:
+    """The run's log once `line` is in it. A run's process sends its log lines in batches
+    (every 2 s) and the last batch can arrive after the run's final state."""
+    deadline = time.monotonic() + timeout
+    while True:
+        logs = "\n".join(log.message for log in runs.run_logs(run_id))
+        if line in logs or time.monotonic() > deadline:
+            return logs
+        time.sleep(0.5)
+
+
 def paused(run_id: UUID) -> RunView:
     return wait_for(run_id, lambda run: run.state_type == "PAUSED")
 
@@ -184,8 +195,7 @@ def test_a_new_cluster_is_planned_approved_built_and_probed(prefect_stack: Prefe
     assert state is not None and state.guest_password.get_secret_value() == GUEST_PASSWORD
     for url in state.service_urls.values():
         assert httpx.get(url).status_code == 200
-    logs = "\n".join(log.message for log in runs.run_logs(run_id))
-    assert "approved by alice: looks right" in logs
+    assert "approved by alice: looks right" in logs_with(run_id, "approved by alice")
 
 
 def with_nodes(spec: ClusterSpec, count: int) -> ClusterSpec:
