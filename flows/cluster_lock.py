@@ -20,8 +20,10 @@ from flows.cluster_runs import refuse_if_busy
 from flows.run_labels import current_run
 from mchub.cli.runs import ClusterBusy
 
-# Long enough to ride out a lock being handed over, short enough to answer a person quickly.
-ACQUIRE_TIMEOUT_SECONDS = 5.0
+# A run reaches the lock only after finding no other run of its cluster unfinished, so the
+# wait is for a hand-over or for a server slowed by many runs at once (measured: 5 s was
+# too short with 4 clusters building on 2 cores).
+ACQUIRE_TIMEOUT_SECONDS = 30.0
 # Renewed while the run lives; a run killed holding the lock frees it this long after.
 LEASE_SECONDS = 300.0
 
@@ -64,10 +66,11 @@ def cluster_lock(hostname: str) -> Iterator[None]:
     except AcquireConcurrencySlotTimeoutError:
         refuse_if_busy(hostname, run_id)
         # No run of the cluster is unfinished: the slot belongs to a process that died
-        # holding it, and its lease expires on its own.
+        # holding it (its lease expires on its own), or the server could not answer in time.
         raise ClusterBusy(
-            f"{hostname} is busy: its lock {name} is held by a run that stopped without releasing it; "
-            f"it is released within {LEASE_SECONDS:g} s of that, then try again"
+            f"{hostname} is busy: its lock {name} was not given within {ACQUIRE_TIMEOUT_SECONDS:g} s, "
+            "either because a run stopped without releasing it (it is released within "
+            f"{LEASE_SECONDS:g} s of that) or because Prefect's server is overloaded; try again in a few minutes"
         ) from None
     with held:
         yield

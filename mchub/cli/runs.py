@@ -91,6 +91,17 @@ def session(client: SyncPrefectClient | None) -> Iterator[SyncPrefectClient]:
             f"Prefect's API at {url} does not answer ({type(error).__name__}): start MC Hub with "
             "`mchub up`, or set MCHUB_PREFECT_API_URL to the API of the Prefect server it uses"
         ) from error
+    except httpx.HTTPStatusError as error:
+        if error.response.status_code < 500:
+            raise
+        # Prefect's client has already retried: the server stayed too busy (with SQLite,
+        # "database is locked") or broke; nothing was started.
+        server_log = get_settings().home / "logs" / "prefect-server.log"
+        raise RunsError(
+            f"Prefect's API at {url} failed on {error.request.method} {error.request.url.path} "
+            f"(HTTP {error.response.status_code} {error.response.reason_phrase}): it is overloaded or broken; "
+            f"try again in a minute, and if it goes on, see {server_log}"
+        ) from error
 
 
 # --- reading runs ---------------------------------------------------------------------
