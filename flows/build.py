@@ -14,6 +14,7 @@ the guest password, and flow parameters are stored in Prefect's database.
 """
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 from prefect import flow, get_run_logger
 from prefect.states import Completed, State
@@ -25,6 +26,7 @@ from flows.provisioning import wait_for_services
 from flows.reports import apply_reported, publish_plan
 from flows.run_labels import set_phase
 from mchub import lifecycle
+from mchub.cli.runs import ClusterBusy
 from mchub.workspace import WorkspaceError
 from tasks.cluster_state import read_state
 from tasks.terraform_steps import init_terraform, plan_changes
@@ -36,17 +38,23 @@ def build_cluster(request_file: str, hostname: str, new: bool) -> State:
     """Build `hostname` from the spec in `request_file` (written by
     mchub.lifecycle.new_cluster_request); `new`: a cluster that does not exist yet."""
     logger = get_run_logger()
-    claim_cluster(hostname, "plan")
-    with cluster_lock(hostname):
-        workspace = prepare_workspace(request_file, hostname, new)
-        if workspace.hostname != hostname:
-            raise WorkspaceError(
-                f"hostname: the run is for {hostname} but {request_file} describes {workspace.hostname}; "
-                "submit the request again with its own hostname"
-            )
-        terraform = lifecycle.terraform_for(workspace)
-        init_terraform(workspace, terraform)
-        record, summary = plan_changes(workspace, terraform)
+    try:
+        claim_cluster(hostname, "plan")
+        with cluster_lock(hostname):
+            workspace = prepare_workspace(request_file, hostname, new)
+            if workspace.hostname != hostname:
+                raise WorkspaceError(
+                    f"hostname: the run is for {hostname} but {request_file} describes {workspace.hostname}; "
+                    "submit the request again with its own hostname"
+                )
+            terraform = lifecycle.terraform_for(workspace)
+            init_terraform(workspace, terraform)
+            record, summary = plan_changes(workspace, terraform)
+    except ClusterBusy:
+        # Refused before its request was read: the request holds the guest password and
+        # will never be used (a new submission writes a new one).
+        lifecycle.discard_request(Path(request_file))
+        raise
     publish_plan(hostname, summary, "Plan")
 
     if summary.has_changes:

@@ -95,6 +95,14 @@ def prepare(request_file: Path, *, new: bool, hostname: str | None = None) -> Wo
     return ws
 
 
+def discard_request(request_file: Path) -> None:
+    """Remove a request whose run was refused before preparing it: it holds the guest
+    password. Anything not in a requests folder is left alone (a run's parameter could name
+    any file)."""
+    if request_file.parent.name == REQUESTS:
+        request_file.unlink(missing_ok=True)
+
+
 def refuse_locked_changes(current: ClusterSpec, requested: ClusterSpec) -> None:
     """SpecError naming every field a modification may not change, and every removed volume."""
     problems = [

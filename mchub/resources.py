@@ -108,8 +108,9 @@ class ResourceReader:
                 "images": lambda: _images(conn),
                 "quotas": lambda: _quotas(conn),
             }
+            where = conn.config.config["auth"].get("auth_url")
             with ThreadPoolExecutor(max_workers=len(stale)) as pool:
-                fetched = {kind: pool.submit(_asking_cloud, self.cloud, kind, fetchers[kind]) for kind in stale}
+                fetched = {kind: pool.submit(_asking_cloud, self.cloud, where, kind, fetchers[kind]) for kind in stale}
                 values = {kind: future.result() for kind, future in fetched.items()}
             with self._lock:
                 self._cache.update({kind: (time.monotonic(), value) for kind, value in values.items()})
@@ -117,9 +118,16 @@ class ResourceReader:
             return CloudResources(cloud=self.cloud, **{kind: self._cache[kind][1] for kind in ttl})
 
 
-def _asking_cloud(cloud: str, kind: str, fetch: Callable[[], T]) -> T:
+def _asking_cloud(cloud: str, where: str | None, kind: str, fetch: Callable[[], T]) -> T:
     try:
         return fetch()
+    except (ks_exceptions.ConnectFailure, ks_exceptions.ConnectTimeout) as error:
+        # The cloud answered before (the connection is open) and has gone quiet: say so in
+        # words, not with the HTTP library's retry report.
+        raise CloudError(
+            f"cloud {cloud!r} does not answer at {where} (asking for its {kind}): "
+            "check that it is up, then try again"
+        ) from error
     except (os_exceptions.SDKException, ks_exceptions.ClientException) as error:
         raise CloudError(f"cloud {cloud!r} did not give its {kind}: {error}") from error
 

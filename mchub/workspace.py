@@ -281,7 +281,9 @@ def _name_taken(root: Path) -> WorkspaceError:
 def open_existing(clusters_dir: Path, hostname: str) -> Workspace:
     root = clusters_dir / hostname
     if not root.is_dir():
-        raise WorkspaceError(f"no cluster named {hostname} (no folder {root})")
+        raise WorkspaceError(
+            f"no cluster named {hostname} (no folder {root}); `mchub list` shows the clusters there are"
+        )
     return Workspace(root)
 
 

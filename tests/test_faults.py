@@ -1,0 +1,273 @@
+"""Faults a running hub meets, each with a real part failing: the worker dying mid-apply,
+Prefect's server restarting while a plan waits, the cloud not answering while the form
+loads, two actions started at once on one cluster.
+
+Terraform failing mid-apply (a build_error whose state is kept, then a retry that builds the
+rest) is test_flows.py::test_a_terraform_failure_is_a_build_error_and_a_retry_builds_the_rest.
+
+The worker and the server that these tests kill and restart are those of a platform of their
+own (`own_platform`: a second Prefect server, its deployments and worker, started with the
+same code as `mchub up`, on the session's sandbox), so that the session's platform, which
+the other tests use, is never touched.
+"""
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from uuid import UUID
+
+import pytest
+import yaml
+from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
+
+from flows.cluster_lock import lock_name
+from mchub.cli import runs
+from mchub.cloud import CloudError
+from mchub.lifecycle import REQUESTS
+from mchub.resources import ResourceReader
+from mchub.settings import Settings, get_settings
+from mchub.stack import Service, Stack, child_env, platform, worker_name
+from mchub.status import Status
+from sandbox.launcher import SandboxCloud
+from tests import test_flows
+from tests.conftest_prefect import PrefectStack, _free_port
+from tests.reliability_helpers import (
+    cloud_usage,
+    files_under,
+    finished,
+    mchub,
+    mchub_process,
+)
+from tests.test_flows import (
+    build,
+    cluster_spec,
+    destroy,
+    ended,
+    logs_with,
+    paused,
+    processes_of_run,
+    submit_build,
+    wait_for,
+)
+from tests.test_ui_pages import button, page, texts
+from ui.text import literal
+
+# test_flows's fixtures: sandbox_knobs used by name; roomy_sandbox (autouse), quotas that
+# fit whatever the tests before left standing.
+sandbox_knobs = test_flows.sandbox_knobs
+roomy_sandbox = test_flows.roomy_sandbox
+
+
+@dataclass
+class OwnPlatform:
+    """A Prefect server, its deployments and a worker, started as `mchub up` starts them."""
+
+    settings: Settings
+    stack: Stack
+    sandbox: SandboxCloud
+    """The session's sandbox: the clusters built here are there."""
+
+    def start(self) -> None:
+        for part in platform(self.settings):
+            self.stack.start(part)
+
+    def _running(self, name: str) -> tuple[Service, "subprocess.Popen[bytes]"]:
+        [found] = [(service, process) for service, process in self.stack.running if service.name == name]
+        return found
+
+    def kill_worker_and_its_runs(self, run_id: UUID) -> None:
+        """What a dying machine does to the worker: SIGKILL it and every process of the run
+        (the flow's engine, Terraform, the provisioners it started), none of them told."""
+        service, worker = self._running("prefect worker")
+        worker.kill()
+        worker.wait()
+        self.stack.running.remove((service, worker))
+        # Until none is left: a Terraform still alive may start a provisioner meanwhile.
+        while pids := processes_of_run(run_id):
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.1)
+
+    def start_worker(self) -> None:
+        [worker] = [part for part in platform(self.settings) if part.name == "prefect worker"]
+        self.stack.start(worker)
+
+    def restart_server(self) -> None:
+        """Stop Prefect's server as Ctrl-C does and start it again on its database."""
+        service, server = self._running("prefect server")
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=30)
+        self.stack.running.remove((service, server))
+        self.stack.start(service)
+
+
+@pytest.fixture(scope="module")
+def own_platform(
+    prefect_stack: PrefectStack, sandbox_cloud: SandboxCloud, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OwnPlatform]:
+    home = tmp_path_factory.mktemp("own-platform")
+    settings = Settings(
+        home=home,
+        clusters_dir=home / "clusters",
+        clouds_yaml=sandbox_cloud.clouds_yaml,
+        sandbox_port=sandbox_cloud.port,
+        sandbox_boot_seconds=0,
+        prefect_api_url=f"http://127.0.0.1:{_free_port()}/api",
+    )
+    settings.clusters_dir.mkdir()
+    stack = Stack(env=child_env(settings), log_dir=home / "logs")
+    own = OwnPlatform(settings=settings, stack=stack, sandbox=sandbox_cloud)
+    try:
+        own.start()
+        yield own
+    finally:
+        own.stack.stop()
+
+
+@pytest.fixture
+def on_own_platform(own_platform: OwnPlatform) -> Iterator[OwnPlatform]:
+    """This process's settings (the CLI's, mchub.cli.runs's) pointed at the own platform for the test."""
+    env = own_platform.stack.env
+    with pytest.MonkeyPatch.context() as patch:
+        for key in [k for k in env if k.startswith("MCHUB_")] + ["PREFECT_API_URL"]:
+            patch.setenv(key, env[key])
+        get_settings.cache_clear()
+        yield own_platform
+    get_settings.cache_clear()
+
+
+def test_a_plan_outlives_a_server_restart_and_a_build_its_worker_dying_mid_apply(
+    on_own_platform: OwnPlatform, sandbox_knobs: Callable[..., None]
+) -> None:
+    """One cluster through both faults (each costs a build, so they share one): its plan
+    waits through a restart of Prefect's server and is approved after it; then the worker
+    dies mid-apply, its run is found crashed, and the cluster builds again and is destroyed
+    leaving nothing in the cloud."""
+    own = on_own_platform
+    used_before = cloud_usage(own.sandbox)
+    spec = cluster_spec()
+    host = spec.hostname
+    run_id = submit_build(spec)
+    paused(run_id)
+
+    own.restart_server()
+    assert runs.status_of(host) == Status.AWAITING_APPROVAL
+    sandbox_knobs(latency_seconds=0.5)  # every cloud call slower: the apply takes a while
+    approved = mchub("approve", host, "--by", "ada", "--comment", "after the restart")
+    assert approved.code == 0, approved.err
+    midway = wait_for(run_id, lambda run: bool(run.progress) and not run.progress.startswith("0/"))
+    assert midway.phase == "build"
+    assert "approved by ada: after the restart" in logs_with(run_id, "approved by ada")
+
+    own.kill_worker_and_its_runs(run_id)
+    assert runs.read_run(run_id).state_type == "RUNNING"  # nobody told Prefect: the cluster looks busy
+    assert runs.status_of(host) == Status.BUILD_RUNNING
+
+    reconciled = mchub("reconcile", "--worker", worker_name())
+    assert reconciled.code == 0, reconciled.err
+    assert f"({run_id}) was left unfinished by a dead worker: marked crashed" in reconciled.out
+    crashed = runs.read_run(run_id)
+    assert crashed.state_type == "CRASHED"
+    assert "run the action again" in (crashed.state_message or "")
+    assert runs.status_of(host) == Status.BUILD_ERROR
+
+    own.start_worker()
+    sandbox_knobs(latency_seconds=0)
+    requests_before = files_under(own.settings.clusters_dir / REQUESTS)
+    # The dead run's hold on the cluster's Terraform lock outlives it until its lease expires:
+    # a retry now is refused, saying so and when to try again.
+    too_soon = ended(submit_build(spec, new=False))
+    assert too_soon.state_type == "FAILED"
+    assert f"its lock {lock_name(host)} was not given within 30 s, either because a run stopped " \
+        "without releasing it (it is released within 300 s of that)" in (too_soon.state_message or "")
+    assert files_under(own.settings.clusters_dir / REQUESTS) == requests_before, "the refused retry left its request"
+    # Rather than wait out the lease, free the lock as an operator does in Prefect's dashboard.
+    with runs.connect() as client:
+        client.update_global_concurrency_limit(lock_name(host), GlobalConcurrencyLimitUpdate(active_slots=0))
+
+    retried = build(spec, new=False)
+    assert retried.state_type == "COMPLETED", retried.state_message
+    assert runs.status_of(host) == Status.PROVISIONING_SUCCESS
+    assert cloud_usage(own.sandbox)["clusters"][host] == 3
+
+    gone = destroy(host)
+    assert gone.state_type == "COMPLETED", gone.state_message
+    assert runs.status_of(host) == Status.DESTROYED
+    assert cloud_usage(own.sandbox) == used_before  # no server, volume or floating IP left behind
+
+
+# --- on the session's platform ---------------------------------------------------------
+
+
+def test_a_cloud_that_stops_answering_is_reported_with_what_to_do(
+    sandbox_launcher: Callable[[Path], SandboxCloud], tmp_path: Path
+) -> None:
+    cloud = sandbox_launcher(tmp_path / "data")
+    reader = ResourceReader("sandbox", clouds_yaml=cloud.clouds_yaml)
+    assert reader.read().flavors  # it answered once: the connection is open
+    cloud.stop()
+    with pytest.raises(CloudError) as refused:
+        reader.read(fresh_quotas=True)
+    message = str(refused.value)
+    assert f"cloud 'sandbox' does not answer at {cloud.url}" in message, message
+    assert "try again" in message, message
+
+
+def test_the_create_form_says_the_cloud_does_not_answer_and_offers_to_try_again(
+    prefect_stack: PrefectStack, sandbox_launcher: Callable[[Path], SandboxCloud], tmp_path: Path
+) -> None:
+    cloud = sandbox_launcher(tmp_path / "data")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MCHUB_CLOUDS_YAML", str(cloud.clouds_yaml))
+        patch.setenv("MCHUB_QUOTA_CACHE_SECONDS", "0")  # every load asks the cloud
+        get_settings.cache_clear()
+        try:
+            app = page("create_cluster.py")
+            assert not app.exception and not app.error
+            assert app.text_input(key="create-cluster_name").value
+            cloud.stop()
+            app.run()  # the page loaded again (a rerun, as any click on it does)
+        finally:
+            get_settings.cache_clear()
+    assert not app.exception
+    shown = texts(app)
+    button(app, "Try again")  # offered
+    assert "The cloud cannot be reached, so no cluster can be created or changed now." in shown
+    assert literal(f"cloud 'sandbox' does not answer at {cloud.url}") in shown  # as markdown shows it
+    assert not [b for b in app.button if b.label == "Apply"]
+
+
+def test_two_creates_of_one_cluster_at_once_build_it_once(prefect_stack: PrefectStack, tmp_path: Path) -> None:
+    """Two `mchub create` of one spec started together (a double submission): one run goes
+    on to its plan; the other is refused, by the command or by its run, naming the holder."""
+    spec = cluster_spec()
+    host = spec.hostname
+    spec_file = tmp_path / "cluster.yaml"
+    spec_file.write_text(yaml.safe_dump(spec.to_data(include_secrets=True)))
+    requests = prefect_stack.clusters_dir / REQUESTS
+    requests_before = files_under(requests)
+    answers = [finished(process) for process in [mchub_process("create", str(spec_file), "--no-wait") for _ in range(2)]]
+
+    refused_by_command = [answer.err for answer in answers if answer.code != 0]
+    settled = [wait_for(run.id, lambda run: run.final or run.state_type == "PAUSED") for run in runs.runs_of(host)]
+    waiting = [run for run in settled if run.state_type == "PAUSED"]
+    refused_runs = [run for run in settled if run.final]
+    assert len(waiting) == 1, [run.describe() for run in settled]
+    assert len(refused_by_command) + len(refused_runs) == 1, (refused_by_command, [r.describe() for r in refused_runs])
+    for message in refused_by_command:
+        assert f"{host} is busy: build-cluster run '{waiting[0].name}'" in message, message
+    for run in refused_runs:
+        assert run.state_type == "FAILED"
+        assert f"{host} is busy: build-cluster run '{waiting[0].name}'" in (run.state_message or ""), run.state_message
+    assert runs.status_of(host) == Status.AWAITING_APPROVAL
+
+    runs.reject(host, by="tester")
+    assert ended(waiting[0].id).state_type == "CANCELLED"
+    # Neither left its request (which holds the guest password) behind.
+    assert files_under(requests) == requests_before
