@@ -1,0 +1,180 @@
+"""What clusters cost the machine while they wait: processes and resident memory (from /proc).
+
+Measured side by side in one run, of the Prefect server's process tree and the worker's
+(the worker, its flow-run processes and their Terraform):
+  idle          before anything is submitted
+  awaiting      once N clusters (default 20) all wait for approval (their runs PAUSED;
+                submitted with at most --in-flight plans running at once);
+                target: no process besides the server and the worker
+  provisioning  once M of them (default 3) are approved and sit in provisioning_running
+                (the sandbox's services answer only --boot-seconds after the servers exist);
+                the extra processes and memory per cluster
+Then everything is cleaned up: the waiting plans are rejected, the built clusters destroyed.
+
+    .venv/bin/python bench/waiting_cost.py [--clusters N] [--provisioning M] [--boot-seconds S] [--in-flight K]
+"""
+
+import argparse
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+from harness import (
+    UNLIMITED_QUOTAS,
+    Hub,
+    cluster_spec,
+    command_name,
+    mb,
+    process_tree,
+    rss_bytes,
+    running_platform,
+    wait_until,
+)
+
+from mchub import lifecycle
+from mchub.cli import runs
+from mchub.status import Status
+
+# A suspended run's process exits soon after it pauses; give it this long.
+SETTLE_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The processes of the server's and the worker's trees, and their RSS, at one moment."""
+
+    server: list[int]
+    worker: list[int]
+    server_rss: int
+    worker_rss: int
+
+    @property
+    def processes(self) -> int:
+        return len(self.server) + len(self.worker)
+
+    @property
+    def rss(self) -> int:
+        return self.server_rss + self.worker_rss
+
+    def row(self, name: str) -> str:
+        return (
+            f"{name:<26} {len(self.server):>6} {mb(self.server_rss):>9} {len(self.worker):>7} "
+            f"{mb(self.worker_rss):>9} {self.processes:>6} {mb(self.rss):>9}"
+        )
+
+
+def snapshot(hub: Hub) -> Snapshot:
+    server, worker = process_tree([hub.server_pid()]), process_tree([hub.worker_pid()])
+    return Snapshot(server=server, worker=worker, server_rss=rss_bytes(server), worker_rss=rss_bytes(worker))
+
+
+def statuses_of(hostnames: list[str]) -> Counter[Status]:
+    found = runs.statuses()
+    return Counter(found.get(host, Status.NOT_FOUND) for host in hostnames)
+
+
+def wait_for_all(hostnames: list[str], wanted: Status, timeout: float) -> None:
+    def all_there() -> bool:
+        found = runs.statuses()
+        failed = [host for host in hostnames if found.get(host, Status.NOT_FOUND).value.endswith("_error")]
+        if failed:
+            why = {host: f"{found[host].value}: {runs.runs_of(host)[0].state_message}" for host in failed}
+            raise RuntimeError(f"clusters failed while waiting for {wanted.value}: {why}")
+        return all(found.get(host) == wanted for host in hostnames)
+
+    wait_until(all_there, timeout, f"{len(hostnames)} clusters {wanted.value}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clusters", type=int, default=20)
+    parser.add_argument("--provisioning", type=int, default=3)
+    parser.add_argument("--boot-seconds", type=float, default=30.0)
+    parser.add_argument("--in-flight", type=int, default=4, help="plans running at once while submitting")
+    args = parser.parse_args()
+    if not 0 < args.provisioning <= args.clusters:
+        parser.error("--provisioning must be between 1 and --clusters")
+
+    with running_platform(boot_seconds=0, quotas=UNLIMITED_QUOTAS) as hub:
+        time.sleep(3)  # let the worker's first polls settle
+        idle = snapshot(hub)
+
+        specs = [cluster_spec("w") for _ in range(args.clusters)]
+        hostnames = [spec.hostname for spec in specs]
+        submitted = time.monotonic()
+        with hub.client() as client:
+            for number, spec in enumerate(specs):
+                # At most --in-flight plans at once: more, on 2 cores, time out taking the
+                # cluster lock (see the report), and this benchmark is about waiting, not planning.
+                wait_for_all(hostnames[: max(0, number - args.in_flight + 1)], Status.AWAITING_APPROVAL, timeout=120)
+                runs.submit_build(lifecycle.new_cluster_request(spec, new=True), spec.hostname, True, client=client)
+        wait_for_all(hostnames, Status.AWAITING_APPROVAL, timeout=60 + 20 * args.clusters)
+        all_paused = time.monotonic() - submitted
+        settle_start = time.monotonic()
+        try:
+            wait_until(lambda: snapshot(hub).processes <= idle.processes, SETTLE_SECONDS, "the paused runs' processes ending")
+        except RuntimeError as error:
+            print(f"note: {error}")
+        settled = time.monotonic() - settle_start
+        awaiting = snapshot(hub)
+
+        hub.sandbox.set_knobs(boot_seconds=args.boot_seconds)
+        building = hostnames[: args.provisioning]
+        for host in building:
+            runs.approve(host, by="bench")
+        wait_for_all(building, Status.PROVISIONING_RUNNING, timeout=120 + 30 * args.provisioning)
+        provisioning = snapshot(hub)
+        kinds = Counter(command_name(pid) for pid in provisioning.worker[1:])
+
+        print(f"\n{args.clusters} clusters all awaiting approval {all_paused:.1f} s after the first submission; "
+              f"their processes gone {settled:.1f} s later")
+        print(f"{'':<26} {'server':>6} {'':>9} {'worker':>7} {'':>9} {'total':>6} {'':>9}")
+        print(f"{'':<26} {'procs':>6} {'RSS':>9} {'procs':>7} {'RSS':>9} {'procs':>6} {'RSS':>9}")
+        print(idle.row("idle"))
+        print(awaiting.row(f"{args.clusters} awaiting approval"))
+        print(provisioning.row(f"+ {args.provisioning} provisioning_running"))
+        extra = awaiting.processes - idle.processes
+        print(f"\nawaiting approval: {extra:+d} processes, {mb(awaiting.rss - idle.rss)} RSS for {args.clusters} "
+              f"clusters → {'PASS' if extra <= 0 else 'FAIL'} (target: no process besides the server and the worker)")
+        per_process = (provisioning.processes - awaiting.processes) / args.provisioning
+        per_rss = (provisioning.rss - awaiting.rss) / args.provisioning
+        print(f"per cluster in provisioning_running: {per_process:+.1f} processes, {mb(per_rss)} RSS "
+              f"(boot time {args.boot_seconds:g} s)")
+        print("processes under the worker then: " + ", ".join(f"{n} × {name}" for name, n in kinds.most_common()))
+
+        cleanup_started = time.monotonic()
+        left = clean_up(hostnames[args.provisioning:], building, args.in_flight)
+        print(f"cleaned up in {time.monotonic() - cleanup_started:.0f} s: {args.clusters - args.provisioning} plans "
+              f"rejected, {args.provisioning} clusters destroyed, {len(left)} left in error")
+        for host, why in left.items():
+            print(f"  LEFT {host}: {why}")
+
+
+def clean_up(waiting: list[str], built: list[str], in_flight: int) -> dict[str, str]:
+    """Reject the `waiting` plans and destroy the `built` clusters, `in_flight` runs at a time;
+    the clusters left in an error status, with the reason."""
+    gone = {Status.NOT_FOUND, Status.DESTROYED}
+
+    def ended(hosts: list[str]) -> list[str]:
+        found = runs.statuses()
+        return [h for h in hosts if found.get(h, Status.NOT_FOUND) in gone or found[h].value.endswith("_error")]
+
+    wait_for_all(built, Status.PROVISIONING_SUCCESS, timeout=300)
+    acted: list[str] = []
+    for host in [*waiting, *built]:
+        wait_until(lambda: len(acted) - len(ended(acted)) < in_flight, 300, "earlier clean-up runs ending")
+        if host in built:
+            runs.submit_destroy(host, auto_approve=True)
+        else:
+            runs.reject(host, by="bench", comment="benchmark over")
+        acted.append(host)
+    wait_until(lambda: len(ended(acted)) == len(acted), 300, "every cluster destroyed or its plan rejected")
+    found = runs.statuses()
+    return {
+        host: f"{found[host].value}: {runs.runs_of(host)[0].state_message}"
+        for host in acted
+        if found.get(host, Status.NOT_FOUND) not in gone
+    }
+
+if __name__ == "__main__":
+    main()
