@@ -2,11 +2,12 @@
 is shown, all reaching provisioning_success (sandbox boot time 0).
 
 Measured in one run: the wall time from the first submission until every plan is shown and
-until every cluster is up (a cluster that fails is counted and its reason printed); and, sampled every 0.5 s, the sum of the resident memory (from
-/proc) of every process of the product: the sandbox, the Prefect server, the worker and its
-children (flow-run processes, Terraform); its peak, with the peak number of processes and
-of flow-run processes running at once. The process worker runs with no limit on concurrent
-runs unless started with --limit or its pool has a concurrency limit; both are printed.
+until every cluster is up (a cluster that fails is counted and its reason printed); and,
+sampled every 0.5 s, the sum of the resident memory (from /proc) of every process of the
+product: the sandbox, the Prefect server, the worker and its children (flow-run processes,
+Terraform); its peak, with the peak number of processes and
+of flow-run processes running at once. The worker runs at most MCHUB_MAX_CONCURRENT_RUNS
+runs at once (its --limit; 0: none) unless its pool has a lower limit; both are printed.
 
     .venv/bin/python bench/scale.py [--clusters N]
 """
@@ -172,10 +173,11 @@ def main() -> None:
     print(f"  peak above idle per cluster     {mb((sampler.peak_rss - idle_rss) / args.clusters):>9}")
     print(f"  flow-run processes at once      {sampler.peak_flow_runs:>9} (peak)")
     limit = next((argv for flag, argv in itertools.pairwise(worker_argv) if flag == "--limit"), None)
-    print(f"worker limit on concurrent runs: {limit or 'none (no --limit given; Prefect defaults to no limit)'}; "
+    print(f"worker limit on concurrent runs (MCHUB_MAX_CONCURRENT_RUNS): {limit or 'none'}; "
           f"work pool {WORK_POOL!r} concurrency limit: {pool_limit if pool_limit is not None else 'none'}")
-    print("so every submitted run starts at once: the peak memory grows with the number of clusters "
-          "in flight (one flow-run process each) rather than being capped")
+    if limit is None and pool_limit is None:
+        print("so every submitted run starts at once: the peak memory grows with the number of clusters "
+              "in flight (one flow-run process each) rather than being capped")
 
 
 if __name__ == "__main__":

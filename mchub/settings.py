@@ -74,6 +74,12 @@ class Settings(BaseSettings):
         description="How long after the end of the apply a cluster's JupyterHub and FreeIPA have "
         "to answer 200 before the build ends in provisioning_error.",
     )
+    max_concurrent_runs: int = Field(
+        default=8,
+        ge=0,
+        description="How many cluster runs the worker runs at once (one process each); more wait "
+        "their turn, shown as running. 0: no limit.",
+    )
     ui_port: int = Field(default=5000, description="Port of the web front end (Streamlit), on 127.0.0.1.")
     ui_refresh_seconds: float = Field(
         default=2.0,

@@ -108,7 +108,12 @@ def platform(settings: Settings) -> list[Part]:
         Step(name="reconciliation", argv=[*mchub, "reconcile", "--worker", worker_name()]),
         Service(
             name="prefect worker",
-            argv=[*prefect, "worker", "start", "--pool", WORK_POOL, "--type", "process", "--name", worker_name()],
+            argv=[
+                *prefect, "worker", "start", "--pool", WORK_POOL, "--type", "process", "--name", worker_name(),
+                # Capped because every run starting at once on a small machine swamps the
+                # server's SQLite database and runs fail with "database is locked".
+                *(["--limit", str(settings.max_concurrent_runs)] if settings.max_concurrent_runs else []),
+            ],
             url=f"pool {WORK_POOL!r}, worker {worker_name()!r}",
             ready=_worker_heartbeat(api, worker_name()),
         ),

@@ -5,13 +5,15 @@ Chromium; these are quicker and reach the states a browser journey does not.
 """
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from prefect.states import Scheduled
 from streamlit.testing.v1 import AppTest
 
 from mchub.cli import runs
-from mchub.status import Status
+from mchub.status import BUILD_FLOW, HOSTNAME_LABEL, PHASE_LABEL, Status, cluster_tag
 from tests.conftest_prefect import PrefectStack
 from tests.test_flows import (
     PUBLIC_KEY,
@@ -121,6 +123,27 @@ def test_a_ready_clusters_page_shows_how_to_connect_and_the_modify_form_locks_wh
     assert modify.text_input(key=f"{key}-cluster_name").disabled
     assert modify.selectbox(key=f"{key}-image").disabled
     assert not modify.number_input(key=f"{key}-row-2-count").disabled
+
+
+def test_a_run_queued_for_the_worker_says_it_waits_for_one() -> None:
+    """A run the worker has not taken up again (all its MCHUB_MAX_CONCURRENT_RUNS slots busy):
+    here one scheduled for later, in the phase an approved build resumes in."""
+    hostname = cluster_spec().hostname
+    with runs.connect() as client:
+        deployment = client.read_deployment_by_name(f"{BUILD_FLOW}/{BUILD_FLOW}")
+        queued = client.create_flow_run_from_deployment(
+            deployment.id,
+            parameters={"request_file": "unused.json", "hostname": hostname, "new": True},
+            state=Scheduled(scheduled_time=datetime.now(UTC) + timedelta(hours=1)),
+            tags=[cluster_tag(hostname)],
+            labels={HOSTNAME_LABEL: hostname, PHASE_LABEL: "build"},
+        )
+        try:
+            app = page("cluster.py", hostname=hostname)
+            assert runs.status_of(hostname) == Status.BUILD_RUNNING
+            assert "Waiting for a worker to carry on with the run" in texts(app)
+        finally:
+            client.delete_flow_run(queued.id)
 
 
 def test_a_cluster_page_for_an_unknown_hostname_says_so() -> None:

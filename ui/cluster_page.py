@@ -129,6 +129,9 @@ def _live(hostname: str, drawn: Status, was_busy: bool) -> None:
     status = view.status
     if status == Status.CREATED:
         loading("Waiting for a worker to start the run…")
+    elif run.state_type in ("SCHEDULED", "PENDING"):
+        # Resumed after its approval, or queued behind MCHUB_MAX_CONCURRENT_RUNS others.
+        loading("Waiting for a worker to carry on with the run…")
     elif status == Status.PLAN_RUNNING:
         loading("Terraform is working out what to change…")
     elif status == Status.AWAITING_APPROVAL:
