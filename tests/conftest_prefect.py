@@ -56,11 +56,8 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def prefect_stack(sandbox_cloud: SandboxCloud, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectStack]:
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    home = tmp_path_factory.mktemp("mchub-home")
+def platform_settings(home: Path, sandbox_cloud: SandboxCloud) -> Settings:
+    """Settings of a platform of its own under `home` (on a free port), building on the sandbox."""
     settings = Settings(
         home=home,
         clusters_dir=home / "clusters",
@@ -70,6 +67,15 @@ def prefect_stack(sandbox_cloud: SandboxCloud, tmp_path_factory: pytest.TempPath
         prefect_api_url=f"http://127.0.0.1:{_free_port()}/api",
     )
     settings.clusters_dir.mkdir()
+    return settings
+
+
+@pytest.fixture(scope="session")
+def prefect_stack(sandbox_cloud: SandboxCloud, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectStack]:
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    home = tmp_path_factory.mktemp("mchub-home")
+    settings = platform_settings(home, sandbox_cloud)
     env = child_env(settings)
     stack = Stack(env=env, log_dir=home / "logs")
     with pytest.MonkeyPatch.context() as patch, temporary_settings({PREFECT_API_URL: settings.prefect_api_url}):

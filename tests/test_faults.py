@@ -35,7 +35,7 @@ from mchub.stack import Service, Stack, child_env, platform, worker_name
 from mchub.status import Status
 from sandbox.launcher import SandboxCloud
 from tests import test_flows
-from tests.conftest_prefect import PrefectStack, _free_port
+from tests.conftest_prefect import PrefectStack, platform_settings
 from tests.reliability_helpers import (
     cloud_usage,
     files_under,
@@ -112,15 +112,7 @@ def own_platform(
     prefect_stack: PrefectStack, sandbox_cloud: SandboxCloud, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OwnPlatform]:
     home = tmp_path_factory.mktemp("own-platform")
-    settings = Settings(
-        home=home,
-        clusters_dir=home / "clusters",
-        clouds_yaml=sandbox_cloud.clouds_yaml,
-        sandbox_port=sandbox_cloud.port,
-        sandbox_boot_seconds=0,
-        prefect_api_url=f"http://127.0.0.1:{_free_port()}/api",
-    )
-    settings.clusters_dir.mkdir()
+    settings = platform_settings(home, sandbox_cloud)
     stack = Stack(env=child_env(settings), log_dir=home / "logs")
     own = OwnPlatform(settings=settings, stack=stack, sandbox=sandbox_cloud)
     try:
