@@ -9,6 +9,7 @@ started from Prefect's dashboard, or submitted by two people at the same moment.
 from uuid import UUID
 
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import FlowRun
 
 from flows.run_labels import current_run
 from mchub.cli import runs
@@ -18,6 +19,17 @@ from mchub.status import HOSTNAME_LABEL, PHASE_LABEL, Phase, cluster_tag
 def refuse_if_busy(hostname: str, me: UUID) -> None:
     """runs.ClusterBusy, naming the run, while a run other than `me` acts on `hostname`."""
     runs.refuse_if_busy([run for run in runs.runs_of(hostname) if run.id != me], hostname)
+
+
+def refuse_if_claimed_before(hostname: str, me: FlowRun) -> None:
+    """runs.ClusterBusy, naming the run, while a run created before `me` acts on `hostname`.
+
+    Two runs submitted at the same moment each find the other unfinished: if each deferred
+    to the other, both would be refused. The older one goes on, so exactly one of them acts.
+    """
+    mine = (me.created or me.expected_start_time, str(me.id))
+    older = [run for run in runs.runs_of(hostname) if (run.created, str(run.id)) < mine]
+    runs.refuse_if_busy([run for run in older if run.busy], hostname)
 
 
 def claim_cluster(hostname: str, phase: Phase) -> None:
@@ -30,7 +42,7 @@ def claim_cluster(hostname: str, phase: Phase) -> None:
     tag = cluster_tag(hostname)
     with get_client(sync_client=True) as client:
         try:
-            refuse_if_busy(hostname, run.id)
+            refuse_if_claimed_before(hostname, run)
         except runs.ClusterBusy:
             client.update_flow_run(run.id, tags=[t for t in run.tags if t != tag])
             raise
