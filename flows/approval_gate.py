@@ -14,8 +14,10 @@ from prefect.flow_runs import suspend_flow_run
 from prefect.states import Cancelled, State
 
 from flows.approval import Approval
+from flows.run_labels import set_labels
 from mchub.plan import PlanSummary
 from mchub.settings import get_settings
+from mchub.status import ANSWER_LABEL, answer_label
 from mchub.workspace import PlanRecord
 
 
@@ -33,7 +35,8 @@ def wait_for_approval(hostname: str, record: PlanRecord, summary: PlanSummary) -
         timeout=get_settings().approval_timeout_seconds,
         key=approval_key(record),
     )
-    verdict = "approved" if answer.approve else "rejected"
+    verdict = answer_label(answer.approve)
+    set_labels({ANSWER_LABEL: verdict})
     get_run_logger().info(
         "plan for %s %s by %s%s", hostname, verdict, answer.by or "an unnamed person",
         f": {answer.comment}" if answer.comment else "",

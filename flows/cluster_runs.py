@@ -33,7 +33,8 @@ def refuse_if_claimed_before(hostname: str, me: FlowRun) -> None:
 
 
 def claim_cluster(hostname: str, phase: Phase) -> None:
-    """Make the current run the one acting on `hostname`, in its first phase.
+    """Make the current run the one acting on `hostname`, in its first phase (a run resumed
+    after its approval stays in the phase it had).
 
     A refused run drops its cluster tag: it changed nothing, and as the cluster's newest
     run it would otherwise hide the cluster's real status behind its failure.
@@ -48,4 +49,7 @@ def claim_cluster(hostname: str, phase: Phase) -> None:
             raise
         if tag not in run.tags:
             client.update_flow_run(run.id, tags=[*run.tags, tag])
-        client.update_flow_run_labels(run.id, {HOSTNAME_LABEL: hostname, PHASE_LABEL: phase})
+        labels = {HOSTNAME_LABEL: hostname}
+        if PHASE_LABEL not in (run.labels or {}):
+            labels[PHASE_LABEL] = phase
+        client.update_flow_run_labels(run.id, labels)

@@ -3,7 +3,9 @@
 A run acting on a cluster is tagged `cluster:<hostname>` and moves its `mchub.phase` label
 at each boundary of the workflow; the cluster's status is its latest run's state read with
 that phase. A rejected approval changed nothing, so the cluster keeps the status it had
-before that run.
+before that run. Whoever answers a plan labels the run `mchub.answer` (approved or
+rejected), so a run resumed with an approval shows as building at once, while it goes
+through its finished steps again before it reaches the apply.
 """
 
 from collections.abc import Sequence
@@ -17,6 +19,7 @@ from pydantic import BaseModel
 PHASE_LABEL = "mchub.phase"
 HOSTNAME_LABEL = "mchub.hostname"
 PROGRESS_LABEL = "mchub.progress"
+ANSWER_LABEL = "mchub.answer"
 CLUSTER_TAG_PREFIX = "cluster:"
 
 BUILD_FLOW = "build-cluster"
@@ -27,6 +30,7 @@ StateType = Literal[
     "SCHEDULED", "PENDING", "RUNNING", "PAUSED", "COMPLETED", "FAILED", "CRASHED", "CANCELLED", "CANCELLING"
 ]
 Phase = Literal["plan", "approval", "build", "provisioning", "destroy-plan", "destroy"]
+Answer = Literal["approved", "rejected"]
 
 BUSY_STATES: frozenset[StateType] = frozenset({"SCHEDULED", "PENDING", "RUNNING", "PAUSED", "CANCELLING"})
 FINAL_STATES: frozenset[StateType] = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
@@ -59,6 +63,8 @@ class RunView(BaseModel):
     state_message: str | None = None
     phase: str | None = None
     progress: str | None = None
+    answer: str | None = None
+    """How its plan was answered (the `mchub.answer` label), None before an answer."""
     created: datetime
     hostname: str
 
@@ -73,12 +79,27 @@ class RunView(BaseModel):
 
     @property
     def rejected(self) -> bool:
-        """Its plan was rejected: the flow ends a rejected run as cancelled in phase approval."""
-        return self.state_type == "CANCELLED" and self.phase == "approval"
+        """Its plan was rejected: the flow ends a rejected run as cancelled in phase approval
+        (and a run answered with a rejection is on its way there)."""
+        if self.phase != "approval" or self.state_type == "PAUSED":
+            return False
+        return self.state_type == "CANCELLED" or self.answer == "rejected"
+
+    @property
+    def stage(self) -> str | None:
+        """The phase the run is in, an approved plan counting as the start of its apply: a
+        resumed run keeps its label `approval` until it has gone through its finished steps again."""
+        if self.phase == "approval" and self.answer == "approved" and self.state_type != "PAUSED":
+            return "destroy" if self.flow_name == DESTROY_FLOW else "build"
+        return self.phase
 
     def describe(self) -> str:
         """"build-cluster run 'brave-otter' (Running)", for messages naming the run."""
         return f"{self.flow_name} run {self.name!r} ({self.state_name})"
+
+
+def answer_label(approve: bool) -> Answer:
+    return "approved" if approve else "rejected"
 
 
 def cluster_tag(hostname: str) -> str:
@@ -148,4 +169,4 @@ def run_status(run: RunView) -> Status:
 def _group(run: RunView) -> str | None:
     if run.flow_name == DESTROY_FLOW:
         return "destroy"
-    return _GROUP_OF_PHASE.get(run.phase or "")
+    return _GROUP_OF_PHASE.get(run.stage or "")

@@ -18,7 +18,7 @@ from mchub.status import (
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
-def run(flow: str, state: str, phase: str | None = None, minutes: int = 0) -> RunView:
+def run(flow: str, state: str, phase: str | None = None, minutes: int = 0, answer: str | None = None) -> RunView:
     return RunView(
         id=uuid4(),
         name=f"run-{minutes}",
@@ -26,6 +26,7 @@ def run(flow: str, state: str, phase: str | None = None, minutes: int = 0) -> Ru
         state_type=state,
         state_name=state.capitalize(),
         phase=phase,
+        answer=answer,
         created=T0 + timedelta(minutes=minutes),
         hostname="hpc1.sandbox.mchub.dev",
     )
@@ -79,6 +80,35 @@ def test_every_status_is_reachable_from_a_single_run() -> None:
         for phase in (None, "plan", "approval", "build", "provisioning", "destroy-plan", "destroy")
     }
     assert reached == set(Status)  # not_found: a new cluster's rejected plan
+
+
+@pytest.mark.parametrize(
+    ("flow", "state", "status"),
+    [
+        (BUILD_FLOW, "SCHEDULED", Status.BUILD_RUNNING),  # resumed, waiting for the worker
+        (BUILD_FLOW, "RUNNING", Status.BUILD_RUNNING),  # going through its finished steps again
+        (BUILD_FLOW, "FAILED", Status.BUILD_ERROR),
+        (DESTROY_FLOW, "RUNNING", Status.DESTROY_RUNNING),
+    ],
+)
+def test_an_approved_plan_shows_as_its_apply_at_once(flow: str, state: str, status: Status) -> None:
+    approved = run(flow, state, "approval", minutes=5, answer="approved")
+    assert cluster_status([run(BUILD_FLOW, "COMPLETED", "provisioning"), approved]) == status
+    assert approved.stage == ("build" if flow == BUILD_FLOW else "destroy")
+
+
+def test_a_plan_asked_again_after_an_approval_waits_for_its_own() -> None:
+    """A resumed run that found a different plan suspends again: the old answer does not count."""
+    asked_again = run(BUILD_FLOW, "PAUSED", "approval", answer="approved")
+    assert cluster_status([asked_again]) == Status.AWAITING_APPROVAL
+    assert asked_again.stage == "approval" and not asked_again.rejected
+
+
+def test_a_rejected_run_on_its_way_to_its_end_already_changes_nothing() -> None:
+    built = run(BUILD_FLOW, "COMPLETED", "provisioning", minutes=0)
+    ending = run(BUILD_FLOW, "RUNNING", "approval", minutes=10, answer="rejected")
+    assert ending.rejected and ending.busy
+    assert cluster_status([ending, built]) == Status.PROVISIONING_SUCCESS
 
 
 def test_no_runs_is_not_found() -> None:

@@ -176,10 +176,10 @@ def test_the_plans_warning_is_a_block_of_its_own():
 # --- phases -----------------------------------------------------------------------------
 
 
-def _run(flow: str, state: str, phase: str | None) -> RunView:
+def _run(flow: str, state: str, phase: str | None, answer: str | None = None) -> RunView:
     return RunView(
         id=uuid4(), name="r", flow_name=flow, state_type=state, state_name=state.title(),
-        phase=phase, created=datetime.now(UTC), hostname="demo.sandbox.mchub.dev",
+        phase=phase, answer=answer, created=datetime.now(UTC), hostname="demo.sandbox.mchub.dev",
     )
 
 
@@ -197,6 +197,11 @@ def test_a_failed_phase_and_a_wait_for_approval_are_told_apart():
     assert [(s.title, s.state) for s in waiting] == [
         ("Plan", "done"), ("Approval", "waiting"), ("Destroy", "todo"), ("Destroyed", "todo"),
     ]
+
+
+def test_an_approved_plan_moves_the_steps_on_to_the_build():
+    steps = steps_of(_run("build-cluster", "SCHEDULED", "approval", answer="approved"))
+    assert [(s.title, s.state) for s in steps][1:3] == [("Approval", "done"), ("Build", "running")]
 
 
 def test_a_completed_run_has_every_step_done():

@@ -136,7 +136,7 @@ def _live(hostname: str, drawn: Status, was_busy: bool) -> None:
         loading("Terraform is working out what to change…")
     elif status == Status.AWAITING_APPROVAL:
         _approval(view, run)
-    elif status in (Status.BUILD_RUNNING, Status.DESTROY_RUNNING) and run.phase in ("build", "destroy"):
+    elif status in (Status.BUILD_RUNNING, Status.DESTROY_RUNNING) and run.stage in ("build", "destroy"):
         _progress(run, ws)
     elif status == Status.DESTROY_RUNNING:
         loading("Terraform is working out what destroying the cluster removes…")

@@ -34,6 +34,7 @@ from prefect.exceptions import ObjectNotFound
 
 from mchub.settings import get_settings
 from mchub.status import (
+    ANSWER_LABEL,
     BUILD_FLOW,
     CLUSTER_FLOWS,
     DESTROY_FLOW,
@@ -42,6 +43,7 @@ from mchub.status import (
     PROGRESS_LABEL,
     RunView,
     Status,
+    answer_label,
     artifact_key,
     cluster_status,
     cluster_tag,
@@ -288,9 +290,12 @@ def _answer(hostname: str, *, approve: bool, by: str, comment: str, client: Sync
         waiting = runs[0]
         # The same fields as flows.approval.Approval: the server checks them against its schema.
         result = c.resume_flow_run(waiting.id, run_input={"approve": approve, "comment": comment, "by": by})
-    if result.status != SetStateStatus.ACCEPT:
-        reason = getattr(result.details, "reason", None) or result.status.value
-        raise RunsError(f"{hostname}: Prefect did not resume {waiting.describe()}: {reason}")
+        if result.status != SetStateStatus.ACCEPT:
+            reason = getattr(result.details, "reason", None) or result.status.value
+            raise RunsError(f"{hostname}: Prefect did not resume {waiting.describe()}: {reason}")
+        # Shown at once as building (or as unchanged); the flow labels itself so too once it
+        # reads the answer, which covers answers given in Prefect's dashboard.
+        c.update_flow_run_labels(waiting.id, {ANSWER_LABEL: answer_label(approve)})
     return waiting
 
 
@@ -327,6 +332,7 @@ def _view(run: FlowRun, flow_name: str) -> RunView:
         state_message=state.message if state else None,
         phase=_label(labels, PHASE_LABEL),
         progress=_label(labels, PROGRESS_LABEL),
+        answer=_label(labels, ANSWER_LABEL),
         created=run.created or run.expected_start_time,
         hostname=hostname_of_tags(run.tags) or str(labels.get(HOSTNAME_LABEL, "")),
     )
