@@ -95,6 +95,9 @@ def test_apply_submits_a_build_that_waits_for_approval_on_the_cluster_page() -> 
     button(cluster, "Reject")().run()
     assert ended(run.id).state_type == "CANCELLED"
     assert runs.status_of(hostname) == Status.NOT_FOUND  # a rejected new cluster builds nothing
+    after = page("cluster.py", hostname=hostname)
+    assert "The last plan was rejected" in texts(after) and "Nothing was changed." in texts(after)
+    assert "knows no run" not in texts(after)
 
 
 def test_the_list_shows_every_cluster_with_its_status() -> None:
