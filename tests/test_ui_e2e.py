@@ -27,8 +27,9 @@ from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "build" / "screenshots" / "e2e"
 PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILvnN/o+Ku37TEhyolHdgfl4IfQfJwrnlXUB7/f1IHjH instructor@laptop"
-# Seconds the sandbox cluster's services take to answer: long enough to see provisioning_running.
-BOOT_SECONDS = 6
+# Seconds the sandbox cluster's services take to answer, counted from its first server: long
+# enough that provisioning_running (and a probe told 503) is seen even on a busy machine.
+BOOT_SECONDS = 15
 STEP_TIMEOUT_MS = 90_000
 
 
