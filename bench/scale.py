@@ -30,9 +30,7 @@ from harness import (
     running_platform,
     wait_until,
 )
-from prefect.exceptions import PrefectHTTPStatusError
 
-from mchub import lifecycle
 from mchub.cli import runs
 from mchub.spec import ClusterSpec
 from mchub.stack import WORK_POOL
@@ -105,9 +103,9 @@ def submit(spec: ClusterSpec) -> tuple[float, str | None]:
     started = time.monotonic()
     try:
         with runs.connect() as client:
-            runs.submit_build(lifecycle.new_cluster_request(spec, new=True), spec.hostname, True, client=client)
-    except PrefectHTTPStatusError as error:
-        return time.monotonic() - started, f"submission refused: {str(error).split(' - ')[0]}"
+            runs.submit_spec(spec, new=True, client=client)
+    except runs.RunsError as error:
+        return time.monotonic() - started, f"submission refused: {error}"
     return time.monotonic() - started, None
 
 

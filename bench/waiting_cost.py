@@ -31,7 +31,6 @@ from harness import (
     wait_until,
 )
 
-from mchub import lifecycle
 from mchub.cli import runs
 from mchub.status import Status
 
@@ -107,7 +106,7 @@ def main() -> None:
                 # At most --in-flight plans at once: more, on 2 cores, time out taking the
                 # cluster lock (see the report), and this benchmark is about waiting, not planning.
                 wait_for_all(hostnames[: max(0, number - args.in_flight + 1)], Status.AWAITING_APPROVAL, timeout=120)
-                runs.submit_build(lifecycle.new_cluster_request(spec, new=True), spec.hostname, True, client=client)
+                runs.submit_spec(spec, new=True, client=client)
         wait_for_all(hostnames, Status.AWAITING_APPROVAL, timeout=60 + 20 * args.clusters)
         all_paused = time.monotonic() - submitted
         settle_start = time.monotonic()

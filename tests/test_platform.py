@@ -32,6 +32,7 @@ from prefect.states import (
 )
 
 from mchub.cli import runs
+from mchub.lifecycle import REQUESTS
 from mchub.cli.platform import live_flow_runs, reconcile_orphaned_runs
 from mchub.settings import Settings
 from mchub.stack import ROOT, WORK_POOL, StartError, platform
@@ -47,6 +48,7 @@ from mchub.status import (
 from sandbox.launcher import SandboxCloud
 from tests.approval_probe import approval_probe
 from tests.conftest_prefect import PrefectStack
+from tests.test_flows import cluster_spec
 
 MakeRun = Callable[..., FlowRun]
 
@@ -210,6 +212,19 @@ def test_a_busy_cluster_refuses_a_second_action_naming_the_run(
     assert cli.returncode == 1
     assert f"build-cluster run '{holder.name}' (Paused)" in cli.stderr
     assert len(runs.runs_of(host)) == 2  # nothing was submitted
+
+
+def test_a_refused_submission_leaves_no_request_behind(prefect_stack: PrefectStack, make_run: MakeRun) -> None:
+    """What the create form, the page's Try again and `mchub create` submit through: the
+    request holds the guest password, so a refused one is taken away at once."""
+    spec = cluster_spec()
+    holder = make_run(spec.hostname, BUILD_FLOW, not_started())
+    requests = prefect_stack.clusters_dir / REQUESTS
+    before = sorted(requests.iterdir()) if requests.exists() else []
+    with pytest.raises(runs.ClusterBusy, match=rf"'{holder.name}' \(Scheduled\)"):
+        runs.submit_spec(spec, new=True)
+    assert sorted(requests.iterdir()) == before
+    assert not (prefect_stack.clusters_dir / spec.hostname).exists()
 
 
 def test_approving_needs_a_plan_waiting(prefect_stack: PrefectStack, make_run: MakeRun) -> None:

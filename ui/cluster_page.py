@@ -14,7 +14,6 @@ import streamlit as st
 from pydantic import BaseModel
 
 from mchub.cli import runs
-from mchub.lifecycle import new_cluster_request
 from mchub.settings import get_settings
 from mchub.spec import SpecError
 from mchub.status import DESTROY_FLOW, RunView, Status, cluster_status
@@ -237,8 +236,7 @@ def _failure(view: ClusterView, run: RunView, ws: Workspace | None) -> None:
 
 
 def _build_again(ws: Workspace) -> None:
-    spec = ws.spec()
-    runs.submit_build(new_cluster_request(spec, new=False), spec.hostname, new=False)
+    runs.submit_spec(ws.spec(), new=False)
 
 
 def _submit(action: Callable[[], object]) -> None:

@@ -3,7 +3,6 @@
 import streamlit as st
 
 from mchub.cli import runs
-from mchub.lifecycle import new_cluster_request
 from mchub.spec import SpecError
 from mchub.workspace import WorkspaceError
 from ui.form_check import FormCheck
@@ -25,8 +24,7 @@ def apply_button(check: FormCheck, *, new: bool, key: str) -> bool:
     spec = check.spec
     try:
         with st.spinner("Submitting the request…"):
-            request = new_cluster_request(spec, new=new)
-            runs.submit_build(request, spec.hostname, new=new)
+            runs.submit_spec(spec, new=new)
     except (SpecError, WorkspaceError, runs.RunsError) as error:
         st.error(f"**Nothing was built.** {literal(str(error))}")
         return False

@@ -100,17 +100,11 @@ def _prefect_command(command: Command) -> Command:
 
 @_prefect_command
 def _create(args: argparse.Namespace) -> int:
-    from mchub import lifecycle
     from mchub.cli import runs
 
     spec = checked_spec(args.spec)
     with runs.connect() as client:
-        request = lifecycle.new_cluster_request(spec)
-        try:
-            run_id = runs.submit_build(request, spec.hostname, new=True, client=client)
-        except BaseException:
-            request.unlink(missing_ok=True)  # it holds the guest password, and no run will read it
-            raise
+        run_id = runs.submit_spec(spec, new=True, client=client)
         return _submitted(client, run_id, spec.hostname, args, Status.PROVISIONING_SUCCESS)
 
 

@@ -32,7 +32,9 @@ from prefect.client.schemas.responses import SetStateStatus
 from prefect.client.schemas.sorting import ArtifactSort, FlowRunSort, LogSort
 from prefect.exceptions import ObjectNotFound
 
+from mchub import lifecycle
 from mchub.settings import get_settings
+from mchub.spec import ClusterSpec
 from mchub.status import (
     ANSWER_LABEL,
     BUILD_FLOW,
@@ -223,6 +225,18 @@ def submit_build(request_file: Path, hostname: str, new: bool, *, client: SyncPr
     parameters = {"request_file": str(Path(request_file).resolve()), "hostname": hostname, "new": new}
     # The request file is unique per submission: a double click submits the same run once.
     return _submit(BUILD_FLOW, hostname, parameters, f"build:{Path(request_file).name}", client)
+
+
+def submit_spec(spec: ClusterSpec, *, new: bool, client: SyncPrefectClient | None = None) -> UUID:
+    """Write `spec` as a request (mchub.lifecycle.new_cluster_request, which refuses a bad
+    one) and start a build-cluster run for it. A refused submission takes its request away:
+    it holds the guest password, and no run will ever read it."""
+    request = lifecycle.new_cluster_request(spec, new=new)
+    try:
+        return submit_build(request, spec.hostname, new, client=client)
+    except BaseException:
+        lifecycle.discard_request(request)
+        raise
 
 
 def submit_destroy(hostname: str, auto_approve: bool = False, *, client: SyncPrefectClient | None = None) -> UUID:
