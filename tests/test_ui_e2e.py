@@ -175,6 +175,7 @@ def test_create_watch_modify_and_destroy_a_cluster(page: Page, product: Product,
     product.knobs(latency_seconds=0.4)
     page.get_by_role("button", name="OK").click()
     wait_for_status(page, "build_running")
+    expect(page.get_by_role("button", name="OK")).to_have_count(0)  # the answered plan is gone
     snap(page, shots, "03-build-running")
     product.knobs(latency_seconds=0)
     wait_for_status(page, "provisioning_running")
