@@ -32,8 +32,8 @@ from prefect.states import (
 )
 
 from mchub.cli import runs
-from mchub.lifecycle import REQUESTS
 from mchub.cli.platform import live_flow_runs, reconcile_orphaned_runs
+from mchub.lifecycle import REQUESTS
 from mchub.settings import Settings
 from mchub.stack import ROOT, WORK_POOL, StartError, platform
 from mchub.status import (

@@ -121,7 +121,7 @@ def _live(hostname: str, drawn: Status, was_busy: bool) -> None:
         st.info(f"The last plan was rejected{literal(by)}. Nothing was changed.", icon=":material/block:")
     run = view.current
     if run is None:
-        if newest is None or not newest.rejected:  # a new cluster's rejected plan is all there is to say
+        if newest is None:  # else every run was a rejected plan, as said above
             st.info("MC Hub knows no run of this cluster (Prefect's history may have been reset).")
         return
     phase_steps(run)
