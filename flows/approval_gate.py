@@ -17,7 +17,7 @@ from flows.approval import Approval
 from flows.run_labels import set_labels
 from mchub.plan import PlanSummary
 from mchub.settings import get_settings
-from mchub.status import ANSWER_LABEL, answer_label
+from mchub.status import answer_label, answered_labels
 from mchub.workspace import PlanRecord
 
 
@@ -35,8 +35,11 @@ def wait_for_approval(hostname: str, record: PlanRecord, summary: PlanSummary) -
         timeout=get_settings().approval_timeout_seconds,
         key=approval_key(record),
     )
+    # Labelled only once answered: a label written just before suspending made the plan
+    # show up to 2 s later (the server's database was busy), and a paused run is
+    # awaiting approval whatever its phase label says.
+    set_labels(answered_labels(answer.approve))
     verdict = answer_label(answer.approve)
-    set_labels({ANSWER_LABEL: verdict})
     get_run_logger().info(
         "plan for %s %s by %s%s", hostname, verdict, answer.by or "an unnamed person",
         f": {answer.comment}" if answer.comment else "",

@@ -58,7 +58,6 @@ def build_cluster(request_file: str, hostname: str, new: bool) -> State:
     publish_plan(hostname, summary, "Plan")
 
     if summary.has_changes:
-        set_phase("approval")
         answer = wait_for_approval(hostname, record, summary)
         if not answer.approve:
             if new:

@@ -33,7 +33,6 @@ def destroy_cluster(hostname: str, auto_approve: bool = False) -> State:
     publish_plan(hostname, summary, "Destroy plan")
 
     if summary.has_changes and not auto_approve:
-        set_phase("approval")
         answer = wait_for_approval(hostname, record, summary)
         if not answer.approve:
             return rejection(answer)

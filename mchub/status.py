@@ -32,6 +32,8 @@ StateType = Literal[
 Phase = Literal["plan", "approval", "build", "provisioning", "destroy-plan", "destroy"]
 Answer = Literal["approved", "rejected"]
 
+# The phases of a run before its apply, the labels a resumed run may still have.
+_BEFORE_APPLY = frozenset({"plan", "destroy-plan", "approval"})
 BUSY_STATES: frozenset[StateType] = frozenset({"SCHEDULED", "PENDING", "RUNNING", "PAUSED", "CANCELLING"})
 FINAL_STATES: frozenset[StateType] = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
 
@@ -81,15 +83,18 @@ class RunView(BaseModel):
     def rejected(self) -> bool:
         """Its plan was rejected: the flow ends a rejected run as cancelled in phase approval
         (and a run answered with a rejection is on its way there)."""
-        if self.phase != "approval" or self.state_type == "PAUSED":
+        if self.state_type == "PAUSED":
             return False
-        return self.state_type == "CANCELLED" or self.answer == "rejected"
+        return self.answer == "rejected" or (self.state_type == "CANCELLED" and self.phase == "approval")
 
     @property
     def stage(self) -> str | None:
-        """The phase the run is in, an approved plan counting as the start of its apply: a
-        resumed run keeps its label `approval` until it has gone through its finished steps again."""
-        if self.phase == "approval" and self.answer == "approved" and self.state_type != "PAUSED":
+        """The phase the run is in. A paused run waits for approval (the flows label the
+        phase `approval` only once answered). An approved plan counts as the start of its
+        apply: a resumed run goes through its finished steps again before it moves on."""
+        if self.state_type == "PAUSED":
+            return "approval"
+        if self.answer == "approved" and self.phase in _BEFORE_APPLY:
             return "destroy" if self.flow_name == DESTROY_FLOW else "build"
         return self.phase
 
@@ -100,6 +105,11 @@ class RunView(BaseModel):
 
 def answer_label(approve: bool) -> Answer:
     return "approved" if approve else "rejected"
+
+
+def answered_labels(approve: bool) -> dict[str, str]:
+    """The labels a flow gives itself once it reads the answer to its plan."""
+    return {PHASE_LABEL: "approval", ANSWER_LABEL: answer_label(approve)}
 
 
 def cluster_tag(hostname: str) -> str:

@@ -6,12 +6,10 @@ from prefect.flow_runs import suspend_flow_run
 from prefect.states import Cancelled, Completed, State
 
 from flows.approval import Approval
-from flows.run_labels import set_phase
 
 
 @flow(name="approval-probe", persist_result=False)
 def approval_probe() -> State:
-    set_phase("approval")
     answer = suspend_flow_run(wait_for_input=Approval, timeout=600, key="probe")
     if not answer.approve:
         return Cancelled(message=answer.comment)

@@ -41,6 +41,7 @@ def run(flow: str, state: str, phase: str | None = None, minutes: int = 0, answe
         (BUILD_FLOW, "RUNNING", "plan", Status.PLAN_RUNNING),
         (BUILD_FLOW, "RUNNING", "approval", Status.PLAN_RUNNING),
         (BUILD_FLOW, "PAUSED", "approval", Status.AWAITING_APPROVAL),
+        (BUILD_FLOW, "PAUSED", "plan", Status.AWAITING_APPROVAL),  # the flows label it once answered
         (BUILD_FLOW, "SCHEDULED", "approval", Status.PLAN_RUNNING),  # resumed, waiting for the worker
         (BUILD_FLOW, "RUNNING", "build", Status.BUILD_RUNNING),
         (BUILD_FLOW, "CANCELLING", "build", Status.BUILD_RUNNING),
@@ -59,6 +60,7 @@ def run(flow: str, state: str, phase: str | None = None, minutes: int = 0, answe
         (DESTROY_FLOW, "SCHEDULED", None, Status.DESTROY_RUNNING),
         (DESTROY_FLOW, "RUNNING", "destroy-plan", Status.DESTROY_RUNNING),
         (DESTROY_FLOW, "PAUSED", "approval", Status.AWAITING_APPROVAL),
+        (DESTROY_FLOW, "PAUSED", "destroy-plan", Status.AWAITING_APPROVAL),
         (DESTROY_FLOW, "RUNNING", "destroy", Status.DESTROY_RUNNING),
         (DESTROY_FLOW, "COMPLETED", "destroy", Status.DESTROYED),
         (DESTROY_FLOW, "FAILED", "destroy-plan", Status.DESTROY_ERROR),
@@ -95,6 +97,27 @@ def test_an_approved_plan_shows_as_its_apply_at_once(flow: str, state: str, stat
     approved = run(flow, state, "approval", minutes=5, answer="approved")
     assert cluster_status([run(BUILD_FLOW, "COMPLETED", "provisioning"), approved]) == status
     assert approved.stage == ("build" if flow == BUILD_FLOW else "destroy")
+
+
+def test_a_paused_run_is_at_its_approval_whatever_its_phase_label() -> None:
+    for flow, phase in ((BUILD_FLOW, "plan"), (DESTROY_FLOW, "destroy-plan")):
+        waiting = run(flow, "PAUSED", phase)
+        assert waiting.stage == "approval" and not waiting.rejected
+
+
+def test_an_answer_counts_before_the_flow_has_labelled_its_phase() -> None:
+    """The client that answers labels only the answer; the resumed run still says `plan`."""
+    built = run(BUILD_FLOW, "COMPLETED", "provisioning", minutes=0)
+    approved = run(BUILD_FLOW, "SCHEDULED", "plan", minutes=5, answer="approved")
+    assert approved.stage == "build" and cluster_status([built, approved]) == Status.BUILD_RUNNING
+    destroying = run(DESTROY_FLOW, "RUNNING", "destroy-plan", minutes=5, answer="approved")
+    assert destroying.stage == "destroy"
+    rejected = run(BUILD_FLOW, "RUNNING", "plan", minutes=5, answer="rejected")
+    assert rejected.rejected and cluster_status([built, rejected]) == Status.PROVISIONING_SUCCESS
+
+
+def test_an_approval_does_not_take_a_run_back_from_its_apply() -> None:
+    assert run(BUILD_FLOW, "RUNNING", "provisioning", answer="approved").stage == "provisioning"
 
 
 def test_a_plan_asked_again_after_an_approval_waits_for_its_own() -> None:

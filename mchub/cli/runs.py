@@ -308,7 +308,8 @@ def _answer(hostname: str, *, approve: bool, by: str, comment: str, client: Sync
             reason = getattr(result.details, "reason", None) or result.status.value
             raise RunsError(f"{hostname}: Prefect did not resume {waiting.describe()}: {reason}")
         # Shown at once as building (or as unchanged); the flow labels itself so too once it
-        # reads the answer, which covers answers given in Prefect's dashboard.
+        # reads the answer, which covers answers given in Prefect's dashboard. Only the
+        # answer: a phase written here could land after the resumed flow's own.
         c.update_flow_run_labels(waiting.id, {ANSWER_LABEL: answer_label(approve)})
     return waiting
 
