@@ -2,7 +2,8 @@
 
 The parts, in order: the sandbox cloud; Prefect's server (SQLite under <home>/prefect);
 the work pool and the deployments of prefect.yaml; the reconciliation of runs a dead
-worker left unfinished; the worker that runs the flows; the web pages (Streamlit). Every
+worker left unfinished; the warm engines that start each flow run (mchub.warm_engines);
+the worker that runs the flows; the web pages (Streamlit). Every
 child gets the same environment: the MCHUB_* settings of this process (paths made
 absolute) and Prefect's settings, so the flows and the pages see the same clusters
 folder, clouds.yaml and API.
@@ -26,13 +27,16 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from mchub import warm_engines
 from mchub.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 """The project's root: prefect.yaml, and the folders the flows import from."""
 WORK_POOL = "mchub"
-WORKER_QUERY_SECONDS = 2
+WORKER_QUERY_SECONDS = 1
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+# What a flow run's engine imports; everything else it needs comes with these.
+ENGINE_PRELOAD = ("prefect.engine", "prefect.flow_engine", "flows.build", "flows.destroy", "flows.cull")
 
 
 class StartError(Exception):
@@ -86,7 +90,8 @@ def web_pages(settings: Settings) -> Service:
 
 
 def platform(settings: Settings) -> list[Part]:
-    """Prefect's server, the deployments, the reconciliation of dead runs, and the worker."""
+    """Prefect's server, the deployments, the reconciliation of dead runs, the warm engines
+    and the worker."""
     api = settings.prefect_api_url.rstrip("/")
     where = urlsplit(api)
     if where.hostname not in LOOPBACK or not where.port or not where.path.endswith("/api"):
@@ -96,6 +101,7 @@ def platform(settings: Settings) -> list[Part]:
         )
     mchub = [sys.executable, "-m", "mchub.cli"]
     prefect = [sys.executable, "-m", "prefect"]
+    engines = warm_engines.socket_path(settings)
     return [
         Service(
             name="prefect server",
@@ -106,6 +112,12 @@ def platform(settings: Settings) -> list[Part]:
         ),
         Step(name="deployments", argv=[*mchub, "deploy"]),
         Step(name="reconciliation", argv=[*mchub, "reconcile", "--worker", worker_name()]),
+        Service(
+            name="warm engines",
+            argv=[sys.executable, "-m", "mchub.warm_engines", str(engines), warm_engines.ENGINE, *ENGINE_PRELOAD],
+            url=str(engines),
+            ready=lambda started_at: engines.is_socket(),
+        ),
         Service(
             name="prefect worker",
             argv=[

@@ -187,7 +187,7 @@ def _deploy(args: argparse.Namespace) -> int:
     from mchub.cli import platform
 
     created = platform.ensure_work_pool()
-    print(f"work pool {platform.WORK_POOL!r} {'created' if created else 'exists'}")
+    print(f"work pool {platform.WORK_POOL!r} {'created' if created else 'updated'}")
     platform.apply_deployments()
     print("deployments of prefect.yaml applied")
     return 0

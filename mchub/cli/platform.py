@@ -12,7 +12,7 @@ from pathlib import Path
 from uuid import UUID
 
 from prefect.client.orchestration import SyncPrefectClient
-from prefect.client.schemas.actions import WorkPoolCreate
+from prefect.client.schemas.actions import WorkPoolCreate, WorkPoolUpdate
 from prefect.client.schemas.filters import (
     FlowRunFilter,
     FlowRunFilterState,
@@ -26,6 +26,7 @@ from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.states import Crashed
 from prefect.workers.process import ProcessWorker
 
+from mchub import warm_engines
 from mchub.cli.runs import PAGE_SIZE, RunsError, all_pages, session
 from mchub.settings import get_settings
 from mchub.stack import ROOT, WORK_POOL
@@ -38,21 +39,21 @@ _RUN_ID_VARIABLE = b"PREFECT__FLOW_RUN_ID="
 
 
 def ensure_work_pool(*, client: SyncPrefectClient | None = None) -> bool:
-    """Create the process work pool the deployments use, unless it exists; True if created."""
+    """Create the process work pool the deployments use, or bring its job template up to
+    date (its command starts each run's engine warm); True if created."""
+    template = ProcessWorker.get_default_base_job_template()
+    template["variables"]["properties"]["command"]["default"] = warm_engines.launcher_command(get_settings())
     with session(client) as c:
         try:
             c.read_work_pool(WORK_POOL)
-            return False
         except ObjectNotFound:
-            pass
-        pool = WorkPoolCreate(
-            name=WORK_POOL, type="process", base_job_template=ProcessWorker.get_default_base_job_template()
-        )
-        try:
-            c.create_work_pool(pool)
-        except ObjectAlreadyExists:
-            return False
-        return True
+            try:
+                c.create_work_pool(WorkPoolCreate(name=WORK_POOL, type="process", base_job_template=template))
+                return True
+            except ObjectAlreadyExists:
+                pass
+        c.update_work_pool(WORK_POOL, WorkPoolUpdate(base_job_template=template))
+        return False
 
 
 def apply_deployments() -> None:

@@ -1,0 +1,177 @@
+"""Warm flow-run engines: start a flow run's engine by forking a process that has already
+imported Prefect and the flows, instead of starting a new Python.
+
+A new `python -m prefect.engine` spends seconds importing before it runs a line of the
+flow, and Prefect's process worker starts one for every run (resumed approvals included),
+so a person would wait that long for every plan. Here one process (this module, started
+by `mchub up` before the worker) imports everything once and listens on a Unix socket
+that only this user can open. The work pool's command is `engine_launcher.py`, a
+standard-library script that starts in milliseconds: it hands its environment, working
+folder and standard streams to this process, which forks; the fork becomes the engine
+exactly as `python -m prefect.engine` would have run, in its own process group.
+
+The launcher stays the worker's view of the run: its exit code is the engine's, the
+signals it gets go to the engine's process group, and if it is killed the engine's group
+is killed with it (see engine_launcher.py), so cancelling, crashing and reconciling runs
+work as with Prefect's own command. Code changed while this process runs is seen only
+after `mchub up` is restarted.
+
+    python -m mchub.warm_engines SOCKET_PATH MODULE [PRELOAD ...]
+
+runs `python -m MODULE` in a fork for each launcher, with the modules PRELOAD imported
+beforehand (mchub.stack gives `prefect.engine` and the flows).
+"""
+
+import atexit
+import json
+import os
+import runpy
+import shlex
+import signal
+import socket
+import sys
+import threading
+from pathlib import Path
+
+from mchub.settings import Settings
+
+ENGINE = "prefect.engine"
+MAX_REQUEST_BYTES = 1 << 20
+# Linux's limit on a Unix socket's path (sun_path is 108 bytes with its NUL).
+MAX_SOCKET_PATH_BYTES = 107
+
+
+class SocketPathError(Exception):
+    """The socket's path cannot be used; the message says what to change."""
+
+
+def socket_path(settings: Settings) -> Path:
+    return (settings.home / "engines.sock").resolve()
+
+
+def launcher_argv(socket_file: Path, module: str) -> list[str]:
+    """A launcher of `module`'s warm engines: fast, as it imports only the standard library."""
+    return [sys.executable, "-I", "-S", str(Path(__file__).with_name("engine_launcher.py")), str(socket_file), module]
+
+
+def launcher_command(settings: Settings) -> str:
+    """The work pool's command."""
+    return shlex.join(launcher_argv(socket_path(settings), ENGINE))
+
+
+def check_socket_path(path: Path) -> None:
+    if len(os.fsencode(path)) > MAX_SOCKET_PATH_BYTES:
+        raise SocketPathError(
+            f"{path} is longer than the {MAX_SOCKET_PATH_BYTES} bytes a Unix socket's path may have; "
+            "set MCHUB_HOME to a shorter folder"
+        )
+
+
+def serve(path: Path, module: str, preload: list[str]) -> None:
+    """Import `preload`, then fork a `python -m module` for every launcher that connects;
+    returns only in a fork, once it has run."""
+    check_socket_path(path)
+    for name in preload:
+        __import__(name)
+    # Forking is safe only while this process has a single thread.
+    if threading.active_count() != 1:
+        raise RuntimeError(f"importing {preload} started threads; a forked engine could deadlock")
+    listener = _listen(path)
+    # The forks are not waited for here: their launchers report their exit codes.
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    print(f"warm engines: ready on {path}", flush=True)
+    engine = None
+    try:
+        engine = _fork_for_each_launcher(listener)
+    finally:
+        if engine is None:
+            path.unlink(missing_ok=True)
+    _run_engine(module, *engine)
+
+
+def _fork_for_each_launcher(listener: socket.socket) -> tuple[socket.socket, dict, list[int]]:
+    """Serves until stopped; returns in each fork, with its launcher's request."""
+    while True:
+        connection, _ = listener.accept()
+        request, streams, _, _ = socket.recv_fds(connection, MAX_REQUEST_BYTES, 3)
+        # Anything but a launcher's request (a readiness probe, say) is just closed.
+        if request and len(streams) == 3 and os.fork() == 0:
+            listener.close()
+            return connection, json.loads(request), streams
+        connection.close()
+        for stream in streams:
+            os.close(stream)
+
+
+def _listen(path: Path) -> socket.socket:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    # Whoever can connect runs code as this user: nobody else may.
+    old_umask = os.umask(0o177)
+    try:
+        listener.bind(os.fspath(path))
+    finally:
+        os.umask(old_umask)
+    listener.listen(64)
+    return listener
+
+
+def _run_engine(module: str, connection: socket.socket, request: dict, streams: list[int]) -> None:
+    """In the fork: take the launcher's place and run `python -m module`."""
+    os.setpgid(0, 0)
+    for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for target, stream in enumerate(streams):
+        os.dup2(stream, target)
+        os.close(stream)
+    os.environ.clear()
+    os.environ.update(request["env"])
+    os.chdir(request["cwd"])
+    sys.argv = [module]
+    from prefect.context import refresh_global_settings_context
+
+    refresh_global_settings_context()
+    from mchub.settings import get_settings
+
+    get_settings.cache_clear()
+
+    finished = threading.Event()
+    # Registered first, so it runs last: the launcher exits once Prefect's own exit
+    # handlers (the last log batch) are done.
+    exit_code = [1]
+    atexit.register(_report_exit, connection, finished, exit_code)
+    connection.sendall(str(os.getpid()).encode())
+    threading.Thread(target=_die_with_launcher, args=(connection, finished), daemon=True).start()
+    try:
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+    except SystemExit as exit:
+        exit_code[0] = exit.code if isinstance(exit.code, int) else (0 if exit.code is None else 1)
+        raise
+    exit_code[0] = 0
+
+
+def _report_exit(connection: socket.socket, finished: threading.Event, exit_code: list[int]) -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    finished.set()
+    connection.sendall(str(exit_code[0]).encode())
+
+
+def _die_with_launcher(connection: socket.socket, finished: threading.Event) -> None:
+    """The launcher never leaves before the engine's exit code unless it was killed:
+    then the engine and its children (Terraform) are killed too, as they would be with it."""
+    connection.recv(1)
+    if not finished.is_set():
+        os.killpg(0, signal.SIGKILL)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 3:
+        sys.exit("usage: python -m mchub.warm_engines SOCKET_PATH MODULE [PRELOAD ...]")
+    try:
+        serve(Path(sys.argv[1]), sys.argv[2], sys.argv[3:])
+    except SocketPathError as error:
+        sys.exit(f"warm engines: {error}")

@@ -1,0 +1,28 @@
+"""What test_warm_engines runs in warm forks instead of Prefect's engine: it shows what the
+fork received from its launcher, and does what the variables of that environment ask."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+report = Path(os.environ["PROBE_REPORT"])
+report.write_text(f"cwd={os.getcwd()}\nvalue={os.environ.get('PROBE_VALUE')}\npid={os.getpid()}\n")
+print("to stdout", flush=True)
+print("to stderr", file=sys.stderr, flush=True)
+
+if os.environ.get("PROBE_WAIT"):
+    def stop(signum: int, _frame: object) -> None:
+        with report.open("a") as out:
+            out.write(f"signal={signum}\n")
+        sys.exit(143)
+
+    signal.signal(signal.SIGTERM, stop)
+    child = subprocess.Popen(["sleep", "300"])
+    with report.open("a") as out:
+        out.write(f"child={child.pid}\nready\n")
+    time.sleep(300)
+
+sys.exit(int(os.environ.get("PROBE_EXIT", "0")))
