@@ -192,6 +192,8 @@ def test_create_watch_modify_and_destroy_a_cluster(page: Page, product: Product,
     wait_for_status(page, "provisioning_success")
 
     page.get_by_role("link", name="Clusters", exact=True).click()
+    # The cluster page (its heading names the cluster too) stays until the list replaces it.
+    expect(page.get_by_role("heading", name="Clusters", exact=True)).to_be_visible()
     listed = page.get_by_text(hostname, exact=True)
     expect(listed).to_be_visible()
     expect(page.get_by_text(re.compile(r"provisioning success$")).first).to_be_visible()
