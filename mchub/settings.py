@@ -82,9 +82,9 @@ class Settings(BaseSettings):
     )
     ui_port: int = Field(default=5000, description="Port of the web front end (Streamlit), on 127.0.0.1.")
     ui_refresh_seconds: float = Field(
-        default=2.0,
+        default=1.0,
         description="How often the web pages re-read a busy cluster's status and progress "
-        "(the clusters list: every 2.5 × this).",
+        "(the clusters list: every 5 × this).",
     )
     cluster_lifetime_days: int = Field(
         default=14, description="Expiration date the create-cluster form proposes, in days from today."

@@ -22,7 +22,7 @@ from ui.text import literal
 CLUSTER_PAGE = "views/cluster.py"
 MODIFY_PAGE = "views/modify_cluster.py"
 CREATE_PAGE = "views/create_cluster.py"
-LIST_REFRESH_FACTOR = 2.5
+LIST_REFRESH_FACTOR = 5
 """The list is re-read every ui_refresh_seconds × this."""
 
 
