@@ -67,6 +67,10 @@ class Hub:
     def worker_pid(self) -> int:
         return self._pid_of("prefect worker")
 
+    def engines_pid(self) -> int:
+        """The warm engines: the flow runs' engines are forks of it, the worker's children their launchers."""
+        return self._pid_of("warm engines")
+
     def product_pids(self) -> list[int]:
         """Every process of the product now: the sandbox, the server, the worker, and all
         their descendants (flow-run engines, Terraform)."""
@@ -214,16 +218,18 @@ def process_tree(roots: Iterable[int]) -> list[int]:
     return found
 
 
-def rss_bytes(pids: Iterable[int]) -> int:
-    """Total resident memory of `pids` (those still alive), from /proc/<pid>/status."""
+def memory_bytes(pids: Iterable[int]) -> int:
+    """The memory `pids` (those still alive) hold between them: the sum of their proportional
+    set sizes (/proc/<pid>/smaps_rollup), where a page shared by n processes counts 1/n in
+    each. A sum of resident sizes would count the warm engines' pages once per fork."""
     total = 0
     for pid in pids:
         try:
-            status = Path(f"/proc/{pid}/status").read_text()
+            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
         except OSError:
             continue
-        for line in status.splitlines():
-            if line.startswith("VmRSS:"):
+        for line in rollup.splitlines():
+            if line.startswith("Pss:"):
                 total += int(line.split()[1]) * 1024
     return total
 

@@ -3,10 +3,10 @@ is shown, all reaching provisioning_success (sandbox boot time 0).
 
 Measured in one run: the wall time from the first submission until every plan is shown and
 until every cluster is up (a cluster that fails is counted and its reason printed); and,
-sampled every 0.5 s, the sum of the resident memory (from /proc) of every process of the
-product: the sandbox, the Prefect server, the worker and its children (flow-run processes,
-Terraform); its peak, with the peak number of processes and
-of flow-run processes running at once. The worker runs at most MCHUB_MAX_CONCURRENT_RUNS
+sampled every 0.5 s, the memory held by every process of the product together (PSS, from
+/proc): the sandbox, the Prefect server, the worker and its children (the runs' launchers),
+the warm engines and their forks (flow-run engines, Terraform); its peak, with the peak
+number of processes and of flow runs at once. The worker runs at most MCHUB_MAX_CONCURRENT_RUNS
 runs at once (its --limit; 0: none) unless its pool has a lower limit; both are printed.
 
     .venv/bin/python bench/scale.py [--clusters N]
@@ -25,8 +25,8 @@ from harness import (
     Hub,
     cluster_spec,
     mb,
+    memory_bytes,
     process_tree,
-    rss_bytes,
     running_platform,
     wait_until,
 )
@@ -40,13 +40,13 @@ SAMPLE_SECONDS = 0.5
 
 
 class MemorySampler(threading.Thread):
-    """Peaks of the product's total RSS, process count and flow-run processes (the worker's children)."""
+    """Peaks of the product's memory, process count and flow-run processes (the worker's children)."""
 
     def __init__(self, hub: Hub) -> None:
         super().__init__(daemon=True)
         self.hub = hub
         self.stop = threading.Event()
-        self.peak_rss = self.peak_processes = self.peak_flow_runs = 0
+        self.peak_memory = self.peak_processes = self.peak_flow_runs = 0
         self.samples = 0
 
     def run(self) -> None:
@@ -54,7 +54,7 @@ class MemorySampler(threading.Thread):
         while not self.stop.is_set():
             pids = self.hub.product_pids()
             flow_runs = len([pid for pid in process_tree([worker]) if _parent(pid) == worker])
-            self.peak_rss = max(self.peak_rss, rss_bytes(pids))
+            self.peak_memory = max(self.peak_memory, memory_bytes(pids))
             self.peak_processes = max(self.peak_processes, len(pids))
             self.peak_flow_runs = max(self.peak_flow_runs, flow_runs)
             self.samples += 1
@@ -118,7 +118,7 @@ def main() -> None:
         with hub.client() as client:
             pool_limit = client.read_work_pool(WORK_POOL).concurrency_limit
         worker_argv = next(s.argv for s, _ in hub.stack.running if s.name == "prefect worker")
-        idle_rss, idle_processes = rss_bytes(hub.product_pids()), len(hub.product_pids())
+        idle_memory, idle_processes = memory_bytes(hub.product_pids()), len(hub.product_pids())
         specs = [cluster_spec("s") for _ in range(args.clusters)]
         hostnames = [spec.hostname for spec in specs]
         sampler = MemorySampler(hub)
@@ -165,10 +165,10 @@ def main() -> None:
     print(f"  provisioning_success            {up:>7} of {args.clusters} ({len(refused)} submissions refused)")
     for host, why in sorted(failures.items()):
         print(f"    FAILED {host}: {why}")
-    print(f"  memory of the product, idle     {mb(idle_rss):>9} in {idle_processes} processes")
-    print(f"  memory of the product, peak     {mb(sampler.peak_rss):>9} in up to {sampler.peak_processes} processes "
+    print(f"  memory of the product, idle     {mb(idle_memory):>9} in {idle_processes} processes")
+    print(f"  memory of the product, peak     {mb(sampler.peak_memory):>9} in up to {sampler.peak_processes} processes "
           f"({sampler.samples} samples every {SAMPLE_SECONDS:g} s)")
-    print(f"  peak above idle per cluster     {mb((sampler.peak_rss - idle_rss) / args.clusters):>9}")
+    print(f"  peak above idle per cluster     {mb((sampler.peak_memory - idle_memory) / args.clusters):>9}")
     print(f"  flow-run processes at once      {sampler.peak_flow_runs:>9} (peak)")
     limit = next((argv for flag, argv in itertools.pairwise(worker_argv) if flag == "--limit"), None)
     print(f"worker limit on concurrent runs (MCHUB_MAX_CONCURRENT_RUNS): {limit or 'none'}; "

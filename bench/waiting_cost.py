@@ -1,11 +1,13 @@
-"""What clusters cost the machine while they wait: processes and resident memory (from /proc).
+"""What clusters cost the machine while they wait: processes and the memory they hold
+together (PSS, from /proc, so that pages the warm engines share with their forks count once).
 
-Measured side by side in one run, of the Prefect server's process tree and the worker's
-(the worker, its flow-run processes and their Terraform):
+Measured side by side in one run, of the Prefect server's process tree and the runs' (the
+worker with its launchers, and the warm engines with the flow-run engines forked from them
+and their Terraform):
   idle          before anything is submitted
   awaiting      once N clusters (default 20) all wait for approval (their runs PAUSED;
                 submitted with at most --in-flight plans running at once);
-                target: no process besides the server and the worker
+                target: no process besides the server, the worker and the warm engines
   provisioning  once M of them (default 3) are approved and sit in provisioning_running
                 (the sandbox's services answer only --boot-seconds after the servers exist);
                 the extra processes and memory per cluster
@@ -25,8 +27,8 @@ from harness import (
     cluster_spec,
     command_name,
     mb,
+    memory_bytes,
     process_tree,
-    rss_bytes,
     running_platform,
     wait_until,
 )
@@ -40,31 +42,31 @@ SETTLE_SECONDS = 30.0
 
 @dataclass(frozen=True)
 class Snapshot:
-    """The processes of the server's and the worker's trees, and their RSS, at one moment."""
+    """The processes of the server's and the runs' trees, and their memory, at one moment."""
 
     server: list[int]
-    worker: list[int]
-    server_rss: int
-    worker_rss: int
+    runs: list[int]
+    server_memory: int
+    runs_memory: int
 
     @property
     def processes(self) -> int:
-        return len(self.server) + len(self.worker)
+        return len(self.server) + len(self.runs)
 
     @property
-    def rss(self) -> int:
-        return self.server_rss + self.worker_rss
+    def memory(self) -> int:
+        return self.server_memory + self.runs_memory
 
     def row(self, name: str) -> str:
         return (
-            f"{name:<26} {len(self.server):>6} {mb(self.server_rss):>9} {len(self.worker):>7} "
-            f"{mb(self.worker_rss):>9} {self.processes:>6} {mb(self.rss):>9}"
+            f"{name:<26} {len(self.server):>6} {mb(self.server_memory):>9} {len(self.runs):>7} "
+            f"{mb(self.runs_memory):>9} {self.processes:>6} {mb(self.memory):>9}"
         )
 
 
 def snapshot(hub: Hub) -> Snapshot:
-    server, worker = process_tree([hub.server_pid()]), process_tree([hub.worker_pid()])
-    return Snapshot(server=server, worker=worker, server_rss=rss_bytes(server), worker_rss=rss_bytes(worker))
+    server, runs = process_tree([hub.server_pid()]), process_tree([hub.worker_pid(), hub.engines_pid()])
+    return Snapshot(server=server, runs=runs, server_memory=memory_bytes(server), runs_memory=memory_bytes(runs))
 
 
 def statuses_of(hostnames: list[str]) -> Counter[Status]:
@@ -123,23 +125,23 @@ def main() -> None:
             runs.approve(host, by="bench")
         wait_for_all(building, Status.PROVISIONING_RUNNING, timeout=120 + 30 * args.provisioning)
         provisioning = snapshot(hub)
-        kinds = Counter(command_name(pid) for pid in provisioning.worker[1:])
+        kinds = Counter(command_name(pid) for pid in set(provisioning.runs) - set(idle.runs))
 
         print(f"\n{args.clusters} clusters all awaiting approval {all_paused:.1f} s after the first submission; "
               f"their processes gone {settled:.1f} s later")
-        print(f"{'':<26} {'server':>6} {'':>9} {'worker':>7} {'':>9} {'total':>6} {'':>9}")
-        print(f"{'':<26} {'procs':>6} {'RSS':>9} {'procs':>7} {'RSS':>9} {'procs':>6} {'RSS':>9}")
+        print(f"{'':<26} {'server':>6} {'':>9} {'runs':>7} {'':>9} {'total':>6} {'':>9}")
+        print(f"{'':<26} {'procs':>6} {'PSS':>9} {'procs':>7} {'PSS':>9} {'procs':>6} {'PSS':>9}")
         print(idle.row("idle"))
         print(awaiting.row(f"{args.clusters} awaiting approval"))
         print(provisioning.row(f"+ {args.provisioning} provisioning_running"))
         extra = awaiting.processes - idle.processes
-        print(f"\nawaiting approval: {extra:+d} processes, {mb(awaiting.rss - idle.rss)} RSS for {args.clusters} "
-              f"clusters → {'PASS' if extra <= 0 else 'FAIL'} (target: no process besides the server and the worker)")
+        print(f"\nawaiting approval: {extra:+d} processes, {mb(awaiting.memory - idle.memory)} for {args.clusters} "
+              f"clusters → {'PASS' if extra <= 0 else 'FAIL'} (target: no process besides the server, the worker and the warm engines)")
         per_process = (provisioning.processes - awaiting.processes) / args.provisioning
-        per_rss = (provisioning.rss - awaiting.rss) / args.provisioning
-        print(f"per cluster in provisioning_running: {per_process:+.1f} processes, {mb(per_rss)} RSS "
+        per_memory = (provisioning.memory - awaiting.memory) / args.provisioning
+        print(f"per cluster in provisioning_running: {per_process:+.1f} processes, {mb(per_memory)} "
               f"(boot time {args.boot_seconds:g} s)")
-        print("processes under the worker then: " + ", ".join(f"{n} × {name}" for name, n in kinds.most_common()))
+        print("processes added for them: " + ", ".join(f"{n} × {name}" for name, n in kinds.most_common()))
 
         cleanup_started = time.monotonic()
         left = clean_up(hostnames[args.provisioning:], building, args.in_flight)
