@@ -6,7 +6,7 @@ in milliseconds. It sends its environment (which holds PREFECT__FLOW_RUN_ID), wo
 folder and standard streams to the warm engines' socket and then, until the engine ends:
 passes on to the engine's process group the signals the worker sends to cancel the run,
 and exits with the engine's exit code. When the warm engines do not answer, it starts
-`python -m MODULE` (prefect.engine) in its place, only slower.
+`python -m MODULE` (mchub.cli.flow_engine) in its place, only slower.
 """
 
 import json

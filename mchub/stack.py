@@ -36,7 +36,7 @@ WORK_POOL = "mchub"
 WORKER_QUERY_SECONDS = 1
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 # What a flow run's engine imports; everything else it needs comes with these.
-ENGINE_PRELOAD = ("prefect.engine", "prefect.flow_engine", "flows.build", "flows.destroy", "flows.cull")
+ENGINE_PRELOAD = ("prefect.engine", "prefect.flow_engine", "mchub.cli", "flows.build", "flows.destroy", "flows.cull")
 
 
 class StartError(Exception):

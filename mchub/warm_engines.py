@@ -8,7 +8,8 @@ by `mchub up` before the worker) imports everything once and listens on a Unix s
 that only this user can open. The work pool's command is `engine_launcher.py`, a
 standard-library script that starts in milliseconds: it hands its environment, working
 folder and standard streams to this process, which forks; the fork becomes the engine
-exactly as `python -m prefect.engine` would have run, in its own process group.
+exactly as `python -m prefect.engine` would have run (see mchub/cli/flow_engine.py), in
+its own process group.
 
 The launcher stays the worker's view of the run: its exit code is the engine's, the
 signals it gets go to the engine's process group, and if it is killed the engine's group
@@ -19,7 +20,8 @@ after `mchub up` is restarted.
     python -m mchub.warm_engines SOCKET_PATH MODULE [PRELOAD ...]
 
 runs `python -m MODULE` in a fork for each launcher, with the modules PRELOAD imported
-beforehand (mchub.stack gives `prefect.engine` and the flows).
+beforehand (mchub.stack gives mchub.cli.flow_engine's imports and the flows). This module
+knows nothing of Prefect: MODULE does.
 """
 
 import atexit
@@ -35,7 +37,8 @@ from pathlib import Path
 
 from mchub.settings import Settings
 
-ENGINE = "prefect.engine"
+# Prefect's engine, after re-reading the settings from the fork's environment.
+ENGINE = "mchub.cli.flow_engine"
 MAX_REQUEST_BYTES = 1 << 20
 # Linux's limit on a Unix socket's path (sun_path is 108 bytes with its NUL).
 MAX_SOCKET_PATH_BYTES = 107
@@ -69,7 +72,7 @@ def check_socket_path(path: Path) -> None:
 
 def serve(path: Path, module: str, preload: list[str]) -> None:
     """Import `preload`, then fork a `python -m module` for every launcher that connects;
-    returns only in a fork, once it has run."""
+    returns once interrupted (Ctrl-C), and in each fork once it has run."""
     check_socket_path(path)
     for name in preload:
         __import__(name)
@@ -84,6 +87,8 @@ def serve(path: Path, module: str, preload: list[str]) -> None:
     engine = None
     try:
         engine = _fork_for_each_launcher(listener)
+    except KeyboardInterrupt:  # how `mchub up` stops its parts
+        return
     finally:
         if engine is None:
             path.unlink(missing_ok=True)
@@ -131,12 +136,6 @@ def _run_engine(module: str, connection: socket.socket, request: dict, streams: 
     os.environ.update(request["env"])
     os.chdir(request["cwd"])
     sys.argv = [module]
-    from prefect.context import refresh_global_settings_context
-
-    refresh_global_settings_context()
-    from mchub.settings import get_settings
-
-    get_settings.cache_clear()
 
     finished = threading.Event()
     # Registered first, so it runs last: the launcher exits once Prefect's own exit

@@ -19,7 +19,7 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from prefect.client.schemas.sorting import ArtifactSort
 from prefect.states import Cancelling
 
-from mchub import lifecycle
+from mchub import lifecycle, warm_engines
 from mchub.cli import runs
 from mchub.spec import ClusterSpec, default_spec_data, dump_spec, parse_spec
 from mchub.status import (
@@ -282,6 +282,43 @@ def test_services_not_up_in_time_end_in_provisioning_error_with_their_last_answe
     for service in ("jupyterhub", "freeipa"):
         assert f"{service} at http" in message
         assert f"HTTP 503 '{service} of {spec.hostname} is booting" in message
+
+
+def forks_of_warm_engines(stack: PrefectStack) -> set[int]:
+    """The flow-run engines alive now: the forks of this platform's warm engines, which
+    have its command line, as their parent has."""
+    command = [b"mchub.warm_engines", str(warm_engines.socket_path(stack.settings)).encode()]
+    parents = {}
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and all(part in (proc / "cmdline").read_bytes().split(b"\0") for part in command):
+                parents[int(proc.name)] = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            continue  # gone meanwhile
+    return {pid for pid, parent in parents.items() if parent in parents}
+
+
+def test_a_runs_engine_is_a_warm_fork_standing_behind_its_launcher(
+    prefect_stack: PrefectStack, sandbox_knobs: Callable[..., None]
+) -> None:
+    sandbox_knobs(boot_seconds=600)
+    spec = cluster_spec()
+    run_id = submit_build(spec, env={"MCHUB_PROVISIONING_TIMEOUT_SECONDS": "10"})
+    paused(run_id)
+    before = forks_of_warm_engines(prefect_stack)  # another run's (the hourly cull's), if any
+    runs.approve(spec.hostname, by="tester")
+    wait_for(run_id, lambda run: run.phase == "provisioning")
+
+    [launcher] = processes_of_run(run_id)  # Terraform is done: only the worker's child is left
+    assert b"engine_launcher.py" in Path(f"/proc/{launcher}/cmdline").read_bytes()
+    [engine] = forks_of_warm_engines(prefect_stack) - before
+    assert os.getpgid(engine) == engine, "the engine is not in a process group of its own"
+    done = ended(run_id)
+    assert (done.state_type, done.phase) == ("FAILED", "provisioning")
+    deadline = time.monotonic() + 30
+    while engine in forks_of_warm_engines(prefect_stack):
+        assert time.monotonic() < deadline, "the engine outlived its run"
+        time.sleep(0.2)
 
 
 def test_a_terraform_failure_is_a_build_error_and_a_retry_builds_the_rest(
