@@ -22,7 +22,7 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.client.schemas.sorting import FlowRunSort
-from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+from prefect.exceptions import ObjectAlreadyExists
 from prefect.states import Crashed
 from prefect.workers.process import ProcessWorker
 
@@ -45,15 +45,11 @@ def ensure_work_pool(*, client: SyncPrefectClient | None = None) -> bool:
     template["variables"]["properties"]["command"]["default"] = warm_engines.launcher_command(get_settings())
     with session(client) as c:
         try:
-            c.read_work_pool(WORK_POOL)
-        except ObjectNotFound:
-            try:
-                c.create_work_pool(WorkPoolCreate(name=WORK_POOL, type="process", base_job_template=template))
-                return True
-            except ObjectAlreadyExists:
-                pass
-        c.update_work_pool(WORK_POOL, WorkPoolUpdate(base_job_template=template))
-        return False
+            c.create_work_pool(WorkPoolCreate(name=WORK_POOL, type="process", base_job_template=template))
+            return True
+        except ObjectAlreadyExists:
+            c.update_work_pool(WORK_POOL, WorkPoolUpdate(base_job_template=template))
+            return False
 
 
 def apply_deployments() -> None:
