@@ -14,7 +14,7 @@ from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect.client.schemas.objects import ConcurrencyLeaseHolder
 from prefect.concurrency._asyncio import AcquireConcurrencySlotTimeoutError
 from prefect.concurrency.sync import concurrency
-from prefect.exceptions import ObjectAlreadyExists
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
 from flows.cluster_runs import refuse_if_busy
 from flows.run_labels import current_run
@@ -35,7 +35,13 @@ def lock_name(hostname: str) -> str:
 def _ensure_limit(name: str) -> None:
     # Created rather than upserted: creation is atomic, so two runs of a new cluster
     # starting together cannot both create it, and an existing limit is left as it is.
+    # Read first: Prefect's server logs every refused creation with a long traceback.
     with get_client(sync_client=True) as client:
+        try:
+            client.read_global_concurrency_limit_by_name(name)
+            return
+        except ObjectNotFound:
+            pass
         try:
             client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
         except ObjectAlreadyExists:
