@@ -6,6 +6,8 @@ anything else that could hold the guest password.
 
 import time
 
+import httpx
+from prefect import get_run_logger
 from prefect.artifacts import (
     create_markdown_artifact,
     create_progress_artifact,
@@ -38,8 +40,9 @@ def publish_plan(hostname: str, summary: PlanSummary, title: str) -> None:
 class ApplyReport:
     """Follows an apply: a progress artifact `apply-<hostname>` (percentage, with the
     one-line state as its description) and the run's `mchub.progress` label, both updated
-    as Terraform's messages arrive, at most once per UPDATE_INTERVAL_SECONDS; `finish`
-    adds a table of every resource."""
+    as Terraform's messages arrive, at most once per UPDATE_INTERVAL_SECONDS, and a warning
+    in the run's log instead when the server cannot take them; `finish` adds a table of
+    every resource."""
 
     def __init__(self, hostname: str) -> None:
         self.hostname = hostname
@@ -81,8 +84,13 @@ class ApplyReport:
         if line == self._sent_line:
             return
         self._sent_line = line
-        update_progress_artifact(self._artifact_id, float(progress.percent), description=line)
-        set_labels({PROGRESS_LABEL: line})
+        try:
+            update_progress_artifact(self._artifact_id, float(progress.percent), description=line)
+            set_labels({PROGRESS_LABEL: line})
+        except httpx.HTTPError as error:
+            # The progress is for people watching; Prefect's server refusing it (after its
+            # client's own retries) must not stop Terraform halfway through the apply.
+            get_run_logger().warning("progress of %s (%s) not recorded: %s", self.hostname, line, error)
 
 
 def apply_reported(hostname: str, workspace: Workspace, terraform: Terraform, approved: PlanRecord) -> ApplyProgress:
