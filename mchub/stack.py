@@ -105,7 +105,8 @@ def platform(settings: Settings) -> list[Part]:
     return [
         Service(
             name="prefect server",
-            argv=[*prefect, "server", "start", "--host", where.hostname, "--port", str(where.port)],
+            # Prefect's server with its SQLite writes queued rather than refused (see the module).
+            argv=[sys.executable, "-m", "mchub.prefect_server", "--host", where.hostname, "--port", str(where.port)],
             url=api.removesuffix("/api"),
             ready=_answers_200(f"{api}/health"),
             start_timeout=120.0,

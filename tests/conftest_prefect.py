@@ -1,5 +1,6 @@
-"""The Prefect platform for tests: a real `prefect server start`, the deployments of
-prefect.yaml and a process worker, started once per session with the same code as `mchub up`.
+"""The Prefect platform for tests: a real Prefect server (mchub.prefect_server), the
+deployments of prefect.yaml and a process worker, started once per session with the same
+code as `mchub up`.
 
 Use the `prefect_stack` fixture: the worker's flow runs and this test process share its
 settings (MCHUB_* in the environment while the session lasts: clusters dir, the sandbox's
