@@ -15,12 +15,18 @@ from uuid import UUID, uuid4
 
 import httpx
 import pytest
+from prefect import flow
+from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from prefect.client.schemas.sorting import ArtifactSort
 from prefect.states import Cancelling
 
+from flows.cluster_lock import lock_name
+from flows.reports import ApplyReport
+from flows.run_labels import current_run
 from mchub import lifecycle, warm_engines
 from mchub.cli import runs
+from mchub.progress import ApplyProgress
 from mchub.spec import ClusterSpec, default_spec_data, dump_spec, parse_spec
 from mchub.status import (
     BUILD_FLOW,
@@ -237,6 +243,9 @@ def test_a_modification_adds_only_the_new_node_and_a_destroy_leaves_nothing(pref
     assert servers_of(prefect_stack, hostname) == []
     assert not (prefect_stack.clusters_dir / hostname).exists()
     assert list((prefect_stack.clusters_dir / ARCHIVE).glob(f"{hostname}-*/logs/destroy.log"))
+    # Every step of the three runs took the cluster's lock, created by the first only: no
+    # refused creation left a traceback in Prefect's server log (it logs each one).
+    assert f"'name': '{lock_name(hostname)}'" not in (prefect_stack.log_dir / "prefect-server.log").read_text()
 
 
 def test_a_rejected_new_cluster_builds_nothing_and_frees_its_name(prefect_stack: PrefectStack) -> None:
@@ -337,6 +346,26 @@ def test_a_terraform_failure_is_a_build_error_and_a_retry_builds_the_rest(
     assert retried.state_type == "COMPLETED", retried.state_message
     assert runs.status_of(spec.hostname) == Status.PROVISIONING_SUCCESS
     assert len(servers_of(prefect_stack, spec.hostname)) == 3
+
+
+def test_progress_the_server_refuses_is_a_warning_in_the_log_not_a_stopped_apply(prefect_stack: PrefectStack) -> None:
+    # A real refusal: the report's progress artifact deleted under it (HTTP 404), as a server
+    # too busy to take the update (HTTP 503 after its client's retries) would refuse it.
+    hostname = f"progress{uuid4().hex[:6]}.sandbox.mchub.dev"
+
+    @flow(name="progress-probe", persist_result=False)
+    def report_without_its_artifact() -> UUID:
+        report = ApplyReport(hostname)
+        with get_client(sync_client=True) as client:
+            for artifact in client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[artifact_key("apply", hostname)]))
+            ):
+                client.delete_artifact(artifact.id)
+        report(ApplyProgress())
+        return current_run().id
+
+    run_id = report_without_its_artifact()
+    assert f"progress of {hostname} (0/0 resources, 0% — waiting) not recorded" in logs_with(run_id, "not recorded")
 
 
 def terraform_processes_in(folder: Path) -> list[int]:
