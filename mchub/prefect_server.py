@@ -13,25 +13,24 @@ of failing; reads, outside these transactions, are not held up.
 """
 
 import argparse
-from collections.abc import AsyncGenerator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 
 import uvicorn
-from prefect.server.database.configurations import SQLITE_BEGIN_MODE, AioSqliteConfiguration
+from prefect.logging.configuration import setup_logging
+from prefect.server.api.server import create_app
+from prefect.server.database.configurations import AioSqliteConfiguration
+from prefect.settings import PREFECT_SERVER_API_KEEPALIVE_TIMEOUT, PREFECT_SERVER_LOGGING_LEVEL
 from sqlalchemy.ext.asyncio import AsyncSession, AsyncSessionTransaction
 
+# Prefect's own begin_transaction, asked for its IMMEDIATE mode (meant for the few
+# transactions it knows to read before writing) on every write transaction.
+_begin_transaction = AioSqliteConfiguration.begin_transaction
 
-@asynccontextmanager
-async def begin_immediate(
+
+def begin_immediate(
     self: AioSqliteConfiguration, session: AsyncSession, with_for_update: bool = False
-) -> AsyncGenerator[AsyncSessionTransaction, None]:
-    """AioSqliteConfiguration.begin_transaction, IMMEDIATE whatever `with_for_update` says."""
-    token = SQLITE_BEGIN_MODE.set("IMMEDIATE")
-    try:
-        async with session.begin() as transaction:
-            yield transaction
-    finally:
-        SQLITE_BEGIN_MODE.reset(token)
+) -> AbstractAsyncContextManager[AsyncSessionTransaction]:
+    return _begin_transaction(self, session, with_for_update=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -40,13 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=4200)
     args = parser.parse_args(argv)
 
-    from prefect.logging.configuration import setup_logging
-    from prefect.server.api.server import create_app
-    from prefect.settings import PREFECT_SERVER_API_KEEPALIVE_TIMEOUT, PREFECT_SERVER_LOGGING_LEVEL
-
     setup_logging()
-    if not hasattr(AioSqliteConfiguration, "begin_transaction"):
-        raise SystemExit("mchub.prefect_server: this Prefect has no AioSqliteConfiguration.begin_transaction to replace")
     AioSqliteConfiguration.begin_transaction = begin_immediate  # type: ignore[method-assign]
     uvicorn.run(
         app=create_app(final=True),
