@@ -106,7 +106,7 @@ def platform(settings: Settings) -> list[Part]:
         Service(
             name="prefect server",
             # Prefect's server with its SQLite writes queued rather than refused (see the module).
-            argv=[sys.executable, "-m", "mchub.prefect_server", "--host", where.hostname, "--port", str(where.port)],
+            argv=[sys.executable, "-m", "mchub.cli.prefect_server", "--host", where.hostname, "--port", str(where.port)],
             url=api.removesuffix("/api"),
             ready=_answers_200(f"{api}/health"),
             start_timeout=120.0,

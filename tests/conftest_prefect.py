@@ -1,4 +1,4 @@
-"""The Prefect platform for tests: a real Prefect server (mchub.prefect_server), the
+"""The Prefect platform for tests: a real Prefect server (mchub.cli.prefect_server), the
 deployments of prefect.yaml and a process worker, started once per session with the same
 code as `mchub up`.
 

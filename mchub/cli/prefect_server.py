@@ -9,7 +9,7 @@ took up to 132 s and some runs failed. An IMMEDIATE transaction takes the write 
 it begins, so a second writer waits for it (SQLite's busy timeout, 60 s in Prefect) instead
 of failing; reads, outside these transactions, are not held up.
 
-    python -m mchub.prefect_server --host 127.0.0.1 --port 4200
+    python -m mchub.cli.prefect_server --host 127.0.0.1 --port 4200
 """
 
 import argparse
@@ -34,7 +34,7 @@ def begin_immediate(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m mchub.prefect_server", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m mchub.cli.prefect_server", description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=4200)
     args = parser.parse_args(argv)
