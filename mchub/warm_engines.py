@@ -35,17 +35,12 @@ import sys
 import threading
 from pathlib import Path
 
+from mchub.private_socket import SocketPathError, bind_private, check_socket_path
 from mchub.settings import Settings
 
 # Prefect's engine, after re-reading the settings from the fork's environment.
 ENGINE = "mchub.cli.flow_engine"
 MAX_REQUEST_BYTES = 1 << 20
-# Linux's limit on a Unix socket's path (sun_path is 108 bytes with its NUL).
-MAX_SOCKET_PATH_BYTES = 107
-
-
-class SocketPathError(Exception):
-    """The socket's path cannot be used; the message says what to change."""
 
 
 def socket_path(settings: Settings) -> Path:
@@ -62,24 +57,17 @@ def launcher_command(settings: Settings) -> str:
     return shlex.join(launcher_argv(socket_path(settings), ENGINE))
 
 
-def check_socket_path(path: Path) -> None:
-    if len(os.fsencode(path)) > MAX_SOCKET_PATH_BYTES:
-        raise SocketPathError(
-            f"{path} is longer than the {MAX_SOCKET_PATH_BYTES} bytes a Unix socket's path may have; "
-            "set MCHUB_HOME to a shorter folder"
-        )
-
-
 def serve(path: Path, module: str, preload: list[str]) -> None:
     """Import `preload`, then fork a `python -m module` for every launcher that connects;
     returns once interrupted (Ctrl-C), and in each fork once it has run."""
-    check_socket_path(path)
+    check_socket_path(path)  # before the slow imports
     for name in preload:
         __import__(name)
     # Forking is safe only while this process has a single thread.
     if threading.active_count() != 1:
         raise RuntimeError(f"importing {preload} started threads; a forked engine could deadlock")
-    listener = _listen(path)
+    listener = bind_private(path, socket.SOCK_SEQPACKET)
+    listener.listen(64)
     # The forks are not waited for here: their launchers report their exit codes.
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -107,20 +95,6 @@ def _fork_for_each_launcher(listener: socket.socket) -> tuple[socket.socket, dic
         connection.close()
         for stream in streams:
             os.close(stream)
-
-
-def _listen(path: Path) -> socket.socket:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.unlink(missing_ok=True)
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    # Whoever can connect runs code as this user: nobody else may.
-    old_umask = os.umask(0o177)
-    try:
-        listener.bind(os.fspath(path))
-    finally:
-        os.umask(old_umask)
-    listener.listen(64)
-    return listener
 
 
 def _run_engine(module: str, connection: socket.socket, request: dict, streams: list[int]) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from mchub import warm_engines
+from mchub import private_socket, warm_engines
 from mchub.settings import Settings
 from mchub.stack import ROOT
 
@@ -140,5 +140,5 @@ def test_without_the_warm_engines_the_launcher_becomes_a_new_engine(tmp_path: Pa
 
 def test_a_socket_path_too_long_for_unix_names_the_setting_to_change(tmp_path: Path) -> None:
     settings = Settings(home=tmp_path / ("h" * 120))
-    with pytest.raises(warm_engines.SocketPathError, match="MCHUB_HOME"):
-        warm_engines.check_socket_path(warm_engines.socket_path(settings))
+    with pytest.raises(private_socket.SocketPathError, match="MCHUB_HOME"):
+        private_socket.check_socket_path(warm_engines.socket_path(settings))
