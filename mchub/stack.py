@@ -100,7 +100,6 @@ def platform(settings: Settings) -> list[Part]:
             "this machine, so give a loopback address with a port, like http://127.0.0.1:4200/api"
         )
     mchub = [sys.executable, "-m", "mchub.cli"]
-    prefect = [sys.executable, "-m", "prefect"]
     engines = warm_engines.socket_path(settings)
     return [
         Service(
@@ -122,7 +121,7 @@ def platform(settings: Settings) -> list[Part]:
         Service(
             name="prefect worker",
             argv=[
-                *prefect, "worker", "start", "--pool", WORK_POOL, "--type", "process", "--name", worker_name(),
+                sys.executable, "-m", "mchub.cli.worker", "--pool", WORK_POOL, "--name", worker_name(),
                 # Capped because every run starting at once on a small machine swamps the
                 # server's SQLite database and runs fail with "database is locked".
                 *(["--limit", str(settings.max_concurrent_runs)] if settings.max_concurrent_runs else []),

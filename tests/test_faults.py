@@ -95,8 +95,26 @@ class OwnPlatform:
             time.sleep(0.1)
 
     def start_worker(self) -> None:
+        self.stack.start(self._worker_part())
+
+    def _worker_part(self) -> Service:
         [worker] = [part for part in platform(self.settings) if part.name == "prefect worker"]
-        self.stack.start(worker)
+        return worker
+
+    @contextlib.contextmanager
+    def worker_polling_every(self, seconds: float) -> Iterator[None]:
+        """The worker replaced, while the block lasts, by one polling Prefect's server every `seconds`."""
+        service, worker = self._running("prefect worker")
+        worker.send_signal(signal.SIGINT)
+        worker.wait(timeout=30)
+        self.stack.running.remove((service, worker))
+        seldom = Stack(env={**self.stack.env, "PREFECT_WORKER_QUERY_SECONDS": str(seconds)}, log_dir=self.stack.log_dir)
+        try:
+            seldom.start(self._worker_part())
+            yield
+        finally:
+            seldom.stop()
+            self.start_worker()
 
     def restart_server(self) -> None:
         """Stop Prefect's server as Ctrl-C does and start it again on its database."""
@@ -192,6 +210,22 @@ def test_a_plan_outlives_a_server_restart_and_a_build_its_worker_dying_mid_apply
     assert gone.state_type == "COMPLETED", gone.state_message
     assert runs.status_of(host) == Status.DESTROYED
     assert cloud_usage(own.sandbox) == used_before  # no server, volume or floating IP left behind
+
+
+def test_a_worker_that_seldom_polls_starts_runs_when_they_are_submitted_and_answered(
+    on_own_platform: OwnPlatform,
+) -> None:
+    """Submitting a run and answering its plan wake the worker (mchub.worker_wakeup), so a
+    run starts without waiting for the worker's next poll. This worker polls every ten
+    minutes: only the wakes can start the run and its resumption within these timeouts."""
+    with on_own_platform.worker_polling_every(600):
+        spec = cluster_spec()
+        run_id = submit_build(spec)
+        wait_for(run_id, lambda run: run.state_type == "PAUSED", timeout=30)
+        runs.reject(spec.hostname, by="tester", comment="woken twice")
+        rejected = ended(run_id, timeout=30)
+    assert rejected.state_type == "CANCELLED"
+    assert rejected.state_message == "woken twice"
 
 
 # --- on the session's platform ---------------------------------------------------------

@@ -32,7 +32,7 @@ from prefect.client.schemas.responses import SetStateStatus
 from prefect.client.schemas.sorting import ArtifactSort, FlowRunSort, LogSort
 from prefect.exceptions import ObjectNotFound
 
-from mchub import lifecycle
+from mchub import lifecycle, worker_wakeup
 from mchub.settings import get_settings
 from mchub.spec import ClusterSpec
 from mchub.status import (
@@ -292,6 +292,7 @@ def _submit(
             labels={HOSTNAME_LABEL: hostname},
             idempotency_key=idempotency_key,
         )
+    worker_wakeup.wake_worker(get_settings())
     return run.id
 
 
@@ -307,6 +308,8 @@ def _answer(hostname: str, *, approve: bool, by: str, comment: str, client: Sync
         if result.status != SetStateStatus.ACCEPT:
             reason = getattr(result.details, "reason", None) or result.status.value
             raise RunsError(f"{hostname}: Prefect did not resume {waiting.describe()}: {reason}")
+        # The resumed run starts again from the top, in a new process from the worker.
+        worker_wakeup.wake_worker(get_settings())
         # Shown at once as building (or as unchanged); the flow labels itself so too once it
         # reads the answer, which covers answers given in Prefect's dashboard. Only the
         # answer: a phase written here could land after the resumed flow's own.

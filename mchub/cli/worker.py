@@ -1,0 +1,89 @@
+"""MC Hub's worker: Prefect's process worker (what `prefect worker start --type process`
+runs), which also looks for runs, besides its regular poll of Prefect's server:
+- as soon as it is woken (mchub.worker_wakeup): a run was submitted or resumed;
+- as soon as one of its runs' processes ends. A run resumed before its previous process
+  had ended is skipped as already running, and a worker at its `--limit` skips every run:
+  either can start now.
+
+    python -m mchub.cli.worker --pool mchub --name NAME [--limit N]
+"""
+
+import argparse
+import asyncio
+import os
+import socket
+import warnings
+from typing import Any
+from uuid import UUID
+
+import anyio
+import httpx
+from prefect.utilities.processutils import setup_signal_handlers_worker
+from prefect.workers.process import ProcessWorker
+
+from mchub import worker_wakeup
+from mchub.settings import get_settings
+
+# Prefect's own method this worker hooks into; checked here so that a Prefect upgrade that
+# drops it fails at start, naming it, instead of losing the hook without a word.
+if not callable(getattr(ProcessWorker, "_release_limit_slot", None)):
+    raise ImportError("mchub.cli.worker hooks ProcessWorker._release_limit_slot, which this Prefect no longer has")
+
+with warnings.catch_warnings():
+    # It takes the place of Prefect's process worker in this process's registry, on purpose.
+    warnings.filterwarnings("ignore", message="Type 'WakeableProcessWorker'", category=UserWarning)
+
+    class WakeableProcessWorker(ProcessWorker):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._look_now = asyncio.Event()
+
+        async def start(self, *args: Any, **kwargs: Any) -> None:
+            with worker_wakeup.listening_socket(get_settings()) as wakes:
+                async with anyio.create_task_group() as group:
+                    group.start_soon(self._take_wakes, wakes)
+                    group.start_soon(self._look_when_asked)
+                    await super().start(*args, **kwargs)
+                    group.cancel_scope.cancel()
+
+        def _release_limit_slot(self, flow_run_id: UUID) -> None:
+            super()._release_limit_slot(flow_run_id)
+            self._look_now.set()
+
+        async def _take_wakes(self, wakes: socket.socket) -> None:
+            loop = asyncio.get_running_loop()
+            while True:
+                await loop.sock_recv(wakes, 1)
+                self._look_now.set()
+
+        async def _look_when_asked(self) -> None:
+            while True:
+                await self._look_now.wait()
+                # One look answers every request made before it.
+                self._look_now.clear()
+                if not self.is_setup:  # starting or stopping: the regular poll covers it
+                    continue
+                try:
+                    await self.get_and_submit_flow_runs()
+                except httpx.HTTPError as error:
+                    self._logger.warning("could not look for runs when asked (%s); the next poll will", error)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m mchub.cli.worker", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pool", required=True, help="the work pool to poll")
+    parser.add_argument("--name", required=True, help="this worker's name")
+    parser.add_argument("--limit", type=int, help="the most flow runs at once")
+    args = parser.parse_args(argv)
+
+    # As Prefect's command does: the first SIGINT or SIGTERM stops polling, the second kills.
+    setup_signal_handlers_worker(os.getpid(), "MC Hub's worker", print)
+    worker = WakeableProcessWorker(work_pool_name=args.pool, name=args.name, limit=args.limit)
+    try:
+        asyncio.run(worker.start())
+    except* KeyboardInterrupt:  # also when it stops a task of the worker's
+        print(f"worker {args.name!r} stopped", flush=True)
+
+
+if __name__ == "__main__":
+    main()
