@@ -35,8 +35,13 @@ ROOT = Path(__file__).resolve().parent.parent
 WORK_POOL = "mchub"
 WORKER_QUERY_SECONDS = 1
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-# What a flow run's engine imports; everything else it needs comes with these.
-ENGINE_PRELOAD = ("prefect.engine", "prefect.flow_engine", "mchub.cli", "flows.build", "flows.destroy", "flows.cull")
+# Everything a run's engine imports, so that no fork spends its time importing: Prefect's
+# engine, MC Hub's flows, and what Prefect imports only once a flow runs.
+ENGINE_PRELOAD = (
+    "prefect.engine", "prefect.flow_engine", "prefect.task_engine",
+    "prefect.utilities.visualization", "anyio._backends._asyncio",
+    "mchub.cli", "flows.build", "flows.destroy", "flows.cull",
+)
 
 
 class StartError(Exception):
