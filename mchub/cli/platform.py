@@ -40,9 +40,12 @@ _RUN_ID_VARIABLE = b"PREFECT__FLOW_RUN_ID="
 
 def ensure_work_pool(*, client: SyncPrefectClient | None = None) -> bool:
     """Create the process work pool the deployments use, or bring its job template up to
-    date (its command starts each run's engine warm); True if created."""
+    date (its command starts each run's engine warm, in the project's root, where the
+    deployments' entrypoints are); True if created."""
     template = ProcessWorker.get_default_base_job_template()
-    template["variables"]["properties"]["command"]["default"] = warm_engines.launcher_command(get_settings())
+    variables = template["variables"]["properties"]
+    variables["command"]["default"] = warm_engines.launcher_command(get_settings())
+    variables["working_dir"]["default"] = str(ROOT)
     with session(client) as c:
         try:
             c.create_work_pool(WorkPoolCreate(name=WORK_POOL, type="process", base_job_template=template))
