@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 WORK_POOL = "mchub"
 WORKER_QUERY_SECONDS = 1
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-# Everything a run's engine imports, so that no fork spends its time importing: Prefect's
+# What a run's engine imports, so that forks do not spend their time importing: Prefect's
 # engine, MC Hub's flows, and what Prefect imports only once a flow runs.
 ENGINE_PRELOAD = (
     "prefect.engine", "prefect.flow_engine", "prefect.task_engine",

@@ -5,7 +5,7 @@ time a person waits for a plan beyond Terraform's own).
 The worker (mchub.cli.worker) listens on a Unix datagram socket in MC Hub's home that
 only this user can reach; a wake is one empty datagram. Waking is only a shortcut: a run
 whose wake is lost (no worker on this machine, or one busy with as many runs as it may
-run) is picked up by the worker's regular poll.
+run) is picked up when one of the worker's runs ends, or at its regular poll.
 """
 
 import os
