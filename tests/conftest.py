@@ -9,6 +9,17 @@ from sandbox.launcher import SandboxCloud, start_sandbox
 
 pytest_plugins = ["tests.conftest_prefect"]  # the real Prefect server, deployments and worker
 
+# Fixtures that start a live stack (Prefect's server, worker and engines, or all of `mchub up`):
+# a test using one, directly or through another fixture, is in the `live` tier, which
+# `./dev test --fast` leaves out. A module that starts one itself says `pytestmark = pytest.mark.live`.
+LIVE_FIXTURES = {"prefect_stack"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if LIVE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.live)
+
 @pytest.fixture(scope="session")
 def sandbox_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxCloud]:
     """One sandbox for the whole session, with boot_seconds 0 (also after a reset)."""
