@@ -1,4 +1,9 @@
-"""main.tf.json: the Terraform configuration of one cluster, written from its spec.
+"""A cluster's Terraform configuration, written from its spec: main.tf.json and its values.
+
+Every string in a .tf.json file is a Terraform template, so a spec value written there as it
+is would be run by Terraform (a guest password of `${file("/etc/passwd")}`). The values go to
+terraform.tfvars.json instead, whose strings Terraform reads literally, and main.tf.json only
+declares each as a variable and hands `var.<name>` to the module.
 
 Both clouds get the same document but for the module block (Magic Castle's openstack module
 at a pinned release, or the sandbox module with the same interface) and where the service
@@ -10,10 +15,15 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
+from mchub.private_file import write_private
 from mchub.settings import get_settings
 from mchub.spec import ClusterSpec
 
 CloudKind = Literal["openstack", "sandbox"]
+
+CONFIG_FILE = "main.tf.json"
+VARIABLES_FILE = "terraform.tfvars.json"
+"""Terraform loads it by itself from the folder it runs in, for plan and destroy alike."""
 
 MAGIC_CASTLE_SOURCE = "git::https://github.com/ComputeCanada/magic_castle.git//{module}?ref={version}"
 PUPPET_CONFIG_URL = "https://github.com/ComputeCanada/puppet-magic_castle.git"
@@ -22,6 +32,23 @@ MODULE = "cluster"
 # Outputs of Magic Castle's openstack module that the hub reads after apply.
 MODULE_OUTPUTS = ("public_ip", "public_instances", "cluster_name", "domain", "accounts")
 SENSITIVE_OUTPUTS = {"accounts"}
+
+# The Terraform type each module input is declared with at the root. `any` keeps the value's
+# own shape (objects of objects), as the module received it when written in place.
+VARIABLE_TYPES = {
+    "config_git_url": "string",
+    "config_version": "string",
+    "cluster_name": "string",
+    "domain": "string",
+    "image": "string",
+    "nb_users": "number",
+    "instances": "any",
+    "volumes": "any",
+    "public_keys": "list(string)",
+    "guest_passwd": "string",
+    "hieradata": "string",
+    "sandbox_url": "string",
+}
 
 
 def sandbox_module_dir() -> Path:
@@ -53,6 +80,18 @@ def module_variables(spec: ClusterSpec) -> dict[str, Any]:
     }
 
 
+def variable_values(spec: ClusterSpec, kind: CloudKind, sandbox_url: str = "") -> dict[str, Any]:
+    """terraform.tfvars.json for `spec` on a cloud of `kind`: the module's inputs, as data.
+
+    `sandbox_url` (the sandbox cloud's base URL) is needed only for the sandbox, whose
+    module builds the service URLs of the cluster from it.
+    """
+    values = module_variables(spec)
+    if kind == "sandbox":
+        values["sandbox_url"] = sandbox_url
+    return values
+
+
 def _module_source(kind: CloudKind, workdir: Path) -> str:
     if kind == "openstack":
         return MAGIC_CASTLE_SOURCE.format(module="openstack", version=get_settings().magic_castle_version)
@@ -61,16 +100,14 @@ def _module_source(kind: CloudKind, workdir: Path) -> str:
     return relative if relative.startswith("../") else f"./{relative}"
 
 
-def render(spec: ClusterSpec, kind: CloudKind, workdir: Path, sandbox_url: str = "") -> dict[str, Any]:
+def render(spec: ClusterSpec, kind: CloudKind, workdir: Path) -> dict[str, Any]:
     """The main.tf.json document for `spec` on a cloud of `kind`, written into `workdir`.
 
-    `sandbox_url` (the sandbox cloud's base URL) is needed only for the sandbox, whose
-    module builds the service URLs of the cluster from it.
+    It holds no value from the spec: each module input is a variable, given in
+    terraform.tfvars.json (`variable_values`).
     """
     module = f"module.{MODULE}"
-    variables = module_variables(spec)
-    if kind == "sandbox":
-        variables["sandbox_url"] = sandbox_url
+    inputs = variable_values(spec, kind)
     outputs: dict[str, Any] = {
         name: {"value": f"${{{module}.{name}}}", **({"sensitive": True} if name in SENSITIVE_OUTPUTS else {})}
         for name in MODULE_OUTPUTS
@@ -82,7 +119,9 @@ def render(spec: ClusterSpec, kind: CloudKind, workdir: Path, sandbox_url: str =
         outputs["service_urls"] = {
             "value": {"jupyterhub": f"https://jupyter.{host}", "freeipa": f"https://ipa.{host}"}
         }
-    modules: dict[str, Any] = {MODULE: {"source": _module_source(kind, workdir), **variables}}
+    modules: dict[str, Any] = {
+        MODULE: {"source": _module_source(kind, workdir), **{name: f"${{var.{name}}}" for name in inputs}}
+    }
     dns = get_settings().dns.get(spec.domain)
     if kind == "openstack" and dns:
         modules["dns"] = {
@@ -94,17 +133,20 @@ def render(spec: ClusterSpec, kind: CloudKind, workdir: Path, sandbox_url: str =
         outputs["hostnames"] = {"value": "${module.dns.hostnames}"}
     return {
         "terraform": {"required_version": ">= 1.5.7"},
+        "variable": {name: {"type": VARIABLE_TYPES[name]} for name in inputs},
         "module": modules,
         "output": outputs,
     }
 
 
 def write(spec: ClusterSpec, kind: CloudKind, workdir: Path, sandbox_url: str = "") -> Path:
-    """Write main.tf.json (mode 0600: it holds the guest password) and return its path."""
-    path = workdir / "main.tf.json"
-    text = json.dumps(render(spec, kind, workdir, sandbox_url), indent=2) + "\n"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as file:
-        file.write(text)
-    os.chmod(path, 0o600)
+    """Write main.tf.json and terraform.tfvars.json (both 0600, each whole or not at all: the
+    values hold the guest password) and return the path of main.tf.json."""
+    write_private(workdir / VARIABLES_FILE, _json(variable_values(spec, kind, sandbox_url)))
+    path = workdir / CONFIG_FILE
+    write_private(path, _json(render(spec, kind, workdir)))
     return path
+
+
+def _json(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2) + "\n"

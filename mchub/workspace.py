@@ -3,9 +3,10 @@
 Users lose nothing here: a folder that exists is never taken over by a new cluster, a folder
 whose Terraform state still holds resources is never removed, and destroy archives the
 folder with its logs instead of deleting it. The folder is 0700 and every file in it that
-can hold the guest password (spec, main.tf.json, plan files, plan JSON, cluster.json) 0600.
+can hold the guest password (spec, Terraform variables, plan files, plan JSON, cluster.json) 0600.
 
     spec.yaml, main.tf.json      what the cluster should be
+    terraform.tfvars.json        the values main.tf.json's variables take (mchub.tfconfig)
     plans/<kind>-<time>.tfplan   the latest plan, and its `terraform show -json` (.json)
     plan.meta.json               the PlanRecord of that plan
     terraform.tfstate            what Terraform built
@@ -25,7 +26,7 @@ from pydantic import BaseModel
 
 from mchub.cluster_state import REVEAL_SECRETS, ClusterState
 from mchub.spec import ClusterSpec, dump_spec, load_spec
-from mchub.tfconfig import CloudKind
+from mchub.tfconfig import VARIABLES_FILE, CloudKind
 from mchub.tfconfig import write as write_config
 
 ARCHIVE = ".archive"
@@ -42,7 +43,7 @@ class PlanRecord(BaseModel):
     plan_file: str
     """Relative to the cluster's folder; unique per plan, so a replaced plan is told apart."""
     config_hash: str
-    """sha256 of main.tf.json when the plan was made."""
+    """Workspace.config_hash when the plan was made."""
     destroy: bool
     created_at: datetime
     plan_json: str = ""
@@ -69,6 +70,10 @@ class Workspace:
     @property
     def main_tf(self) -> Path:
         return self.root / "main.tf.json"
+
+    @property
+    def variables_file(self) -> Path:
+        return self.root / VARIABLES_FILE
 
     @property
     def spec_file(self) -> Path:
@@ -102,7 +107,7 @@ class Workspace:
         return load_spec(self.spec_file, stored=True)
 
     def write(self, spec: ClusterSpec, kind: CloudKind, sandbox_url: str = "") -> str:
-        """Write the spec and main.tf.json; returns the configuration's hash."""
+        """Write the spec, main.tf.json and its variables; returns the configuration's hash."""
         if spec.hostname != self.hostname:
             raise WorkspaceError(
                 f"cluster_name/domain: this folder belongs to {self.hostname}; a cluster cannot be "
@@ -113,9 +118,17 @@ class Workspace:
         return self.config_hash()
 
     def config_hash(self) -> str:
+        """sha256 of everything a plan is made from: main.tf.json and the values of its
+        variables (a folder written before they had their own file has none)."""
         if not self.main_tf.exists():
             raise WorkspaceError(f"{self.hostname}: no main.tf.json in {self.root}; prepare the cluster first")
-        return hashlib.sha256(self.main_tf.read_bytes()).hexdigest()
+        digest = hashlib.sha256()
+        for path in (self.main_tf, self.variables_file):
+            content = path.read_bytes() if path.exists() else None
+            # Each file's length first, so that no two pairs of files hash alike.
+            digest.update(f"{path.name} {-1 if content is None else len(content)}\n".encode())
+            digest.update(content or b"")
+        return digest.hexdigest()
 
     # --- the request this folder was last prepared from, so a re-run recognises its work ---
 

@@ -1,4 +1,5 @@
-"""main.tf.json: only variables Magic Castle 15.6.1 declares, the same document for both clouds."""
+"""main.tf.json and its terraform.tfvars.json: only variables Magic Castle 15.6.1 declares, the
+same document for both clouds, and no spec value in main.tf.json, where it would be a template."""
 
 import json
 import re
@@ -36,17 +37,46 @@ def _inputs(document: dict) -> set[str]:
     return set(document["module"]["cluster"]) - {"source"}
 
 
+def written(spec, kind: str, workdir: Path) -> tuple[dict, dict]:
+    """main.tf.json and terraform.tfvars.json as tfconfig.write leaves them in `workdir`."""
+    workdir.mkdir(exist_ok=True)
+    config = tfconfig.write(spec, kind, workdir, "http://127.0.0.1:1")
+    return json.loads(config.read_text()), json.loads((workdir / tfconfig.VARIABLES_FILE).read_text())
+
+
 def test_openstack_inputs_are_variables_the_pinned_release_declares(spec, tmp_path):
-    document = tfconfig.render(spec, "openstack", tmp_path / spec.hostname)
+    document, values = written(spec, "openstack", tmp_path / spec.hostname)
     assert _inputs(document) <= MAGIC_CASTLE_15_6_1
     assert REQUIRED <= _inputs(document)
     assert document["module"]["cluster"]["source"].endswith("//openstack?ref=15.6.1")
-    assert document["module"]["cluster"]["config_version"] == get_settings().magic_castle_version
+    assert values["config_version"] == get_settings().magic_castle_version
+
+
+def test_every_module_input_is_a_declared_variable_whose_value_is_data(spec, tmp_path):
+    document, values = written(spec, "sandbox", tmp_path / spec.hostname)
+    inputs = {name: value for name, value in document["module"]["cluster"].items() if name != "source"}
+    assert inputs == {name: f"${{var.{name}}}" for name in values}
+    assert set(document["variable"]) == set(values)
+    assert values["cluster_name"] == "demo-castle" and values["instances"]["node"] == {
+        "type": "p2-3gb", "count": 2, "tags": ["node"],
+    }  # fmt: skip
+    # main.tf.json holds no value of the spec (every one of its strings is a template).
+    text = json.dumps(document)
+    for value in ("demo-castle", "Rocky-9", spec.public_keys[0], "enable_otp_auth"):
+        assert value not in text
+
+
+def test_a_changed_spec_changes_the_values_only(spec, tmp_path):
+    workdir = tmp_path / spec.hostname
+    before = written(spec, "sandbox", workdir)
+    grown = parse_spec({**spec.to_data(include_secrets=True), "nb_users": 20})
+    after = written(grown, "sandbox", workdir)
+    assert after[0] == before[0] and after[1] == {**before[1], "nb_users": 20}
 
 
 def test_the_sandbox_module_declares_the_same_variables_plus_its_address(spec, tmp_path):
     declared = set(re.findall(r'^variable "(\w+)"', (tfconfig.sandbox_module_dir() / "variables.tf").read_text(), re.MULTILINE))
-    document = tfconfig.render(spec, "sandbox", tmp_path / spec.hostname, "http://127.0.0.1:1")
+    document = tfconfig.render(spec, "sandbox", tmp_path / spec.hostname)
     assert _inputs(document) == declared
     assert declared - {"sandbox_url"} <= MAGIC_CASTLE_15_6_1
 
@@ -54,12 +84,16 @@ def test_the_sandbox_module_declares_the_same_variables_plus_its_address(spec, t
 def test_both_clouds_differ_only_in_the_module_source_and_where_service_urls_come_from(spec, tmp_path):
     workdir = tmp_path / spec.hostname
     openstack = tfconfig.render(spec, "openstack", workdir)
-    sandbox = tfconfig.render(spec, "sandbox", workdir, "http://127.0.0.1:1")
+    sandbox = tfconfig.render(spec, "sandbox", workdir)
     for document in (openstack, sandbox):
         document["module"]["cluster"].pop("source")
         document["module"]["cluster"].pop("sandbox_url", None)
+        document["variable"].pop("sandbox_url", None)
         document["output"].pop("service_urls")
     assert openstack == sandbox
+    values = tfconfig.variable_values(spec, "sandbox", "http://127.0.0.1:1")
+    assert values.pop("sandbox_url") == "http://127.0.0.1:1"
+    assert values == tfconfig.variable_values(spec, "openstack")
 
 
 def test_the_sandbox_module_is_referenced_relative_to_the_cluster_folder(spec, tmp_path):
@@ -68,11 +102,30 @@ def test_the_sandbox_module_is_referenced_relative_to_the_cluster_folder(spec, t
     assert source == "../../sandbox/terraform"
 
 
-def test_main_tf_json_is_readable_by_its_owner_only(spec, tmp_path):
+def test_main_tf_json_and_its_values_are_readable_by_their_owner_only(spec, tmp_path):
     with_password = parse_spec({**spec.to_data(include_secrets=True), "guest_passwd": "a-secret-pass"})
     path = tfconfig.write(with_password, "sandbox", tmp_path)
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert json.loads(path.read_text())["module"]["cluster"]["guest_passwd"] == "a-secret-pass"
+    values = tmp_path / tfconfig.VARIABLES_FILE
+    assert stat.S_IMODE(path.stat().st_mode) == stat.S_IMODE(values.stat().st_mode) == 0o600
+    assert json.loads(values.read_text())["guest_passwd"] == "a-secret-pass"
+    assert "a-secret-pass" not in path.read_text()
+
+
+def test_rewriting_replaces_each_file_whole_and_leaves_no_temporary_file(spec, tmp_path):
+    names = (tfconfig.CONFIG_FILE, tfconfig.VARIABLES_FILE)
+    # A file left world-readable and half written by an earlier run, and being read meanwhile.
+    for name in names:
+        (tmp_path / name).write_text('{"half": ')
+        (tmp_path / name).chmod(0o644)
+    readers = {name: (tmp_path / name).open() for name in names}
+    tfconfig.write(spec, "sandbox", tmp_path, "http://127.0.0.1:1")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names)
+    for name in names:
+        # Replaced by a rename, not rewritten in place: a reader sees one file or the other, whole.
+        with readers[name] as reader:
+            assert reader.read() == '{"half": '
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600
+        assert json.loads((tmp_path / name).read_text())
 
 
 def test_a_dns_module_is_added_for_a_configured_domain(spec, tmp_path, monkeypatch):
@@ -93,7 +146,9 @@ def test_mchub_render_prints_the_document_and_writes_nothing(tmp_path):
         capture_output=True, text=True, cwd=tmp_path, timeout=60,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["module"]["cluster"]["cluster_name"] == "demo-castle"
+    printed = json.loads(result.stdout)
+    assert printed["main.tf.json"]["module"]["cluster"]["cluster_name"] == "${var.cluster_name}"
+    assert printed["terraform.tfvars.json"]["cluster_name"] == "demo-castle"
     assert list(tmp_path.iterdir()) == []
 
 

@@ -49,7 +49,10 @@ def _parser() -> argparse.ArgumentParser:
     resources.add_argument("--cloud", default=settings.cloud, help="cloud name in clouds.yaml")
     resources.set_defaults(run=_resources)
 
-    render = commands.add_parser("render", help="print the main.tf.json the hub would write for a spec; touches nothing")
+    render = commands.add_parser(
+        "render",
+        help="print the main.tf.json and terraform.tfvars.json the hub would write for a spec; touches nothing",
+    )
     render.add_argument("spec", type=Path, help="cluster spec in YAML")
     render.add_argument(
         "--cloud",
@@ -135,7 +138,11 @@ def _render(args: argparse.Namespace) -> int:
     settings = get_settings()
     workdir = settings.clusters_dir / spec.hostname
     sandbox_url = f"http://{settings.sandbox_host}:{settings.sandbox_port}"
-    print(json.dumps(tfconfig.render(spec, args.cloud, workdir, sandbox_url), indent=2))
+    files = {
+        tfconfig.CONFIG_FILE: tfconfig.render(spec, args.cloud, workdir),
+        tfconfig.VARIABLES_FILE: tfconfig.variable_values(spec, args.cloud, sandbox_url),
+    }
+    print(json.dumps(files, indent=2))
     return 0
 
 
