@@ -9,6 +9,12 @@ Rules that depend on the outside world read pydantic's validation context:
   "flavors": names instance types must be among them;
   "images": names  the image must be among them.
 `parse_spec` sets that context and turns pydantic's errors into a `SpecError`.
+
+Every field is hostile until checked: names (cluster_name, domain, image, flavors, prefixes,
+volume names, tags, cloud) match a grammar that leaves out `$`, `%` and `{`, so none can read
+as a Terraform template; counts are integers in bounds (not `true`, `2.0` or `"2"`); text
+typed on one line (guest password, SSH keys) holds no control characters; YAML is bounded in
+size and depth.
 """
 
 import os
@@ -25,6 +31,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    StrictInt,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -32,21 +39,41 @@ from pydantic import (
 )
 
 from mchub.petname import pet_name
+from mchub.plain_text import hidden_character
+from mchub.private_file import write_private
 from mchub.settings import get_settings
 from mchub.sshkey import check_public_key
 from mchub.sshkey import shorten as _short
 
-MAX_USERS = 1000
-# Far above any real allocation; it stops a typo from expanding into millions of hostnames.
-MAX_COUNT = 1000
+# Bounds far above what a workshop or a project needs; they stop a typo (or worse) from
+# expanding into millions of hostnames or accounts, or asking the cloud for petabytes.
+MAX_USERS = 500
+MAX_COUNT = 100
+MAX_VOLUME_GB = 10240
 MIN_PASSWORD = 8
+MAX_PASSWORD = 128
 MAX_HOSTNAME = 64
+"""Of an instance (<prefix><index>)."""
+MAX_CLUSTER_HOSTNAME = 253
+"""Of the cluster (<cluster_name>.<domain>): the most a DNS name may have."""
 MAX_DNS_LABEL = 63
+MAX_NAME = 255
+"""Of an image, a flavor or a cloud: OpenStack's own limit on names."""
+MAX_PUBLIC_KEYS = 100
+MAX_HIERADATA = 65536
+MAX_SPEC_BYTES = 262144
+"""Of a spec file: a spec with its keys and hieradata is a few kilobytes."""
+MAX_YAML_DEPTH = 32
+HIERADATA_BREAKS = "\t\n\r"
+"""The only invisible characters hieradata may hold: YAML's tabs and line breaks."""
 
 CLUSTER_NAME = re.compile(r"[a-z][0-9a-z-]{1,40}")
 DOMAIN = re.compile(r"[a-z][0-9a-z-.]*")
 PREFIX = re.compile(r"[a-z][0-9a-z-]*")
 VOLUME_NAME = re.compile(r"[a-z][0-9a-z_-]*")
+# Names as OpenStack clouds give them (Rocky-9, g1-8gb-c4-22gb, "Ubuntu 22.04 (Jammy)");
+# without `$`, `%`, braces, quotes or backslashes, which mean something to Terraform or a shell.
+CLOUD_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9 ._:+@()\[\]/-]*[A-Za-z0-9._:+@()\[\]/-])?")
 
 # Tags of Magic Castle 15.6.1 that mean something on OpenStack (spot and efa are AWS/GCP
 # only). Magic Castle accepts any tag, but here an unknown one is nearly always a typo.
@@ -137,13 +164,18 @@ class Volume(_SpecModel):
 
     described_as: ClassVar[str] = "a volume"
 
-    size: int = Field(description="Size in GB, at least 1.")
+    size: StrictInt = Field(description=f"Size in GB, 1 to {MAX_VOLUME_GB}.")
 
     @field_validator("size")
     @classmethod
     def _positive(cls, size: int) -> int:
         if size < 1:
             raise ValueError(f"must be at least 1 GB, got {size}")
+        if size > MAX_VOLUME_GB:
+            raise ValueError(
+                f"must be at most {MAX_VOLUME_GB} GB (the largest volume MC Hub creates), got {size}; "
+                "split the space over several volumes"
+            )
         return size
 
 
@@ -153,7 +185,7 @@ class InstanceGroup(_SpecModel):
     described_as: ClassVar[str] = "an instance row"
 
     type: str = Field(description="Flavor of the machines, e.g. p4-6gb.")
-    count: int = Field(default=1, description=f"How many machines, 0 to {MAX_COUNT}.")
+    count: StrictInt = Field(default=1, description=f"How many machines, 0 to {MAX_COUNT}.")
     tags: list[Tag] = Field(description="Roles of the machines: " + ", ".join(TAGS) + ".")
 
     @field_validator("type")
@@ -161,6 +193,7 @@ class InstanceGroup(_SpecModel):
     def _flavor(cls, flavor: str, info: ValidationInfo) -> str:
         if not flavor.strip():
             raise ValueError("give a flavor name, e.g. p2-3gb")
+        _check_cloud_name(flavor, "a flavor")
         flavors = _context(info, "flavors")
         if flavors is not None and flavor not in flavors:
             raise ValueError(f"{flavor!r} is not a flavor of this cloud; choose one of: {_choices(flavors)}")
@@ -204,7 +237,7 @@ class ClusterSpec(_SpecModel):
     cluster_name: str = Field(description="With the domain, the cluster's hostname <cluster_name>.<domain>.")
     domain: str = Field(description="DNS domain the cluster's hostname is in.")
     image: str = Field(description="OS image every machine boots from, e.g. Rocky-9.")
-    nb_users: int = Field(default=0, description=f"Guest accounts user01..userNN, 0 to {MAX_USERS}.")
+    nb_users: StrictInt = Field(default=0, description=f"Guest accounts user01..userNN, 0 to {MAX_USERS}.")
     instances: dict[str, InstanceGroup] = Field(description="Machine rows by hostname prefix.")
     volumes: dict[str, dict[str, Volume]] = Field(
         default_factory=dict, description="Volumes by the tag of the machine they attach to, then by name."
@@ -212,7 +245,8 @@ class ClusterSpec(_SpecModel):
     public_keys: list[PublicKey] = Field(description="SSH public keys that may log in as the sudoer.")
     guest_passwd: SecretStr = Field(
         default=SecretStr(""),
-        description=f"Password of the guest accounts: empty to generate one, else {MIN_PASSWORD}+ characters.",
+        description=f"Password of the guest accounts: empty to generate one, else {MIN_PASSWORD} to "
+        f"{MAX_PASSWORD} characters on one line.",
     )
     hieradata: str = Field(default="---", description="Extra Puppet hiera settings, a YAML mapping.")
     expiration_date: date | None = Field(
@@ -267,7 +301,14 @@ class ClusterSpec(_SpecModel):
 
     @field_validator("domain")
     @classmethod
-    def _domain(cls, domain: str) -> str:
+    def _domain(cls, domain: str, info: ValidationInfo) -> str:
+        # The shortest cluster_name and its dot take 3 of the hostname's characters.
+        longest = MAX_CLUSTER_HOSTNAME - 3
+        if len(domain) > longest:
+            raise ValueError(
+                f"{_short(domain)} has {len(domain)} characters, at most {longest} are allowed (a "
+                f"hostname has at most {MAX_CLUSTER_HOSTNAME}); choose a shorter domain"
+            )
         if not DOMAIN.fullmatch(domain):
             raise ValueError(
                 f"{_short(domain)} must start with a lowercase letter and contain only lowercase "
@@ -278,6 +319,12 @@ class ClusterSpec(_SpecModel):
             raise ValueError(f"{_short(domain)} has an empty part between dots; write it like sandbox.mchub.dev")
         if any(len(label) > MAX_DNS_LABEL for label in labels):
             raise ValueError(f"each part of {_short(domain)} between dots must have at most {MAX_DNS_LABEL} characters")
+        hostname = f"{info.data.get('cluster_name', '')}.{domain}"
+        if len(hostname) > MAX_CLUSTER_HOSTNAME:
+            raise ValueError(
+                f"the cluster's hostname {_short(hostname)} would have {len(hostname)} characters, at most "
+                f"{MAX_CLUSTER_HOSTNAME} are allowed; choose a shorter domain or cluster_name"
+            )
         return domain
 
     @field_validator("image")
@@ -285,6 +332,7 @@ class ClusterSpec(_SpecModel):
     def _image(cls, image: str, info: ValidationInfo) -> str:
         if not image.strip():
             raise ValueError("give the name of an OS image, e.g. Rocky-9")
+        _check_cloud_name(image, "an image")
         images = _context(info, "images")
         if images is not None and image not in images:
             raise ValueError(f"{image!r} is not an image of this cloud; choose one of: {_choices(images)}")
@@ -327,6 +375,14 @@ class ClusterSpec(_SpecModel):
             raise _Problems(problems)
         return volumes
 
+    @field_validator("public_keys", mode="before")
+    @classmethod
+    def _few_keys(cls, keys: Any) -> Any:
+        # Before each key is checked: a list of a million keys is refused at once.
+        if isinstance(keys, list) and len(keys) > MAX_PUBLIC_KEYS:
+            raise ValueError(f"holds {len(keys)} keys, at most {MAX_PUBLIC_KEYS} are allowed; keep the ones in use")
+        return keys
+
     @field_validator("public_keys")
     @classmethod
     def _some_key(cls, keys: list[str]) -> list[str]:
@@ -340,19 +396,34 @@ class ClusterSpec(_SpecModel):
     @field_validator("guest_passwd")
     @classmethod
     def _guest_passwd(cls, password: SecretStr) -> SecretStr:
-        length = len(password.get_secret_value())
-        if 0 < length < MIN_PASSWORD:
+        # No message repeats the password, nor any part of it.
+        text = password.get_secret_value()
+        if 0 < len(text) < MIN_PASSWORD:
             raise ValueError(
                 f"must be empty (a password is generated) or at least {MIN_PASSWORD} characters long; "
                 "choose a longer one"
+            )
+        if len(text) > MAX_PASSWORD:
+            raise ValueError(f"has {len(text)} characters, at most {MAX_PASSWORD} are allowed; choose a shorter one")
+        hidden = hidden_character(text)
+        if hidden:
+            raise ValueError(
+                f"holds an invisible or line-breaking character ({hidden}); people type a password "
+                "on one line: choose one of visible characters and spaces only"
             )
         return password
 
     @field_validator("hieradata")
     @classmethod
     def _hieradata(cls, text: str) -> str:
+        if len(text) > MAX_HIERADATA:
+            raise ValueError(f"has {len(text)} characters, at most {MAX_HIERADATA} are allowed; keep it shorter")
+        # Line breaks and tabs are YAML's own; NUL and the other control characters are not.
+        hidden = hidden_character(text, allowed=HIERADATA_BREAKS)
+        if hidden:
+            raise ValueError(f"holds an invisible character ({hidden}); remove it")
         try:
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=_BoundedLoader)
         except yaml.YAMLError as error:
             raise ValueError(f"not valid YAML: {_yaml_problem(error)}") from None
         if data is not None and not isinstance(data, dict):
@@ -379,6 +450,7 @@ class ClusterSpec(_SpecModel):
     def _cloud(cls, cloud: str) -> str:
         if not cloud.strip():
             raise ValueError("give the name of a cloud of clouds.yaml, e.g. sandbox")
+        _check_cloud_name(cloud, "a cloud")
         return cloud
 
     @model_validator(mode="after")
@@ -395,6 +467,16 @@ class ClusterSpec(_SpecModel):
         if problems:
             raise _Problems(problems)
         return self
+
+
+def _check_cloud_name(name: str, what: str) -> None:
+    """Refuse a name an OpenStack cloud would not give (or that Terraform would read as code)."""
+    if len(name) > MAX_NAME or not CLOUD_NAME.fullmatch(name):
+        raise ValueError(
+            f"{_short(name)} is not the name of {what}: give it as the cloud lists it (`mchub resources`), "
+            f"at most {MAX_NAME} letters, digits, spaces and . _ - : + @ ( ) [ ] /, starting with a letter or "
+            "digit ('$', '%', braces and quotes are not part of any name)"
+        )
 
 
 # --- rules across instance rows -------------------------------------------------------
@@ -605,8 +687,37 @@ def _yaml_kind(data: object) -> str:
     return {list: "list", str: "single text value"}.get(type(data), type(data).__name__)
 
 
-class _SpecLoader(yaml.SafeLoader):
-    """Refuses a key given twice (two `node:` rows), which plain YAML would silently merge."""
+class _BoundedLoader(yaml.SafeLoader):
+    """Safe YAML with at most MAX_YAML_DEPTH nested collections and no aliases.
+
+    PyYAML composes nested collections by recursion (10000 `[` end in RecursionError), and an
+    alias repeats a whole node: nine levels of ten aliases make a billion values for whatever
+    reads the result (pydantic, Terraform's yamldecode, Puppet).
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            raise yaml.composer.ComposerError(
+                None, None, f"the alias *{event.anchor} is not accepted; write the value out instead", event.start_mark
+            )
+        if self._depth >= MAX_YAML_DEPTH:
+            raise yaml.composer.ComposerError(
+                None, None, f"nested more than {MAX_YAML_DEPTH} levels deep; flatten it", event.start_mark
+            )
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+class _SpecLoader(_BoundedLoader):
+    """Also refuses a key given twice (two `node:` rows), which plain YAML would silently merge."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
@@ -650,7 +761,13 @@ def load_spec(path: str | os.PathLike[str], *, stored: bool = False) -> ClusterS
     """The spec in the YAML file at `path`; a SpecError if the file or the spec is wrong."""
     where = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with open(path, "rb") as file:
+            # One byte more than allowed tells a file at the limit from a longer one.
+            content = file.read(MAX_SPEC_BYTES + 1)
+        if len(content) > MAX_SPEC_BYTES:
+            message = f"is larger than {MAX_SPEC_BYTES // 1024} KiB, far more than a spec needs; give the spec file itself"
+            raise SpecError([FieldProblem(field=where, message=message)])
+        text = content.decode("utf-8")
     except FileNotFoundError:
         raise SpecError([FieldProblem(field=where, message="no such file")]) from None
     except (OSError, UnicodeDecodeError) as error:
@@ -669,15 +786,6 @@ def load_spec(path: str | os.PathLike[str], *, stored: bool = False) -> ClusterS
 def dump_spec(spec: ClusterSpec, path: str | os.PathLike[str]) -> None:
     """Write `spec` with its guest password to `path`, readable by its owner only (0600).
 
-    The text goes to a temporary file renamed over `path`, so a crash never leaves half a spec.
+    A crash never leaves half a spec (mchub.private_file).
     """
-    target = Path(path)
-    partial = target.with_name(f".{target.name}.partial")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    # A leftover partial file keeps its old mode through O_CREAT; set it whatever the umask.
-    os.fchmod(fd, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as file:
-        file.write(spec_to_yaml(spec, include_secrets=True))
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(partial, target)
+    write_private(Path(path), spec_to_yaml(spec, include_secrets=True))

@@ -7,7 +7,11 @@ is recognised and never repeated back.
 import base64
 import binascii
 
+from mchub.plain_text import hidden_character
+
 MIN_RSA_BITS = 2048
+# A 16384-bit RSA key's line is under 3000 characters; the rest of the limit is its comment.
+MAX_KEY_LINE = 8192
 
 KEY_TYPES = (
     "ssh-ed25519",
@@ -101,6 +105,19 @@ def check_public_key(text: str) -> str:
         )
     if "\n" in line:
         raise ValueError("holds several lines; give one key per entry")
+    if len(line) > MAX_KEY_LINE:
+        raise ValueError(
+            f"has {len(line)} characters, at most {MAX_KEY_LINE} are allowed; "
+            "paste only the one line of the .pub file"
+        )
+    hidden = hidden_character(line)
+    if hidden:
+        # The comment ends up in authorized_keys and in Terraform's values: a line break or
+        # invisible character there changes what the line means.
+        raise ValueError(
+            f"holds an invisible or line-breaking character ({hidden}); paste the line of the .pub "
+            "file unchanged, or write its comment with visible characters only"
+        )
     kind, *rest = line.split(maxsplit=2)
     if kind == "ssh-dss":
         raise ValueError("DSA keys are refused by current OpenSSH; make a new key with `ssh-keygen -t ed25519`")

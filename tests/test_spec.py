@@ -110,10 +110,11 @@ REFUSALS = [
     (setting("domain", "sandbox..dev"), "domain", "empty part between dots"),
     (setting("domain", "a" * 64 + ".dev"), "domain", "at most 63 characters"),
     (setting("image", ""), "image", "name of an OS image"),
-    (setting("nb_users", -1), "nb_users", "between 0 and 1000"),
-    (setting("nb_users", 1001), "nb_users", "between 0 and 1000"),
+    (setting("nb_users", -1), "nb_users", "between 0 and 500"),
+    (setting("nb_users", 501), "nb_users", "between 0 and 500, got 501"),
     (setting("nb_users", "ten"), "nb_users", "must be a whole number, got 'ten'"),
-    (setting("instances.node.count", -1), "instances.node.count", "between 0 and 1000, got -1"),
+    (setting("instances.node.count", -1), "instances.node.count", "between 0 and 100, got -1"),
+    (setting("instances.node.count", 101), "instances.node.count", "between 0 and 100, got 101"),
     (setting("instances.node.count", "abc"), "instances.node.count", "must be a whole number, got 'abc'"),
     (setting("instances.node.type", " "), "instances.node.type", "give a flavor name"),
     (dropping("instances.node.type"), "instances.node.type", "missing; add this field"),
@@ -141,6 +142,7 @@ REFUSALS = [
     (setting("instances.mgmt2", {**ROW, "tags": ["mgmt"]}), "instances.mgmt2.tags", "'mgmt' is already on mgmt1"),
     (setting("instances.mgmt.tags", ["mgmt", "puppet", "proxy"]), "instances.mgmt.tags", "cannot be both 'mgmt' and"),
     (setting("volumes.nfs.home.size", 0), "volumes.nfs.home.size", "at least 1 GB"),
+    (setting("volumes.nfs.home.size", 10241), "volumes.nfs.home.size", "at most 10240 GB"),
     (setting("volumes.nfs.Home", {"size": 10}), "volumes.nfs.Home", "must start with a lowercase letter"),
     (setting("volumes.nfs.home.type", "ssd"), "volumes.nfs.home.type", "unknown field; a volume has only: size"),
     (setting("volumes.mds", {"oss1": {"size": 10}}), "volumes.mds", "no instance is tagged 'mds'"),
@@ -165,6 +167,15 @@ REFUSALS = [
     (setting("cloud", ""), "cloud", "name of a cloud of clouds.yaml"),
     (setting("hostname", "x.sandbox.mchub.dev"), "hostname", "unknown field; a cluster spec has only: cluster_name"),
     (dropping("cluster_name"), "cluster_name", "missing; add this field"),
+    # No name may hold a Terraform template (`${...}`, `%{...}`).
+    (setting("cluster_name", "a${x}"), "cluster_name", "must start with a lowercase letter"),
+    (setting("domain", "a${x}.dev"), "domain", "lowercase letters, digits, '-' and '.'"),
+    (setting("image", "Rocky-9${x}"), "image", "is not the name of an image"),
+    (setting("instances.node.type", "%{x}"), "instances.node.type", "is not the name of a flavor"),
+    (setting("instances.n${x}", {**ROW, "tags": ["node"]}), "instances.n${x}", "the prefix 'n${x}' must start"),
+    (setting("instances.node.tags", ["%{x}"]), "instances.node.tags[0]", "unknown tag '%{x}'"),
+    (setting("volumes.nfs.h${x}", {"size": 10}), "volumes.nfs.h${x}", "must start with a lowercase letter"),
+    (setting("cloud", "sandbox%{x}"), "cloud", "is not the name of a cloud"),
 ]
 
 
@@ -408,7 +419,7 @@ def test_missing_spec_file_is_refused(tmp_path: Path) -> None:
 def test_invalid_spec_in_a_file_names_the_fields(ed25519_key: str, tmp_path: Path) -> None:
     path = tmp_path / "spec.yaml"
     path.write_text(EXAMPLE.read_text().replace("count: 2", "count: -2"))
-    with pytest.raises(SpecError, match=r"^instances\.node\.count: must be between 0 and 1000, got -2$"):
+    with pytest.raises(SpecError, match=r"^instances\.node\.count: must be between 0 and 100, got -2$"):
         load_spec(path)
 
 
