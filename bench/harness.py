@@ -31,7 +31,7 @@ os.environ["PREFECT_HOME"] = _CLIENT_HOME
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 
 from prefect.client.orchestration import SyncPrefectClient
-from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
 from mchub.cli import runs
 from mchub.settings import Settings, get_settings
@@ -115,12 +115,13 @@ def running_platform(boot_seconds: float = 0, quotas: dict[str, int] | None = No
         )
         settings.clusters_dir.mkdir()
         env = child_env(settings)
-        os.environ.update({key: value for key, value in env.items() if key.startswith("MCHUB_")})
-        os.environ["PREFECT_API_URL"] = settings.prefect_api_url
+        client = ("PREFECT_API_URL", "PREFECT_API_AUTH_STRING")
+        os.environ.update({key: value for key, value in env.items() if key.startswith("MCHUB_") or key in client})
         get_settings.cache_clear()
         stack = Stack(env=env, log_dir=home / "logs")
         started = time.monotonic()
-        with temporary_settings({PREFECT_API_URL: settings.prefect_api_url}):
+        prefect_client = {PREFECT_API_URL: env["PREFECT_API_URL"], PREFECT_API_AUTH_STRING: env["PREFECT_API_AUTH_STRING"]}
+        with temporary_settings(prefect_client):
             for part in platform(settings):
                 stack.start(part)
             print(f"(platform up in {time.monotonic() - started:.0f} s; logs in {stack.log_dir})", flush=True)

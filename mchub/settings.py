@@ -7,8 +7,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Prefect's API answers every local user and every web page: a short secret is guessed.
+MIN_AUTH_STRING_LENGTH = 16
 
 
 class Settings(BaseSettings):
@@ -64,6 +67,11 @@ class Settings(BaseSettings):
         description="Prefect server's API that the CLI, the web front end and the flows use; "
         "`mchub up` starts the server at this address (a loopback host).",
     )
+    prefect_auth_string: SecretStr | None = Field(
+        default=None,
+        description="The secret Prefect's API requires (its auth string, sent as HTTP Basic) and the "
+        "hub's parts send; unset: generated on the first `mchub up` into <home>/prefect-auth (0600).",
+    )
     approval_timeout_seconds: float = Field(
         default=86400.0,
         description="How long a plan waits for approval before its run fails (plan_error; "
@@ -89,6 +97,20 @@ class Settings(BaseSettings):
     cluster_lifetime_days: int = Field(
         default=14, description="Expiration date the create-cluster form proposes, in days from today."
     )
+
+    @field_validator("prefect_auth_string")
+    @classmethod
+    def _strong_auth_string(cls, value: SecretStr | None) -> SecretStr | None:
+        secret = "" if value is None else value.get_secret_value()
+        if value is not None and (
+            len(secret) < MIN_AUTH_STRING_LENGTH or not secret.isprintable() or secret != secret.strip()
+        ):
+            raise ValueError(
+                f"needs at least {MIN_AUTH_STRING_LENGTH} printable characters, with no space at either end; "
+                "make one with `python -c 'import secrets; print(secrets.token_urlsafe())'`, or unset it "
+                "for the one `mchub up` generates"
+            )
+        return value
 
     @property
     def sandbox_data_dir(self) -> Path:

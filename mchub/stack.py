@@ -6,7 +6,9 @@ worker left unfinished; the warm engines that start each flow run (mchub.warm_en
 the worker that runs the flows; the web pages (Streamlit). Every
 child gets the same environment: the MCHUB_* settings of this process (paths made
 absolute) and Prefect's settings, so the flows and the pages see the same clusters
-folder, clouds.yaml and API.
+folder, clouds.yaml and API, and send the same credential to Prefect's API (see
+mchub.prefect_auth). Only Prefect's server gets the settings that make it require that
+credential, refuse other origins and check CSRF tokens.
 
 The test harness (tests/conftest_prefect.py) starts the same platform parts with `Stack`.
 """
@@ -26,8 +28,9 @@ from typing import IO
 from urllib.parse import urlsplit
 
 import httpx
+from pydantic import SecretStr
 
-from mchub import warm_engines
+from mchub import prefect_auth, warm_engines
 from mchub.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,6 +60,8 @@ class Service:
     url: str
     ready: Callable[[datetime], bool]
     start_timeout: float = 60.0
+    env: dict[str, str] = field(default_factory=dict)
+    """Environment of this part only, over the stack's."""
 
 
 @dataclass(frozen=True)
@@ -106,14 +111,21 @@ def platform(settings: Settings) -> list[Part]:
         )
     mchub = [sys.executable, "-m", "mchub.cli"]
     engines = warm_engines.socket_path(settings)
+    secret = credential(settings)
     return [
         Service(
             name="prefect server",
             # Prefect's server with its SQLite writes queued rather than refused (see the module).
             argv=[sys.executable, "-m", "mchub.cli.prefect_server", "--host", where.hostname, "--port", str(where.port)],
             url=api.removesuffix("/api"),
-            ready=_answers_200(f"{api}/health"),
+            ready=_answers_200(f"{api}/health"),  # the one request it answers without the credential
             start_timeout=120.0,
+            env={
+                "PREFECT_SERVER_API_AUTH_STRING": secret,
+                # The dashboard calls the API from the server's own origin; no other is answered.
+                "PREFECT_SERVER_CORS_ALLOWED_ORIGINS": ",".join(own_origins(where.hostname, where.port)),
+                "PREFECT_SERVER_CSRF_PROTECTION_ENABLED": "true",
+            },
         ),
         Step(name="deployments", argv=[*mchub, "deploy"]),
         Step(name="reconciliation", argv=[*mchub, "reconcile", "--worker", worker_name()]),
@@ -132,9 +144,25 @@ def platform(settings: Settings) -> list[Part]:
                 *(["--limit", str(settings.max_concurrent_runs)] if settings.max_concurrent_runs else []),
             ],
             url=f"pool {WORK_POOL!r}, worker {worker_name()!r}",
-            ready=_worker_heartbeat(api, worker_name()),
+            ready=_worker_heartbeat(api, worker_name(), prefect_auth.PrefectAuth(api, secret)),
         ),
     ]
+
+
+def own_origins(host: str, port: int) -> list[str]:
+    """The origins a browser opens Prefect's dashboard from: the server's, under both of its
+    loopback names when it has two (the dashboard calls the API at 127.0.0.1 even when opened
+    at localhost)."""
+    names = ["127.0.0.1", "localhost"] if host in ("127.0.0.1", "localhost") else [host]
+    return [f"http://{f'[{name}]' if ':' in name else name}:{port}" for name in names]
+
+
+def credential(settings: Settings) -> str:
+    """The secret of Prefect's API (mchub.prefect_auth), generated on the first start."""
+    try:
+        return prefect_auth.ensure_auth_string(settings)
+    except (prefect_auth.CredentialError, OSError) as error:
+        raise StartError(str(error)) from error
 
 
 def worker_name() -> str:
@@ -155,11 +183,13 @@ def child_env(settings: Settings) -> dict[str, str]:
             env[key] = str(value.resolve())
         elif isinstance(value, dict):
             env[key] = json.dumps(value)
+        elif isinstance(value, SecretStr):
+            env[key] = value.get_secret_value()
         else:
             env[key] = str(value)
+    env.update(prefect_auth.client_env(settings, credential(settings)))
     env.update(
         PREFECT_HOME=str((settings.home / "prefect").resolve()),
-        PREFECT_API_URL=settings.prefect_api_url,
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         PREFECT_WORKER_QUERY_SECONDS=str(WORKER_QUERY_SECONDS),
         # The worker's flow runs import `flows` and `tasks` from the project's root.
@@ -183,7 +213,9 @@ class Stack:
             if isinstance(part, Step):
                 self._run(part, log, log_path)
                 return
-            process = subprocess.Popen(part.argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            process = subprocess.Popen(
+                part.argv, cwd=ROOT, env={**self.env, **part.env}, stdout=log, stderr=subprocess.STDOUT
+            )
         self.running.append((part, process))
         _wait_ready(part, process, log_path)
 
@@ -225,12 +257,12 @@ def _answers_200(url: str) -> Callable[[datetime], bool]:
     return ready
 
 
-def _worker_heartbeat(api: str, name: str) -> Callable[[datetime], bool]:
+def _worker_heartbeat(api: str, name: str, auth: httpx.Auth) -> Callable[[datetime], bool]:
     """Ready once the worker has told the server it polls the pool (a heartbeat since its start)."""
 
     def ready(started_at: datetime) -> bool:
         try:
-            response = httpx.post(f"{api}/work_pools/{WORK_POOL}/workers/filter", json={}, timeout=2.0)
+            response = httpx.post(f"{api}/work_pools/{WORK_POOL}/workers/filter", json={}, timeout=2.0, auth=auth)
         except httpx.TransportError:
             return False
         if response.status_code != 200:

@@ -4,8 +4,9 @@ code as `mchub up`.
 
 Use the `prefect_stack` fixture: the worker's flow runs and this test process share its
 settings (MCHUB_* in the environment while the session lasts: clusters dir, the sandbox's
-clouds.yaml, the API URL), so `mchub.cli.runs` and `mchub.lifecycle` called from a test act
-on the same server and folders as the flows.
+clouds.yaml, the API URL and its credential), so `mchub.cli.runs` and `mchub.lifecycle`
+called from a test act on the same server and folders as the flows, and Prefect's own
+clients in the test process (get_client, Flow.deploy) send the server's credential.
 """
 
 import os
@@ -50,6 +51,13 @@ class PrefectStack:
 
         return runs.connect(self.api_url, httpx_settings or None)
 
+    def http_auth(self) -> Any:
+        """httpx's `auth` for plain requests to the server: its credential, and the CSRF token
+        it asks of every write."""
+        from mchub import prefect_auth
+
+        return prefect_auth.PrefectAuth(self.api_url, prefect_auth.auth_string(self.settings))
+
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -73,14 +81,15 @@ def platform_settings(home: Path, sandbox_cloud: SandboxCloud) -> Settings:
 
 @pytest.fixture(scope="session")
 def prefect_stack(sandbox_cloud: SandboxCloud, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectStack]:
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
     home = tmp_path_factory.mktemp("mchub-home")
     settings = platform_settings(home, sandbox_cloud)
     env = child_env(settings)
     stack = Stack(env=env, log_dir=home / "logs")
-    with pytest.MonkeyPatch.context() as patch, temporary_settings({PREFECT_API_URL: settings.prefect_api_url}):
-        for key in [k for k in env if k.startswith("MCHUB_")] + ["PREFECT_API_URL"]:
+    prefect_client = {PREFECT_API_URL: env["PREFECT_API_URL"], PREFECT_API_AUTH_STRING: env["PREFECT_API_AUTH_STRING"]}
+    with pytest.MonkeyPatch.context() as patch, temporary_settings(prefect_client):
+        for key in [k for k in env if k.startswith("MCHUB_")] + ["PREFECT_API_URL", "PREFECT_API_AUTH_STRING"]:
             patch.setenv(key, env[key])
         get_settings.cache_clear()
         try:

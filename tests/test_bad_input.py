@@ -360,7 +360,12 @@ def test_a_resume_with_an_invalid_answer_is_refused_and_the_run_keeps_waiting(
     prefect_stack: PrefectStack, waiting_run: tuple[str, UUID], run_input: dict[str, Any], untouched: None
 ) -> None:
     host, run_id = waiting_run
-    answer = httpx.post(f"{prefect_stack.api_url}/flow_runs/{run_id}/resume", json={"run_input": run_input}, timeout=10)
+    answer = httpx.post(
+        f"{prefect_stack.api_url}/flow_runs/{run_id}/resume",
+        json={"run_input": run_input},
+        timeout=10,
+        auth=prefect_stack.http_auth(),
+    )
     assert answer.status_code in (200, 201), answer.text
     refused = answer.json()
     assert refused["status"] == "REJECT", refused

@@ -376,15 +376,15 @@ def test_prefects_dashboard_form_and_rest_api_answer_a_plan(
         run_id = client.create_flow_run_from_deployment(approval_probe_deployment, tags=[cluster_tag(host)]).id
         wait_until_paused(run_id)
         keyset = client.read_flow_run(run_id).state.state_details.run_input_keyset
-    api = prefect_stack.api_url
-    schema = httpx.get(f"{api}/flow_runs/{run_id}/input/{keyset['schema']}", timeout=10)
+    api, auth = prefect_stack.api_url, prefect_stack.http_auth()
+    schema = httpx.get(f"{api}/flow_runs/{run_id}/input/{keyset['schema']}", timeout=10, auth=auth)
     assert schema.status_code == 200
     form = json.loads(schema.json()) if isinstance(schema.json(), str) else schema.json()
     assert {"approve", "comment", "by"} <= set(form["properties"])
     assert form["required"] == ["approve"]
 
     answer = {"run_input": {"approve": True, "comment": "from curl", "by": "grace"}}
-    resumed = httpx.post(f"{api}/flow_runs/{run_id}/resume", json=answer, timeout=10)
+    resumed = httpx.post(f"{api}/flow_runs/{run_id}/resume", json=answer, timeout=10, auth=auth)
     assert resumed.status_code in (200, 201) and resumed.json()["status"] == "ACCEPT", resumed.text
     done = runs.wait(run_id)
     assert (done.state_type, done.state_message) == ("COMPLETED", "approved by grace: from curl")

@@ -22,10 +22,14 @@ def test_writes_sent_together_all_succeed_at_the_first_try(prefect_stack: Prefec
     with prefect_stack.client() as client:
         run_ids: list[UUID] = [client.create_flow_run(label_probe, state=Completed()).id for _ in range(12)]
 
+    auth = prefect_stack.http_auth()
+
     def label(run_id: UUID) -> int:
         # Updating labels reads the run's labels, then writes them: the kind of transaction
         # that DEFERRED fails at once when another write commits in between.
-        response = httpx.patch(f"{prefect_stack.api_url}/flow_runs/{run_id}/labels", json={"probe": uuid4().hex})
+        response = httpx.patch(
+            f"{prefect_stack.api_url}/flow_runs/{run_id}/labels", json={"probe": uuid4().hex}, auth=auth
+        )
         return response.status_code
 
     with ThreadPoolExecutor(max_workers=12) as pool:

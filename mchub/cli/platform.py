@@ -26,8 +26,8 @@ from prefect.exceptions import ObjectAlreadyExists
 from prefect.states import Crashed
 from prefect.workers.process import ProcessWorker
 
-from mchub import warm_engines
-from mchub.cli.runs import PAGE_SIZE, RunsError, all_pages, session
+from mchub import prefect_auth, warm_engines
+from mchub.cli.runs import PAGE_SIZE, RunsError, all_pages, credential, session
 from mchub.settings import get_settings
 from mchub.stack import ROOT, WORK_POOL
 
@@ -59,7 +59,7 @@ def apply_deployments() -> None:
     """Create or update every deployment of prefect.yaml on the server (`prefect deploy --all`).
 
     Run from the project's root, so each deployment's flow runs start there."""
-    env = {**os.environ, "PREFECT_API_URL": get_settings().prefect_api_url}
+    env = {**os.environ, **prefect_auth.client_env(get_settings(), credential())}
     try:
         done = subprocess.run(
             [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"],

@@ -9,6 +9,10 @@ took up to 132 s and some runs failed. An IMMEDIATE transaction takes the write 
 it begins, so a second writer waits for it (SQLite's busy timeout, 60 s in Prefect) instead
 of failing; reads, outside these transactions, are not held up.
 
+It also refuses to start without Prefect's API authentication (PREFECT_SERVER_API_AUTH_STRING):
+`mchub up` gives it the hub's credential (mchub.prefect_auth), with CORS limited to its own
+origin and CSRF protection on (mchub.stack).
+
     python -m mchub.cli.prefect_server --host 127.0.0.1 --port 4200
 """
 
@@ -19,7 +23,11 @@ import uvicorn
 from prefect.logging.configuration import setup_logging
 from prefect.server.api.server import create_app
 from prefect.server.database.configurations import AioSqliteConfiguration
-from prefect.settings import PREFECT_SERVER_API_KEEPALIVE_TIMEOUT, PREFECT_SERVER_LOGGING_LEVEL
+from prefect.settings import (
+    PREFECT_SERVER_API_AUTH_STRING,
+    PREFECT_SERVER_API_KEEPALIVE_TIMEOUT,
+    PREFECT_SERVER_LOGGING_LEVEL,
+)
 from sqlalchemy.ext.asyncio import AsyncSession, AsyncSessionTransaction
 
 # Prefect's own begin_transaction, asked for its IMMEDIATE mode (meant for the few
@@ -38,6 +46,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=4200)
     args = parser.parse_args(argv)
+    if not PREFECT_SERVER_API_AUTH_STRING.value():
+        # Without it, anyone who reaches the port runs flows, and so commands, as the hub.
+        parser.error(
+            "PREFECT_SERVER_API_AUTH_STRING is unset: MC Hub runs Prefect's server only with its API "
+            "authentication; start it with `mchub up`"
+        )
 
     setup_logging()
     AioSqliteConfiguration.begin_transaction = begin_immediate  # type: ignore[method-assign]

@@ -1,9 +1,10 @@
 """MC Hub's client of Prefect: start cluster runs, read their status, answer their approvals.
 
 The CLI and the web front end act on clusters only through the deployments in prefect.yaml;
-this module is where they reach Prefect's API (at settings.prefect_api_url). Every function
-takes an optional open client, so a caller making several calls (a page, a waiting command)
-reuses one connection; without one, a client is opened for the call.
+this module is where they reach Prefect's API (at settings.prefect_api_url), sending the
+hub's credential (mchub.prefect_auth). Every function takes an optional open client, so a
+caller making several calls (a page, a waiting command) reuses one connection; without one,
+a client is opened for the call.
 """
 
 import time
@@ -32,7 +33,7 @@ from prefect.client.schemas.responses import SetStateStatus
 from prefect.client.schemas.sorting import ArtifactSort, FlowRunSort, LogSort
 from prefect.exceptions import ObjectNotFound
 
-from mchub import lifecycle, worker_wakeup
+from mchub import lifecycle, prefect_auth, worker_wakeup
 from mchub.settings import get_settings
 from mchub.spec import ClusterSpec
 from mchub.status import (
@@ -67,6 +68,10 @@ class PrefectUnreachable(RunsError):
     """Prefect's API does not answer."""
 
 
+class PrefectCredentialError(RunsError):
+    """Prefect's API credential cannot be read, or the server refused it."""
+
+
 class ClusterBusy(RunsError):
     """Another run is acting on the cluster; the message names it."""
 
@@ -76,8 +81,20 @@ class NotAwaitingApproval(RunsError):
 
 
 def connect(api_url: str | None = None, httpx_settings: dict[str, Any] | None = None) -> SyncPrefectClient:
-    """A client of Prefect's API (default: settings.prefect_api_url), to use as a context manager."""
-    return SyncPrefectClient(api_url or get_settings().prefect_api_url, httpx_settings=httpx_settings)
+    """A client of Prefect's API (default: settings.prefect_api_url) with the hub's credential,
+    to use as a context manager."""
+    # Without a credential the server answers 401, which session() explains.
+    return SyncPrefectClient(
+        api_url or get_settings().prefect_api_url, auth_string=credential(), httpx_settings=httpx_settings
+    )
+
+
+def credential() -> str | None:
+    """The secret Prefect's API requires (mchub.prefect_auth); None when there is none yet."""
+    try:
+        return prefect_auth.auth_string(get_settings())
+    except prefect_auth.CredentialError as error:
+        raise PrefectCredentialError(str(error)) from None
 
 
 @contextmanager
@@ -96,6 +113,12 @@ def session(client: SyncPrefectClient | None) -> Iterator[SyncPrefectClient]:
             "`mchub up`, or set MCHUB_PREFECT_API_URL to the API of the Prefect server it uses"
         ) from error
     except httpx.HTTPStatusError as error:
+        if error.response.status_code == 401:
+            raise PrefectCredentialError(
+                f"Prefect's API at {url} refused MC Hub's credential (HTTP 401): it is taken from "
+                f"{prefect_auth.where_it_is(get_settings())}; run this where `mchub up` runs (the same "
+                "MCHUB_HOME, as the same user), or set MCHUB_PREFECT_AUTH_STRING to the server's secret"
+            ) from None
         if error.response.status_code < 500:
             raise
         # Prefect's client has already retried: the server stayed too busy (with SQLite,
