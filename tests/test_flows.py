@@ -58,19 +58,29 @@ def cluster_spec(name: str | None = None, **changes: Any) -> ClusterSpec:
 
 
 def submit_build(spec: ClusterSpec, *, new: bool = True, env: dict[str, str] | None = None) -> UUID:
-    """Start build-cluster as the CLI does; `env` (settings for this run only) goes through
-    the process worker's job variables instead."""
+    """Start build-cluster as the CLI does; with `env` (settings for this run only), from a
+    deployment of build-cluster that sets them: the worker refuses a run's own job variables."""
     request = lifecycle.new_cluster_request(spec, new=new)
     if env is None:
         return runs.submit_build(request, spec.hostname, new)
     with runs.connect() as client:
-        deployment = client.read_deployment_by_name(f"{BUILD_FLOW}/{BUILD_FLOW}")
+        build_cluster = client.read_deployment_by_name(f"{BUILD_FLOW}/{BUILD_FLOW}")
+        deployment = client.create_deployment(
+            flow_id=build_cluster.flow_id,
+            name=f"{BUILD_FLOW}-with-" + "-".join(f"{key}={value}" for key, value in sorted(env.items())),
+            entrypoint=build_cluster.entrypoint,
+            path=build_cluster.path,
+            pull_steps=build_cluster.pull_steps,
+            parameter_openapi_schema=build_cluster.parameter_openapi_schema,
+            enforce_parameter_schema=build_cluster.enforce_parameter_schema,
+            work_pool_name=build_cluster.work_pool_name,
+            job_variables={"env": {**build_cluster.job_variables["env"], **env}},
+        )
         return client.create_flow_run_from_deployment(
-            deployment.id,
+            deployment,
             parameters={"request_file": str(request), "hostname": spec.hostname, "new": new},
             tags=[cluster_tag(spec.hostname)],
             labels={HOSTNAME_LABEL: spec.hostname},
-            job_variables={"env": env},
         ).id
 
 

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 from prefect.client.orchestration import SyncPrefectClient
@@ -38,14 +39,26 @@ _WORKER_LABEL = "prefect.worker.name"
 _RUN_ID_VARIABLE = b"PREFECT__FLOW_RUN_ID="
 
 
+def job_template() -> dict[str, Any]:
+    """The work pool's job: Prefect's process job, whose command (it starts each run's engine
+    warm) and working folder (the project's root, where the deployments' entrypoints are)
+    are fixed, not variables, so that no deployment or run can choose what runs or where.
+    A job variable the pool does not declare is refused by the server; the worker refuses
+    a run's own job variables (mchub.cli.worker), so only deployments set the environment."""
+    template = ProcessWorker.get_default_base_job_template()
+    template["job_configuration"]["command"] = warm_engines.launcher_command(get_settings())
+    template["job_configuration"]["working_dir"] = str(ROOT)
+    variables = template["variables"]
+    for fixed in ("command", "working_dir"):
+        del variables["properties"][fixed]
+    variables["additionalProperties"] = False
+    return template
+
+
 def ensure_work_pool(*, client: SyncPrefectClient | None = None) -> bool:
     """Create the process work pool the deployments use, or bring its job template up to
-    date (its command starts each run's engine warm, in the project's root, where the
-    deployments' entrypoints are); True if created."""
-    template = ProcessWorker.get_default_base_job_template()
-    variables = template["variables"]["properties"]
-    variables["command"]["default"] = warm_engines.launcher_command(get_settings())
-    variables["working_dir"]["default"] = str(ROOT)
+    date (job_template); True if created."""
+    template = job_template()
     with session(client) as c:
         try:
             c.create_work_pool(WorkPoolCreate(name=WORK_POOL, type="process", base_job_template=template))

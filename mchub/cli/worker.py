@@ -5,6 +5,12 @@ runs), which also looks for runs, besides its regular poll of Prefect's server:
   had ended is skipped as already running, and a worker at its `--limit` skips every run:
   either can start now.
 
+It also refuses (crashes, naming them) the runs that set job variables of their own: the
+work pool's command and folder are fixed (mchub.cli.platform.job_template), and the
+environment is the deployment's. Anyone who could create a run could otherwise choose
+what the worker runs (its `env` could name another flow file, or a library for every
+process to load).
+
     python -m mchub.cli.worker --pool mchub --name NAME [--limit N]
 """
 
@@ -13,13 +19,16 @@ import asyncio
 import os
 import socket
 import warnings
-from typing import Any
+from typing import Any, Self
 from uuid import UUID
 
 import anyio
 import httpx
+from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.objects import FlowRun, WorkPool
+from prefect.client.schemas.responses import DeploymentResponse
 from prefect.utilities.processutils import setup_signal_handlers_worker
-from prefect.workers.process import ProcessWorker
+from prefect.workers.process import ProcessJobConfiguration, ProcessWorker
 
 from mchub import worker_wakeup
 from mchub.settings import get_settings
@@ -29,11 +38,65 @@ from mchub.settings import get_settings
 if not callable(getattr(ProcessWorker, "_release_limit_slot", None)):
     raise ImportError("mchub.cli.worker hooks ProcessWorker._release_limit_slot, which this Prefect no longer has")
 
+
+class JobVariablesRefused(Exception):
+    """A run sets job variables of its own; the message names them."""
+
+
+def changed_job_variables(run_variables: dict[str, Any], deployment_variables: dict[str, Any]) -> list[str]:
+    """The job variables a run sets to something else than its deployment does (each variable of
+    `env` by name: Prefect merges a run's `env` into the deployment's)."""
+    changed = []
+    for name, value in run_variables.items():
+        if name == "env" and isinstance(value, dict):
+            base = deployment_variables.get("env") or {}
+            changed += [f"env.{key}" for key, given in value.items() if base.get(key) != given]
+        elif deployment_variables.get(name) != value:
+            changed.append(name)
+    return sorted(changed)
+
+
+class DeploymentJobConfiguration(ProcessJobConfiguration):
+    """Prefect's process job, built from the work pool's template and the deployment's job
+    variables only: a run that sets its own is refused before anything is started."""
+
+    @classmethod
+    async def resolve_for_flow_run(
+        cls,
+        flow_run: FlowRun,
+        *,
+        client: PrefectClient,
+        work_pool: WorkPool,
+        worker_name: str,
+        worker_id: UUID | None = None,
+        deployment: DeploymentResponse | None = None,
+    ) -> Self:
+        # Checked before Prefect's merge, which moves the run's `env` out of the run.
+        if deployment is None and flow_run.deployment_id:
+            deployment = await client.read_deployment(flow_run.deployment_id)
+        changed = changed_job_variables(flow_run.job_variables or {}, (deployment and deployment.job_variables) or {})
+        if changed:
+            raise JobVariablesRefused(
+                f"this run sets job variables of its own ({', '.join(changed)}); MC Hub runs every run with "
+                "its deployment's job (command, folder, environment): start it again without them"
+            )
+        return await super().resolve_for_flow_run(
+            flow_run,
+            client=client,
+            work_pool=work_pool,
+            worker_name=worker_name,
+            worker_id=worker_id,
+            deployment=deployment,
+        )
+
+
 with warnings.catch_warnings():
     # It takes the place of Prefect's process worker in this process's registry, on purpose.
     warnings.filterwarnings("ignore", message="Type 'WakeableProcessWorker'", category=UserWarning)
 
     class WakeableProcessWorker(ProcessWorker):
+        job_configuration = DeploymentJobConfiguration
+
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self._look_now = asyncio.Event()
