@@ -1,15 +1,15 @@
 """cull-expired-clusters: destroy every cluster past its expiration date (hourly, from prefect.yaml).
 
-One destroy-cluster run, approved in advance, per expired cluster. A cluster that another
+One destroy-cluster run, approved in advance, per expired cluster (the destroy run checks
+again that the cluster has expired before it skips the approval). A cluster that another
 run is acting on is left alone this time, and the log says so; the next cull tries again.
 """
-
-from datetime import UTC, datetime
 
 from prefect import flow, get_run_logger
 from prefect.states import Completed, State
 
 from mchub.cli import runs
+from mchub.expiration import expired
 from mchub.settings import get_settings
 from mchub.spec import SpecError
 from mchub.workspace import list_hostnames, open_existing
@@ -19,17 +19,16 @@ def expired_clusters() -> list[str]:
     """Hostnames of the clusters whose expiration date has passed (in UTC)."""
     logger = get_run_logger()
     clusters_dir = get_settings().clusters_dir
-    today = datetime.now(UTC).date()
-    expired = []
+    found = []
     for hostname in list_hostnames(clusters_dir):
         try:
-            expiration = open_existing(clusters_dir, hostname).spec().expiration_date
+            spec = open_existing(clusters_dir, hostname).spec()
         except SpecError as error:
             logger.warning("%s: its spec.yaml cannot be read, so its expiration is unknown: %s", hostname, error)
             continue
-        if expiration is not None and expiration < today:
-            expired.append(hostname)
-    return expired
+        if expired(spec):
+            found.append(hostname)
+    return found
 
 
 @flow(name="cull-expired-clusters", persist_result=False)

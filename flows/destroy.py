@@ -1,12 +1,17 @@
 """destroy-cluster: destroy every cloud resource of a cluster, then archive its folder.
 
-    plan -destroy → approval (unless auto_approve) → apply → archive the folder
+    plan -destroy → approval (unless auto_approve and expired) → apply → archive the folder
+
+`auto_approve` (the hourly cull's) skips the approval only for a cluster past its expiration
+date, as its spec says when this run reads it: anyone who can start a run can set the
+parameter. For any other cluster the plan waits for a person's approval as usual, and the
+log and the plan's title say why.
 
 Like build-cluster, the wait for approval holds no process and the flow runs again from
 the top once answered; the destroy plan made before the wait is the one applied.
 """
 
-from prefect import flow
+from prefect import flow, get_run_logger
 from prefect.states import Completed, State
 
 from flows.approval_gate import rejection, wait_for_approval
@@ -15,24 +20,30 @@ from flows.cluster_runs import claim_cluster
 from flows.reports import apply_reported, publish_plan
 from flows.run_labels import set_phase
 from mchub import lifecycle
+from mchub.expiration import expired
 from mchub.settings import get_settings
-from mchub.workspace import open_existing
+from mchub.spec import SpecError
+from mchub.workspace import Workspace, open_existing
 from tasks.terraform_steps import init_terraform, plan_changes
 from tasks.workspace_steps import archive_workspace
 
 
 @flow(name="destroy-cluster", persist_result=False)
 def destroy_cluster(hostname: str, auto_approve: bool = False) -> State:
-    """Destroy `hostname`; `auto_approve` skips the approval (the scheduled cull uses it)."""
+    """Destroy `hostname`; `auto_approve` skips the approval of an expired cluster (the
+    scheduled cull uses it)."""
     claim_cluster(hostname, "destroy-plan")
     with cluster_lock(hostname):
         workspace = open_existing(get_settings().clusters_dir, hostname)
+        refusal = approval_needed(workspace) if auto_approve else ""
         terraform = lifecycle.terraform_for(workspace)
         init_terraform(workspace, terraform)
         record, summary = plan_changes(workspace, terraform, destroy=True)
-    publish_plan(hostname, summary, "Destroy plan")
+    if refusal:
+        get_run_logger().warning("auto_approve refused: %s; the destroy plan waits for a person's approval", refusal)
+    publish_plan(hostname, summary, f"Destroy plan (not auto-approved: {refusal})" if refusal else "Destroy plan")
 
-    if summary.has_changes and not auto_approve:
+    if summary.has_changes and (refusal or not auto_approve):
         answer = wait_for_approval(hostname, record, summary)
         if not answer.approve:
             return rejection(answer)
@@ -42,3 +53,15 @@ def destroy_cluster(hostname: str, auto_approve: bool = False) -> State:
         apply_reported(hostname, workspace, terraform, record)
         archived = archive_workspace(workspace)
     return Completed(message=f"{hostname} destroyed; its folder is archived as {archived.name}")
+
+
+def approval_needed(workspace: Workspace) -> str:
+    """Why destroying the cluster needs a person's approval even when auto-approved: "" once it
+    is past its expiration date."""
+    try:
+        spec = workspace.spec()
+    except SpecError:
+        return "its spec cannot be read, so it is not known to have expired"
+    if expired(spec):
+        return ""
+    return f"it expires on {spec.expiration_date}, not past yet" if spec.expiration_date else "it has no expiration date"
