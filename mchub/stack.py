@@ -88,12 +88,39 @@ def services(settings: Settings) -> list[Part]:
     return [sandbox, *platform(settings), web_pages(settings)]
 
 
+# Streamlit's options that decide who reaches the pages and what they show, given on its
+# command line: .streamlit/config.toml (the look, the runner) is read only from the folder
+# Streamlit starts in, and without it Streamlit listens on every address and shows tracebacks.
+PAGE_HOSTS = ("127.0.0.1", "localhost")
+STREAMLIT_SAFETY = {
+    "server.address": "127.0.0.1",
+    "server.headless": "true",
+    "server.enableCORS": "true",
+    "server.enableXsrfProtection": "true",
+    "server.enableStaticServing": "false",
+    "server.enableAgentApi": "false",
+    "server.runOnSave": "false",
+    "client.showErrorDetails": "none",
+    "client.showErrorLinks": "false",
+    "client.toolbarMode": "minimal",
+    "global.developmentMode": "false",
+    "browser.gatherUsageStats": "false",
+}
+
+
 def web_pages(settings: Settings) -> Service:
-    """The Streamlit front end; its other options are in .streamlit/config.toml."""
+    """The Streamlit front end, on 127.0.0.1 only, whatever folder it starts from; its look is
+    in .streamlit/config.toml."""
     url = f"http://127.0.0.1:{settings.ui_port}"
+    options = [word for name, value in STREAMLIT_SAFETY.items() for word in (f"--{name}", value)]
+    # A web page elsewhere that renames itself to 127.0.0.1 (DNS rebinding) gets no websocket.
+    options += [word for host in PAGE_HOSTS for word in ("--server.allowedHosts", host)]
     return Service(
         name="web pages",
-        argv=[sys.executable, "-m", "streamlit", "run", "ui/app.py", "--server.port", str(settings.ui_port)],
+        argv=[
+            sys.executable, "-m", "streamlit", "run", str(ROOT / "ui" / "app.py"),
+            "--server.port", str(settings.ui_port), *options,
+        ],
         url=f"{url}/create-cluster",
         ready=_answers_200(f"{url}/_stcore/health"),
     )
