@@ -3,6 +3,8 @@
 One destroy-cluster run, approved in advance, per expired cluster (the destroy run checks
 again that the cluster has expired before it skips the approval). A cluster that another
 run is acting on is left alone this time, and the log says so; the next cull tries again.
+It also removes the request files that no run will read (runs.discard_abandoned_requests):
+each holds a guest password.
 """
 
 from prefect import flow, get_run_logger
@@ -44,6 +46,8 @@ def cull_expired_clusters() -> State:
             continue
         logger.info("%s has expired: %s started", hostname, runs.read_run(run_id).describe())
         started.append(hostname)
+    for request in runs.discard_abandoned_requests():
+        logger.info("removed %s: no run will read it (its run ended before starting, or was never made)", request.name)
     return Completed(
         message=f"{len(started)} expired cluster(s) being destroyed"
         + (f": {', '.join(started)}" if started else "")

@@ -68,7 +68,9 @@ def add_cluster_commands(commands: "argparse._SubParsersAction[argparse.Argument
     deploy.set_defaults(run=_deploy)
 
     reconcile = commands.add_parser(
-        "reconcile", help="mark as crashed the runs this machine's worker left unfinished when it died"
+        "reconcile",
+        help="mark as crashed the runs this machine's worker left unfinished when it died, and remove "
+        "the request files no run will read",
     )
     reconcile.add_argument("--worker", default=worker_name(), help="the worker's name (default: %(default)s)")
     reconcile.set_defaults(run=_reconcile)
@@ -195,12 +197,14 @@ def _deploy(args: argparse.Namespace) -> int:
 
 @_prefect_command
 def _reconcile(args: argparse.Namespace) -> int:
-    from mchub.cli import platform
+    from mchub.cli import platform, runs
 
     crashed = platform.reconcile_orphaned_runs(args.worker)
     for run in crashed:
         print(f"run {run.name!r} ({run.id}) was left unfinished by a dead worker: marked crashed")
     print(f"{len(crashed)} run(s) of worker {args.worker!r} reconciled")
+    abandoned = runs.discard_abandoned_requests()
+    print(f"{len(abandoned)} request file(s) no run will read removed")
     return 0
 
 

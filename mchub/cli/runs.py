@@ -24,6 +24,8 @@ from prefect.client.schemas.filters import (
     FlowFilterId,
     FlowFilterName,
     FlowRunFilter,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
     FlowRunFilterTags,
     LogFilter,
     LogFilterFlowRunId,
@@ -41,6 +43,7 @@ from mchub.status import (
     BUILD_FLOW,
     CLUSTER_FLOWS,
     DESTROY_FLOW,
+    FINAL_STATES,
     HOSTNAME_LABEL,
     PHASE_LABEL,
     PROGRESS_LABEL,
@@ -56,6 +59,9 @@ from mchub.status import (
 # Prefect's server returns at most this many objects per request (PREFECT_SERVER_API_DEFAULT_LIMIT).
 PAGE_SIZE = 200
 POLL_SECONDS = 1.0
+# How long a request file may wait for the run its submission is creating (seconds at most,
+# even with Prefect's client retrying) before it counts as abandoned.
+REQUEST_GRACE_SECONDS = 600.0
 
 T = TypeVar("T")
 
@@ -262,6 +268,39 @@ def submit_spec(spec: ClusterSpec, *, new: bool, client: SyncPrefectClient | Non
         raise
 
 
+def discard_abandoned_requests(
+    *, grace_seconds: float = REQUEST_GRACE_SECONDS, client: SyncPrefectClient | None = None
+) -> list[Path]:
+    """Remove the request files no run will ever read, and return them: each holds a guest
+    password. A build run removes its request when it starts, so one stays behind when its
+    run ended without starting (cancelled while scheduled or pending, crashed before its
+    flow ran) or was never created (the submitter died). Kept: a request that an unfinished
+    build run names, and one younger than `grace_seconds`, whose run may be being created."""
+    folder = get_settings().clusters_dir / lifecycle.REQUESTS
+    # Dated before the runs are read: a request written after that read is young, so kept.
+    written = {path.resolve(): when for path in folder.glob("*.yaml") if (when := _modified(path)) is not None}
+    if not written:
+        return []
+    with session(client) as c:
+        unfinished = all_pages(
+            lambda offset: c.read_flow_runs(
+                flow_filter=FlowFilter(name=FlowFilterName(any_=[BUILD_FLOW])),
+                flow_run_filter=FlowRunFilter(
+                    state=FlowRunFilterState(type=FlowRunFilterStateType(not_any_=sorted(FINAL_STATES)))
+                ),
+                sort=FlowRunSort.EXPECTED_START_TIME_DESC,
+                limit=PAGE_SIZE,
+                offset=offset,
+            )
+        )
+    named = {Path(str(run.parameters.get("request_file"))).resolve() for run in unfinished}
+    cutoff = time.time() - grace_seconds
+    abandoned = [path for path, when in written.items() if path not in named and when < cutoff]
+    for path in abandoned:
+        lifecycle.discard_request(path)
+    return abandoned
+
+
 def submit_destroy(hostname: str, auto_approve: bool = False, *, client: SyncPrefectClient | None = None) -> UUID:
     """Start a destroy-cluster run; refuses a cluster that has no folder, and ClusterBusy."""
     folder = get_settings().clusters_dir / hostname
@@ -351,6 +390,14 @@ def all_pages(read: Callable[[int], list[T]]) -> list[T]:
         found += page
         if len(page) < PAGE_SIZE:
             return found
+
+
+def _modified(path: Path) -> float | None:
+    """When `path` was last written; None once it is gone (its run removed it meanwhile)."""
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return None
 
 
 def _flow_names(client: SyncPrefectClient, flow_filter: FlowFilter) -> dict[UUID, str]:
