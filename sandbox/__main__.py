@@ -26,11 +26,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--data-dir is required to serve: name a folder for the sandbox's state")
 
     from sandbox.server import ListenError, serve
-    from sandbox.state import StateFileError
+    from sandbox.state import BootSecondsError, StateFileError
 
     try:
         serve(args.host, args.port, args.data_dir, boot_seconds=args.boot_seconds)
-    except (ListenError, StateFileError) as error:
+    except (ListenError, StateFileError, BootSecondsError) as error:
         print(f"sandbox: {error}", file=sys.stderr)
         return 1
     return 0

@@ -20,9 +20,11 @@ def in_pool(cidr: str, address: str) -> bool:
     """Whether `address` is one Neutron could hand out on the subnet `cidr`."""
     start, end = (ipaddress.ip_address(a) for a in allocation_pool(cidr))
     try:
-        return start <= ipaddress.ip_address(address) <= end
+        candidate = ipaddress.ip_address(address)
     except ValueError:
         return False
+    # An address of the other IP version is in no pool (and cannot be compared with its ends).
+    return candidate.version == start.version and start <= candidate <= end
 
 
 def free_address(cidr: str, taken: Collection[str]) -> str | None:

@@ -118,15 +118,19 @@ PROJECT_NETWORK = Network(
 NETWORKS: tuple[Network, ...] = (PUBLIC_NETWORK, PROJECT_NETWORK)
 
 
-class QuotaSizes(BaseModel, extra="forbid"):
+# Above any real project's quota (and within the 32-bit integers OpenStack's databases keep).
+MAX_QUOTA = 1_000_000_000
+
+
+class QuotaSizes(BaseModel, extra="forbid", strict=True):
     """The project's quota limits that the sandbox enforces; -1 means unlimited."""
 
-    instances: int = Field(20, ge=-1)
-    cores: int = Field(64, ge=-1)
-    ram: int = Field(262144, ge=-1, description="MB")
-    volumes: int = Field(20, ge=-1)
-    gigabytes: int = Field(2000, ge=-1)
-    floating_ips: int = Field(5, ge=-1)
+    instances: int = Field(20, ge=-1, le=MAX_QUOTA)
+    cores: int = Field(64, ge=-1, le=MAX_QUOTA)
+    ram: int = Field(262144, ge=-1, le=MAX_QUOTA, description="MB")
+    volumes: int = Field(20, ge=-1, le=MAX_QUOTA)
+    gigabytes: int = Field(2000, ge=-1, le=MAX_QUOTA)
+    floating_ips: int = Field(5, ge=-1, le=MAX_QUOTA)
 
 
 # Quotas reported but not enforced: what a fresh project on a real cloud shows.

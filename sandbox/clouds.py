@@ -1,7 +1,10 @@
 """The clouds.yaml that points openstacksdk and the `openstack` CLI at a running sandbox."""
 
+from pathlib import Path
+
 from sandbox import accounts
 from sandbox.catalog import REGION
+from sandbox.private_files import write_private
 
 _TEMPLATE = """\
 # The MC Hub sandbox cloud. `sandbox` logs in with a password, `sandbox-appcred` with an
@@ -48,3 +51,9 @@ def clouds_yaml(host: str, port: int) -> str:
         app_cred_id=accounts.APP_CRED_ID,
         app_cred_secret=accounts.APP_CRED_SECRET,
     )
+
+
+def write_clouds_yaml(path: Path, host: str, port: int) -> None:
+    """Write the clouds.yaml of the sandbox at host:port to `path`: 0600 in a 0700 folder, atomically,
+    since it holds the sandbox's credentials."""
+    write_private(path, clouds_yaml(host, port).encode())

@@ -86,6 +86,14 @@ class OpenStackError(Exception):
         return JSONResponse(body, self.status, self.headers)
 
 
+def error_response(path: str, status: int, message: str) -> Response:
+    """The error answer to a request for `path`: its OpenStack service's shape, else {"detail": message}."""
+    service = service_of(path)
+    if service is None:
+        return JSONResponse({"detail": message}, status)
+    return OpenStackError(service, status, message).response()
+
+
 # Keystone's one answer to every failed login and every missing or bad token: it never says which.
 REQUIRES_AUTHENTICATION = "The request you have made requires authentication."
 

@@ -12,10 +12,21 @@ import httpx
 import openstack.config
 from openstack.connection import Connection
 
-from sandbox.clouds import clouds_yaml
+from sandbox import admin_token
+from sandbox.clouds import write_clouds_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 30.0
+
+
+def admin_client(url: str, data_dir: Path) -> httpx.Client:
+    """A client of the admin API of the sandbox at `url` (base_url url + /sandbox/admin) that
+    keeps its data in `data_dir`: it sends the admin token found there."""
+    return httpx.Client(
+        base_url=url + "/sandbox/admin",
+        headers={admin_token.ADMIN_TOKEN_HEADER: admin_token.read(data_dir)},
+        timeout=10.0,
+    )
 
 
 @dataclass
@@ -30,7 +41,7 @@ class SandboxCloud:
     def admin(self) -> httpx.Client:
         """A client of the admin API: base_url is url + /sandbox/admin."""
         if self._admin is None:
-            self._admin = httpx.Client(base_url=self.url + "/sandbox/admin", timeout=10.0)
+            self._admin = admin_client(self.url, self.data_dir)
         return self._admin
 
     def reset(self) -> None:
@@ -70,8 +81,7 @@ def start_sandbox(data_dir: Path, workdir: Path, boot_seconds: float = 0) -> San
     port = _free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "clouds.yaml"
-    config.write_text(clouds_yaml("127.0.0.1", port))
-    config.chmod(0o600)
+    write_clouds_yaml(config, "127.0.0.1", port)
     log_path = workdir / f"sandbox-{port}.log"
     argv = [sys.executable, "-m", "sandbox", "--port", str(port), "--data-dir", str(data_dir)]
     with open(log_path, "wb") as log:

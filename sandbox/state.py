@@ -1,10 +1,10 @@
 """The sandbox cloud's changing state, kept in memory and saved to one JSON file on change.
 
 Requests read the in-memory copy only; every change rewrites the file through a temporary
-file and a rename, so a crash leaves either the old or the new state, never half of one.
+file and a rename, so a crash leaves either the old or the new state, never half of one. The
+file is 0600 in a 0700 folder: it is the project's whole cloud.
 """
 
-import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from sandbox.catalog import QuotaSizes
+from sandbox.private_files import private_dir, write_private
 
 STATE_FILE = "state.json"
 
@@ -21,15 +22,32 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Knobs(BaseModel, extra="forbid"):
-    """Settings that tests and demos turn through the admin API."""
+# Bounds of the knobs: a request that waits a minute, a cluster that boots in a day and a
+# million injected failures are already far past any test or demo.
+MAX_LATENCY_SECONDS = 60.0
+MAX_BOOT_SECONDS = 86400.0
+MAX_INJECTED_FAILURES = 1_000_000
 
-    latency_seconds: float = Field(0.0, ge=0, description="added to every OpenStack request")
-    boot_seconds: float = Field(
-        45.0, ge=0, description="after its first server is created, a cluster's services answer"
+
+class Knobs(BaseModel, extra="forbid", strict=True):
+    """Settings that tests and demos turn through the admin API (strict: no `true` or "2" for a number)."""
+
+    latency_seconds: float = Field(
+        0.0, ge=0, le=MAX_LATENCY_SECONDS, allow_inf_nan=False, description="added to every OpenStack request"
     )
-    fail_next_server_creates: int = Field(0, ge=0, description="that many server creates answer 500")
-    fail_next_requests: int = Field(0, ge=0, description="that many OpenStack requests answer 500")
+    boot_seconds: float = Field(
+        45.0,
+        ge=0,
+        le=MAX_BOOT_SECONDS,
+        allow_inf_nan=False,
+        description="after its first server is created, a cluster's services answer",
+    )
+    fail_next_server_creates: int = Field(
+        0, ge=0, le=MAX_INJECTED_FAILURES, description="that many server creates answer 500"
+    )
+    fail_next_requests: int = Field(
+        0, ge=0, le=MAX_INJECTED_FAILURES, description="that many OpenStack requests answer 500"
+    )
     quotas: QuotaSizes = QuotaSizes()
 
 
@@ -76,17 +94,32 @@ class StateFileError(Exception):
     """The state file exists but cannot be read as sandbox state."""
 
 
+class BootSecondsError(Exception):
+    """The boot time the sandbox was started with is not one it can keep."""
+
+
+def _knobs_booting_in(boot_seconds: float) -> Knobs:
+    try:
+        return Knobs(boot_seconds=boot_seconds)
+    except ValidationError:
+        raise BootSecondsError(
+            f"the boot time must be a number of seconds from 0 to {MAX_BOOT_SECONDS:g}, not {boot_seconds!r}"
+        ) from None
+
+
 class Store:
     """The one CloudState of a running sandbox and the file that keeps it across restarts."""
 
     def __init__(self, data_dir: Path, boot_seconds: float | None = None) -> None:
         """`boot_seconds`, when given, replaces the saved knob and is what a reset returns to."""
         self.path = data_dir / STATE_FILE
-        self.default_knobs = Knobs() if boot_seconds is None else Knobs(boot_seconds=boot_seconds)
-        data_dir.mkdir(parents=True, exist_ok=True)
+        self.default_knobs = Knobs() if boot_seconds is None else _knobs_booting_in(boot_seconds)
+        private_dir(data_dir)
         self.state = self._load()
         if boot_seconds is not None:
-            self.update_knobs({"boot_seconds": boot_seconds})
+            self.state.knobs.boot_seconds = self.default_knobs.boot_seconds
+        # Saved at once: a state file an older sandbox left readable by others is closed now.
+        self.save()
 
     def _load(self) -> CloudState:
         if not self.path.exists():
@@ -102,9 +135,7 @@ class Store:
             ) from error
 
     def save(self) -> None:
-        temporary = self.path.with_name(f".{self.path.name}.tmp")
-        temporary.write_text(self.state.model_dump_json(indent=1))
-        os.replace(temporary, self.path)
+        write_private(self.path, self.state.model_dump_json(indent=1).encode())
 
     def reset(self) -> None:
         """No servers, volumes or floating IPs; knobs and quotas back to their defaults."""

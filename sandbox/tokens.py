@@ -8,17 +8,19 @@ import base64
 import binascii
 import hashlib
 import hmac
-import os
 import secrets
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
+from sandbox.private_files import read_or_create_secret
 from sandbox.state import utcnow
 
 KEY_FILE = "token.key"
 LIFETIME = timedelta(hours=24)
+# Ours are about 400 characters; a longer one is not worth decoding.
+MAX_TOKEN_LENGTH = 4096
 
 
 class TokenClaims(BaseModel):
@@ -39,20 +41,9 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _load_or_create_key(data_dir: Path) -> bytes:
-    path = data_dir / KEY_FILE
-    if path.exists():
-        return path.read_bytes()
-    key = secrets.token_bytes(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as file:
-        file.write(key)
-    return key
-
-
 class TokenSigner:
     def __init__(self, data_dir: Path) -> None:
-        self._key = _load_or_create_key(data_dir)
+        self._key = read_or_create_secret(data_dir / KEY_FILE, lambda: secrets.token_bytes(32))
 
     def issue(
         self, *, methods: list[str], user_id: str, project_id: str, application_credential_id: str | None = None
@@ -71,7 +62,12 @@ class TokenSigner:
         return f"{payload}.{self._sign(payload)}", claims
 
     def verify(self, token: str) -> TokenClaims | None:
-        """The claims of `token` if this sandbox issued it and it has not expired, else None."""
+        """The claims of `token` if this sandbox issued it and it has not expired, else None.
+
+        `token` comes from a header, so it may hold any characters: only ASCII can be ours.
+        """
+        if len(token) > MAX_TOKEN_LENGTH or not token.isascii():
+            return None
         payload, _, signature = token.partition(".")
         if not hmac.compare_digest(signature, self._sign(payload)):
             return None

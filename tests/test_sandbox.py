@@ -117,6 +117,18 @@ def test_server_is_active_at_once_with_a_private_address_and_its_metadata(clean_
     assert address["addr"].startswith("10.0.")
 
 
+def test_metadata_and_names_at_openstacks_limits_are_kept(clean_sandbox, conn):
+    # 128 items (Nova's metadata_items quota) of 255-character keys and values, a 255-character name.
+    metadata = {f"{i:03d}".ljust(255, "k"): "v" * 255 for i in range(128)}
+    server = conn.compute.create_server(
+        name="n" * 255, flavor_id="p2-3gb", image_id=conn.image.find_image("Rocky-9").id, networks="auto",
+        metadata=metadata,
+    )
+    assert conn.compute.get_server(server.id).metadata == metadata
+    volume = conn.block_storage.create_volume(size=1, name="v" * 255, description="d" * 255, metadata=metadata)
+    assert conn.block_storage.get_volume(volume.id).metadata == metadata
+
+
 def test_server_from_a_deactivated_image_is_refused(clean_sandbox, conn):
     image = conn.image.find_image("Rocky-9-old", ignore_missing=False)
     with pytest.raises(os_exceptions.BadRequestException) as refused:
@@ -356,6 +368,8 @@ def test_restart_keeps_servers_volumes_ips_and_knobs(sandbox_launcher, tmp_path)
         assert [v.size for v in conn.block_storage.volumes()] == [30]
         assert [i.floating_ip_address for i in conn.network.ips()] == [ip.floating_ip_address]
         assert conn.compute.get_limits().absolute.total_cores == 50
+        # The admin token lives in the data folder too: the same one still opens the admin API.
+        assert second.admin().get("/knobs").json()["quotas"]["cores"] == 50
     finally:
         conn.close()
 
@@ -395,8 +409,8 @@ def test_knobs_refuse_unknown_names_and_bad_values_naming_the_field(clean_sandbo
     before = admin.get("/knobs").json()
     unknown = admin.put("/knobs", json={"fail_next_server_create": 1})
     negative = admin.put("/knobs", json={"quotas": {"cores": -5}})
-    assert unknown.status_code == 422 and unknown.json()["detail"][0]["field"] == "fail_next_server_create"
-    assert negative.status_code == 422 and negative.json()["detail"][0]["field"] == "quotas.cores"
+    assert unknown.status_code == 400 and unknown.json()["detail"][0]["field"] == "fail_next_server_create"
+    assert negative.status_code == 400 and negative.json()["detail"][0]["field"] == "quotas.cores"
     assert admin.get("/knobs").json() == before
 
 

@@ -24,6 +24,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
+from sandbox.launcher import admin_client
+
 pytestmark = pytest.mark.live  # starts the whole product with `mchub up`
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,8 +43,13 @@ class Product:
     sandbox_url: str
     home: Path
 
+    def sandbox_admin(self) -> httpx.Client:
+        """A client of the sandbox's admin API (`mchub up` keeps the sandbox's data in home/sandbox)."""
+        return admin_client(self.sandbox_url, self.home / "sandbox")
+
     def knobs(self, **knobs: object) -> None:
-        httpx.put(f"{self.sandbox_url}/sandbox/admin/knobs", json=knobs, timeout=10).raise_for_status()
+        with self.sandbox_admin() as admin:
+            admin.put("/knobs", json=knobs).raise_for_status()
 
 
 def _free_port() -> int:
@@ -232,7 +239,8 @@ def test_create_watch_modify_and_destroy_a_cluster(page: Page, product: Product,
     destroy.click()
     wait_for_status(page, "destroyed")
     snap(page, shots, "10-destroyed")
-    usage = httpx.get(f"{product.sandbox_url}/sandbox/admin/usage", timeout=10).json()
+    with product.sandbox_admin() as admin:
+        usage = admin.get("/usage").json()
     assert hostname not in usage["clusters"]
     assert not any(usage["in_use"].values()), f"the sandbox still holds {usage['in_use']}"
 

@@ -1,14 +1,55 @@
-"""Pieces every OpenStack router of the sandbox uses: URLs, timestamps, microversions, routes."""
+"""Pieces every OpenStack router of the sandbox uses: URLs, timestamps, microversions, routes, field bounds."""
 
+import ipaddress
+import re
+import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import AfterValidator, Field, StringConstraints
 
+from sandbox.catalog import NOVA_FIXED_QUOTAS
 from sandbox.faults import OpenStackError, Service
+
+
+# "2.79": a few digits each side, so a hostile header cannot make int() parse thousands of digits.
+_VERSION = re.compile(r"([0-9]{1,4})\.([0-9]{1,4})")
+
+
+# What OpenStack's APIs bound, and the sandbox with them: names, descriptions, metadata keys
+# and values are at most 255 characters (their database columns); a server has at most 128
+# metadata items (Nova's metadata_items quota); sizes fit the databases' 32-bit integers.
+MAX_TEXT = 255
+MAX_METADATA_ITEMS = NOVA_FIXED_QUOTAS["metadata_items"]
+MAX_INT = 2**31 - 1
+
+
+def _printable(text: str) -> str:
+    if any(unicodedata.category(char) in ("Cc", "Zl", "Zp") for char in text):
+        raise ValueError("must not hold control characters or line breaks")
+    return text
+
+
+def _ip_address(text: str) -> str:
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise ValueError(f"{text[:60]!r} is not a valid IP address") from None
+
+
+# A name, or the id or URL of something to find (ids are only ever dictionary keys, never paths).
+Name = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT), AfterValidator(_printable)]
+Description = Annotated[str, StringConstraints(max_length=MAX_TEXT)]
+# Nova's metadata schema: keys of letters, digits and - _ : . and space; string values.
+MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT, pattern=r"^[a-zA-Z0-9_:. -]+$")]
+Metadata = Annotated[
+    dict[MetadataKey, Annotated[str, StringConstraints(max_length=MAX_TEXT)]], Field(max_length=MAX_METADATA_ITEMS)
+]
+IpAddress = Annotated[str, StringConstraints(max_length=64), AfterValidator(_ip_address)]
 
 
 def base_url(request: Request) -> str:
@@ -93,10 +134,10 @@ class MicroversionRange:
             return Microversion(self.service_type, *self.minimum, self.legacy_header)
         if asked == "latest":
             return Microversion(self.service_type, *self.maximum, self.legacy_header)
-        major, _, minor = asked.partition(".")
-        if not (major.isdigit() and minor.isdigit()):
-            raise OpenStackError(self.service, 400, f"Invalid API version request string {asked!r}")
-        number = (int(major), int(minor))
+        match = _VERSION.fullmatch(asked)
+        if match is None:
+            raise OpenStackError(self.service, 400, f"Invalid API version request string {asked[:40]!r}")
+        number = (int(match[1]), int(match[2]))
         if not self.minimum <= number <= self.maximum:
             raise OpenStackError(
                 self.service,

@@ -4,13 +4,15 @@ import hashlib
 import uuid
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from sandbox import accounts
 from sandbox.addresses import free_address, mac_address
 from sandbox.api.common import (
+    Metadata,
     Microversion,
     MicroversionRange,
+    Name,
     base_url,
     iso,
     on_paths,
@@ -38,17 +40,17 @@ SANDBOX_HOST_ID = hashlib.sha224(f"{accounts.PROJECT_ID}sandbox-compute".encode(
 
 
 class _BlockDevice(BaseModel, extra="allow"):
-    boot_index: int | str | None = None
-    source_type: str | None = None
-    uuid: str | None = None
+    boot_index: int | Name | None = None
+    source_type: Name | None = None
+    uuid: Name | None = None
 
 
 class _NewServer(BaseModel, extra="allow"):
-    name: str = Field(min_length=1, max_length=255)
-    flavorRef: str = Field(min_length=1)
-    imageRef: str | None = None
-    metadata: dict[str, str] = {}
-    key_name: str | None = None
+    name: Name
+    flavorRef: Name
+    imageRef: Name | None = None
+    metadata: Metadata = {}
+    key_name: Name | None = None
     block_device_mapping_v2: list[_BlockDevice] = []
 
 

@@ -1,5 +1,6 @@
 """Neutron v2.0: networks, subnets, quotas with usage and floating IPs, with quotas enforced as Neutron does."""
 
+import ipaddress
 import uuid
 
 from fastapi import APIRouter, Request, Response
@@ -7,7 +8,7 @@ from pydantic import BaseModel
 
 from sandbox import accounts
 from sandbox.addresses import allocation_pool, free_address, gateway_address, in_pool
-from sandbox.api.common import base_url, iso, on_paths, reply
+from sandbox.api.common import Description, IpAddress, Name, base_url, iso, on_paths, reply
 from sandbox.catalog import (
     CREATED_AT,
     NETWORKS,
@@ -28,11 +29,11 @@ INFRASTRUCTURE_PORTS = 2
 
 
 class _NewFloatingIp(BaseModel, extra="allow"):
-    floating_network_id: str
-    floating_ip_address: str | None = None
-    port_id: str | None = None
-    fixed_ip_address: str | None = None
-    description: str = ""
+    floating_network_id: Name
+    floating_ip_address: IpAddress | None = None
+    port_id: Name | None = None
+    fixed_ip_address: IpAddress | None = None
+    description: Description = ""
 
 
 class CreateFloatingIp(BaseModel):
@@ -178,6 +179,15 @@ def _floating_address(state: CloudState, network: Network, requested: str | None
                 kind="IpAddressGenerationFailure",
             )
         return address
+    version = ipaddress.ip_network(network.cidr).version
+    if ipaddress.ip_address(requested).version != version:
+        raise OpenStackError(
+            Service.NETWORK,
+            400,
+            f"IP address {requested} is not a valid IP for any of the subnets on the specified network: "
+            f"network {network.id} has only an IPv{version} subnet ({network.cidr}).",
+            kind="InvalidIpForNetwork",
+        )
     if not in_pool(network.cidr, requested):
         raise OpenStackError(
             Service.NETWORK,

@@ -6,7 +6,17 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from sandbox import accounts
-from sandbox.api.common import MicroversionRange, base_url, iso_micro, on_paths, reply
+from sandbox.api.common import (
+    MAX_INT,
+    Description,
+    Metadata,
+    MicroversionRange,
+    Name,
+    base_url,
+    iso_micro,
+    on_paths,
+    reply,
+)
 from sandbox.catalog import (
     AVAILABILITY_ZONE,
     CINDER_FIXED_QUOTAS,
@@ -26,11 +36,11 @@ VOLUME_TYPE_ID = stable_id("volume-type", VOLUME_TYPE)
 
 
 class _NewVolume(BaseModel, extra="allow"):
-    size: int = Field(ge=1)
-    name: str | None = Field(None, max_length=255)
-    description: str | None = None
-    metadata: dict[str, str] | None = None
-    imageRef: str | None = None
+    size: int = Field(strict=True, ge=1, le=MAX_INT, description="GB")
+    name: Name | None = None
+    description: Description | None = None
+    metadata: Metadata | None = None
+    imageRef: Name | None = None
 
 
 class CreateVolume(BaseModel):
