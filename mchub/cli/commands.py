@@ -71,25 +71,23 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _sandbox(args: argparse.Namespace) -> int:
-    from sandbox.clouds import clouds_yaml
+    from sandbox.clouds import clouds_yaml, write_clouds_yaml
     from sandbox.server import ListenError, serve
-    from sandbox.state import StateFileError
+    from sandbox.state import BootSecondsError, StateFileError
 
-    text = clouds_yaml(args.host, args.port)
     if args.print_clouds_yaml:
-        print(text, end="")
+        print(clouds_yaml(args.host, args.port), end="")
         return 0
     # Written where mchub looks for the sandbox cloud, so nothing else needs configuring.
     path = sandbox_clouds_yaml()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    write_clouds_yaml(path, args.host, args.port)
     boot = args.boot_seconds
     if boot is None and "MCHUB_SANDBOX_BOOT_SECONDS" in os.environ:
         boot = get_settings().sandbox_boot_seconds
     print(f"sandbox cloud on http://{args.host}:{args.port} (clouds.yaml: {path}); Ctrl-C stops it")
     try:
         serve(args.host, args.port, args.data_dir, boot_seconds=boot)
-    except (ListenError, StateFileError) as error:
+    except (ListenError, StateFileError, BootSecondsError) as error:
         print(f"mchub sandbox: {error}", file=sys.stderr)
         return 1
     return 0
