@@ -327,6 +327,7 @@ def up(settings: Settings) -> int:
             stack.start(part)
             where = part.url if isinstance(part, Service) else "done"
             print(f"  {part.name:<15} {where}  ({time.monotonic() - started:.1f} s)")
+        print(f"  Prefect's dashboard and API ask for the secret in {prefect_auth.where_it_is(settings)}")
         print(f"MC Hub is up (logs in {stack.log_dir}); Ctrl-C stops everything.")
         while not stack.stopped():
             time.sleep(0.5)
