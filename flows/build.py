@@ -27,6 +27,7 @@ from flows.reports import apply_reported, publish_plan
 from flows.run_labels import set_phase
 from mchub import lifecycle
 from mchub.cli.runs import ClusterBusy
+from mchub.hostname import HostnameError, checked_hostname
 from mchub.workspace import WorkspaceError
 from tasks.cluster_state import read_state
 from tasks.terraform_steps import init_terraform, plan_changes
@@ -37,8 +38,8 @@ from tasks.workspace_steps import archive_workspace, prepare_workspace
 def build_cluster(request_file: str, hostname: str, new: bool) -> State:
     """Build `hostname` from the spec in `request_file` (written by
     mchub.lifecycle.new_cluster_request); `new`: a cluster that does not exist yet."""
-    logger = get_run_logger()
     try:
+        checked_hostname(hostname)  # a parameter anyone may set: before it names a lock, a tag or a folder
         claim_cluster(hostname, "plan")
         with cluster_lock(hostname):
             workspace = prepare_workspace(request_file, hostname, new)
@@ -50,7 +51,7 @@ def build_cluster(request_file: str, hostname: str, new: bool) -> State:
             terraform = lifecycle.terraform_for(workspace)
             init_terraform(workspace, terraform)
             record, summary = plan_changes(workspace, terraform)
-    except ClusterBusy:
+    except (ClusterBusy, HostnameError):
         # Refused before its request was read: the request holds the guest password and
         # will never be used (a new submission writes a new one).
         lifecycle.discard_request(Path(request_file))
@@ -66,7 +67,7 @@ def build_cluster(request_file: str, hostname: str, new: bool) -> State:
                     archive_workspace(workspace)
             return rejection(answer)
     else:
-        logger.info("%s already matches its spec: no approval needed", hostname)
+        get_run_logger().info("%s already matches its spec: no approval needed", hostname)
 
     set_phase("build")
     with cluster_lock(hostname):

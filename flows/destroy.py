@@ -21,6 +21,7 @@ from flows.reports import apply_reported, publish_plan
 from flows.run_labels import set_phase
 from mchub import lifecycle
 from mchub.expiration import expired
+from mchub.hostname import checked_hostname
 from mchub.settings import get_settings
 from mchub.spec import SpecError
 from mchub.workspace import Workspace, open_existing
@@ -32,6 +33,7 @@ from tasks.workspace_steps import archive_workspace
 def destroy_cluster(hostname: str, auto_approve: bool = False) -> State:
     """Destroy `hostname`; `auto_approve` skips the approval of an expired cluster (the
     scheduled cull uses it)."""
+    checked_hostname(hostname)  # a parameter anyone may set: before it names a lock, a tag or a folder
     claim_cluster(hostname, "destroy-plan")
     with cluster_lock(hostname):
         workspace = open_existing(get_settings().clusters_dir, hostname)

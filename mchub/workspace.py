@@ -25,6 +25,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from mchub.cluster_state import REVEAL_SECRETS, ClusterState
+from mchub.hostname import HostnameError, checked_hostname, hostname_problem
 from mchub.spec import ClusterSpec, dump_spec, load_spec
 from mchub.tfconfig import VARIABLES_FILE, CloudKind
 from mchub.tfconfig import write as write_config
@@ -266,9 +267,29 @@ class Workspace:
         raise WorkspaceError(f"{self.hostname}: {archive} already holds 999 archives made at {stamp}")
 
 
+def folder_of(clusters_dir: Path, hostname: str) -> Path:
+    """Where the folder of the cluster `hostname` is in `clusters_dir`, whether it exists or not.
+
+    Refused (WorkspaceError naming hostname): text that is not a cluster's hostname
+    (mchub.hostname), and a folder that is a symbolic link or lies outside `clusters_dir`. A
+    hostname comes from URLs, command lines and flow parameters: it must never lead elsewhere.
+    """
+    try:
+        checked_hostname(hostname)
+    except HostnameError as error:
+        raise WorkspaceError(str(error)) from None
+    root = clusters_dir / hostname
+    if root.is_symlink() or not root.resolve().is_relative_to(clusters_dir.resolve()):
+        raise WorkspaceError(
+            f"hostname: the folder of {hostname} ({root}) is a symbolic link; a cluster's folder must be "
+            f"a real folder inside {clusters_dir}: remove the link"
+        )
+    return root
+
+
 def create(clusters_dir: Path, spec: ClusterSpec) -> Workspace:
     """A new, empty folder for `spec`; an existing folder is refused, never reused or deleted."""
-    root = clusters_dir / spec.hostname
+    root = folder_of(clusters_dir, spec.hostname)
     clusters_dir.mkdir(parents=True, exist_ok=True)
     try:
         root.mkdir(mode=0o700)
@@ -280,8 +301,9 @@ def create(clusters_dir: Path, spec: ClusterSpec) -> Workspace:
 
 def check_name_free(clusters_dir: Path, hostname: str) -> None:
     """Refuse (WorkspaceError naming cluster_name) a new cluster whose folder exists."""
-    if (clusters_dir / hostname).exists():
-        raise _name_taken(clusters_dir / hostname)
+    root = folder_of(clusters_dir, hostname)
+    if root.exists():
+        raise _name_taken(root)
 
 
 def _name_taken(root: Path) -> WorkspaceError:
@@ -292,7 +314,7 @@ def _name_taken(root: Path) -> WorkspaceError:
 
 
 def open_existing(clusters_dir: Path, hostname: str) -> Workspace:
-    root = clusters_dir / hostname
+    root = folder_of(clusters_dir, hostname)
     if not root.is_dir():
         raise WorkspaceError(
             f"no cluster named {hostname} (no folder {root}); `mchub list` shows the clusters there are"
@@ -301,9 +323,14 @@ def open_existing(clusters_dir: Path, hostname: str) -> Workspace:
 
 
 def list_hostnames(clusters_dir: Path) -> list[str]:
+    """The clusters that have a folder: what folder_of accepts (not .archive or .requests,
+    nor a link placed among them)."""
     if not clusters_dir.is_dir():
         return []
-    return sorted(p.name for p in clusters_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return sorted(
+        p.name for p in clusters_dir.iterdir()
+        if hostname_problem(p.name) is None and p.is_dir() and not p.is_symlink()
+    )
 
 
 def _write_private(path: Path, text: str) -> None:

@@ -8,15 +8,16 @@ from pathlib import Path
 
 from mchub.progress import ApplyProgress
 from mchub.settings import get_settings
-from mchub.workspace import Workspace
+from mchub.workspace import Workspace, folder_of
 
 LOG_LINES = 400
 """The newest lines of a log a page shows (the file keeps them all)."""
 
 
 def workspace_of(hostname: str) -> Workspace | None:
-    """The folder of `hostname`, None when there is none (never built, or archived)."""
-    root = get_settings().clusters_dir / hostname
+    """The folder of `hostname`, None when there is none (never built, or archived);
+    WorkspaceError for a hostname that is not one, or a folder that leads out of clusters/."""
+    root = folder_of(get_settings().clusters_dir, hostname)
     return Workspace(root) if root.is_dir() else None
 
 

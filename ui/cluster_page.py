@@ -20,6 +20,7 @@ from mchub.status import DESTROY_FLOW, RunView, Status, cluster_status
 from mchub.workspace import Workspace, WorkspaceError
 from ui.cluster_files import apply_progress, log_files, readable_log, workspace_of
 from ui.loading import loading
+from ui.page_errors import shown_errors
 from ui.phases import phase_steps
 from ui.plan_view import plan_view
 from ui.probes import LogLine, last_answers
@@ -111,6 +112,7 @@ def _open_details_once(view: ClusterView, ws: Workspace | None) -> None:
         open_connection_details(state, key=f"dialog-{view.hostname}")
 
 
+@shown_errors("The cluster's status")
 def _live(hostname: str, drawn: Status, was_busy: bool) -> None:
     view = read_cluster(hostname)
     if view.status != drawn or view.busy != was_busy:

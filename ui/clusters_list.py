@@ -16,6 +16,7 @@ from mchub.spec import SpecError
 from mchub.status import Status
 from mchub.workspace import list_hostnames
 from ui.cluster_files import created_at, workspace_of
+from ui.page_errors import shown_errors
 from ui.status_chip import MOVING, status_chip
 from ui.text import literal
 
@@ -82,6 +83,7 @@ def clusters_list() -> None:
     st.fragment(_table, run_every=get_settings().ui_refresh_seconds * LIST_REFRESH_FACTOR)(show_destroyed)
 
 
+@shown_errors("The clusters list")
 def _table(show_destroyed: bool) -> None:
     try:
         statuses: dict[str, Status] | None = runs.statuses()

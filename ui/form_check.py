@@ -5,6 +5,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from mchub.hostname import cluster_name_problem, domain_problem
 from mchub.quota import Allocation, QuotaLine, quota_lines
 from mchub.resources import CloudResources
 from mchub.spec import ClusterSpec, SpecError, parse_spec
@@ -46,7 +47,8 @@ def check_form(
         )
     except SpecError as error:
         problems = merge(problems, place(error.problems, values))
-    if clusters_dir is not None:
+    # A name or domain the spec refuses is said beside its field already, and is no path to look at.
+    if clusters_dir is not None and not (cluster_name_problem(values.cluster_name) or domain_problem(values.domain)):
         try:
             check_name_free(clusters_dir, f"{values.cluster_name}.{values.domain}")
         except WorkspaceError as error:

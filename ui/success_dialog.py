@@ -3,6 +3,7 @@
 import streamlit as st
 
 from mchub.cluster_state import ClusterState
+from ui.page_errors import shown_errors
 
 _SERVICE_TITLES = {"jupyterhub": "JupyterHub", "freeipa": "FreeIPA"}
 HIDDEN = "•" * 12
@@ -40,4 +41,6 @@ def connection_details(state: ClusterState, *, key: str) -> None:
 
 def open_connection_details(state: ClusterState, *, key: str) -> None:
     """Show the details in a modal dialog."""
-    st.dialog("Your cluster is ready", width="large")(connection_details)(state, key=key)
+    st.dialog("Your cluster is ready", width="large")(shown_errors("The connection details")(connection_details))(
+        state, key=key
+    )

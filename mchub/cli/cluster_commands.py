@@ -23,7 +23,7 @@ from mchub.settings import get_settings
 from mchub.spec import SpecError
 from mchub.stack import worker_name
 from mchub.status import RunView, Status, run_status
-from mchub.workspace import WorkspaceError
+from mchub.workspace import WorkspaceError, folder_of
 
 if TYPE_CHECKING:
     from prefect.client.orchestration import SyncPrefectClient
@@ -42,13 +42,13 @@ def add_cluster_commands(commands: "argparse._SubParsersAction[argparse.Argument
         ("reject", _reject, "reject the plan a cluster's run waits for; the run ends and nothing changes"),
     ):
         answer = commands.add_parser(verb, help=help_text)
-        answer.add_argument("hostname", metavar="HOST", help="the cluster's hostname, e.g. hpc1.sandbox.mchub.dev")
+        _host_argument(answer)
         answer.add_argument("--comment", default="", help="recorded with the answer")
         answer.add_argument("--by", default=getpass.getuser(), help="who answers (default: your user name)")
         answer.set_defaults(run=run)
 
     status = commands.add_parser("status", help="a cluster's status and its latest run")
-    status.add_argument("hostname", metavar="HOST")
+    _host_argument(status)
     status.set_defaults(run=_status)
 
     listing = commands.add_parser("list", help="every cluster and its status")
@@ -56,12 +56,12 @@ def add_cluster_commands(commands: "argparse._SubParsersAction[argparse.Argument
     listing.set_defaults(run=_list)
 
     destroy = commands.add_parser("destroy", help="destroy a cluster's cloud resources and archive its folder")
-    destroy.add_argument("hostname", metavar="HOST")
+    _host_argument(destroy)
     _follow_options(destroy)
     destroy.set_defaults(run=_destroy)
 
     logs = commands.add_parser("logs", help="the log of a cluster's latest run")
-    logs.add_argument("hostname", metavar="HOST")
+    _host_argument(logs)
     logs.set_defaults(run=_logs)
 
     deploy = commands.add_parser("deploy", help="create the work pool and apply prefect.yaml's deployments")
@@ -74,6 +74,22 @@ def add_cluster_commands(commands: "argparse._SubParsersAction[argparse.Argument
     )
     reconcile.add_argument("--worker", default=worker_name(), help="the worker's name (default: %(default)s)")
     reconcile.set_defaults(run=_reconcile)
+
+
+def _host_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "hostname", metavar="HOST", type=_hostname, help="the cluster's hostname, e.g. hpc1.sandbox.mchub.dev"
+    )
+
+
+def _hostname(text: str) -> str:
+    """HOST, checked (mchub.hostname, and its folder stays in clusters/) before anything reads
+    a folder or asks Prefect; refused, argparse says why."""
+    try:
+        folder_of(get_settings().clusters_dir, text)
+    except WorkspaceError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
 
 
 def _follow_options(parser: argparse.ArgumentParser) -> None:

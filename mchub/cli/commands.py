@@ -5,19 +5,39 @@ import os
 import sys
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from mchub.cli.cluster_commands import add_cluster_commands
+from mchub.cli.errors import settings_problem, unexpected_failure
 from mchub.cli.spec_file import SpecProblemsError, checked_spec
 from mchub.cloud import CloudError, sandbox_clouds_yaml
+from mchub.hostname import HostnameError
 from mchub.settings import get_settings
+from mchub.spec import SpecError
+from mchub.workspace import WorkspaceError
+
+# A person's mistakes, or the state of the cloud: their messages say what to do.
+USER_ERRORS = (CloudError, SpecProblemsError, SpecError, WorkspaceError, HostnameError)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
     try:
+        get_settings()
+    except ValidationError as error:
+        print(f"mchub: {settings_problem(error)}", file=sys.stderr)
+        return 1
+    try:
+        args = _parser().parse_args(words)
         return args.run(args)
-    except (CloudError, SpecProblemsError) as error:
+    except USER_ERRORS as error:
         print(f"mchub: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nmchub: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        print(f"mchub: {unexpected_failure(error, words)}", file=sys.stderr)
         return 1
 
 

@@ -1,12 +1,10 @@
 """/cluster?hostname=...: one cluster, from its plan to its connection details."""
 
-import streamlit as st
-
+from ui.chosen_cluster import chosen_hostname
 from ui.cluster_page import cluster_page
+from ui.page_errors import shown_errors
 
-hostname = st.query_params.get("hostname", "")
-if hostname:
-    cluster_page(hostname)
-else:
-    st.warning("No cluster was chosen.")
-    st.page_link("views/clusters.py", label="All clusters", icon=":material/list:")
+with shown_errors("The cluster's page"):
+    hostname = chosen_hostname()
+    if hostname:
+        cluster_page(hostname)

@@ -1,5 +1,7 @@
 """/ (and /clusters): every cluster, its status, age and expiration."""
 
 from ui.clusters_list import clusters_list
+from ui.page_errors import shown_errors
 
-clusters_list()
+with shown_errors("The clusters list"):
+    clusters_list()

@@ -1,12 +1,10 @@
 """/modify-cluster?hostname=...: the form prefilled from an existing cluster's spec."""
 
-import streamlit as st
-
+from ui.chosen_cluster import chosen_hostname
 from ui.modify import modify_page
+from ui.page_errors import shown_errors
 
-hostname = st.query_params.get("hostname", "")
-if hostname:
-    modify_page(hostname)
-else:
-    st.warning("No cluster was chosen.")
-    st.page_link("views/clusters.py", label="All clusters", icon=":material/list:")
+with shown_errors("The modification form"):
+    hostname = chosen_hostname()
+    if hostname:
+        modify_page(hostname)

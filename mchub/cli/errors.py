@@ -1,0 +1,55 @@
+"""How `mchub` ends when a command fails. A person's mistake (a bad spec, hostname or setting,
+a cloud that does not answer) is told in its own words; anything else in one line that says
+what failed and where its traceback was kept (MCHUB_HOME/logs/cli.log): never a traceback on
+the terminal.
+"""
+
+import os
+import shlex
+import traceback
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from mchub.settings import get_settings
+from mchub.sshkey import shorten
+
+CRASH_LOG = "cli.log"
+_SHOWN_CHARACTERS = 200
+
+
+def settings_problem(error: ValidationError) -> str:
+    """The MCHUB_ variables that cannot be read, each with why."""
+    problems = "; ".join(
+        f"MCHUB_{str(problem['loc'][0] if problem['loc'] else '').upper()}={shorten(problem.get('input'))}: "
+        f"{problem['msg']}"
+        for problem in error.errors()
+    )
+    return f"the settings cannot be read: {problems}; fix or unset the variable"
+
+
+def unexpected_failure(error: Exception, argv: Sequence[str]) -> str:
+    """One line for the terminal about an error nobody foresaw, after keeping its traceback."""
+    command = " ".join(["mchub", *argv[:1]])
+    first_line = next(iter(str(error).splitlines()), "")[:_SHOWN_CHARACTERS]
+    # repr's escapes: a message may quote text with control characters meant for the terminal.
+    what = type(error).__name__ + (f": {repr(first_line)[1:-1]}" if first_line else "")
+    try:
+        kept = f"the full traceback is in {_log_traceback(error, argv)}"
+    except OSError as log_error:
+        kept = f"its traceback could not be kept ({log_error.strerror or log_error})"
+    return f"{command} failed unexpectedly ({what}); {kept}"
+
+
+def _log_traceback(error: Exception, argv: Sequence[str]) -> Path:
+    path = get_settings().home / "logs" / CRASH_LOG
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    entry = f"{stamp} mchub {shlex.join(argv)} failed:\n{''.join(traceback.format_exception(error))}\n"
+    # Appended, never rewritten; 0600: a traceback can quote what a command read.
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as log:
+        log.write(entry)
+    return path
