@@ -1,8 +1,8 @@
 """Terraform for one working directory: init, plan, show, apply, output and state.
 
 Every method runs one Terraform command as a child process in its own process group
-(mchub.terraform_process), with `-input=false -no-color` and `-json` where the command has
-it. Each output line goes, as it arrives, to `<log_dir>/<step>.log` (mchub.logs) and, for
+(mchub.terraform_process), which never outlives the process that started it, with
+`-input=false -no-color` and `-json` where the command has it. Each output line goes, as it arrives, to `<log_dir>/<step>.log` (mchub.logs) and, for
 init/plan/apply, parsed, to an optional `on_event` callback. `cancel()` (from any thread),
 or the timeout, stops the command with SIGINT so Terraform saves its state.
 
@@ -168,6 +168,8 @@ class Terraform:
                 should_stop=lambda: self.cancel_event.is_set() or bool(reader.callback_errors),
                 timeout=self.timeout,
                 grace_period=self.grace_period,
+                log=file,
+                log_stdout=not secret_stdout,
             )
             log.record(
                 "mchub_exit", f"exit code {outcome.exit_code} after {outcome.duration_seconds:.1f} s",

@@ -5,22 +5,31 @@ would: Terraform then stops its providers and provisioners, writes its state and
 Only if the group is still alive after a grace period is it sent SIGKILL. (Killing
 Terraform first, as `subprocess.run(timeout=...)` does, can lose the state of resources
 being created.)
+
+The command never outlives this process: it runs under mchub/process_guard.py, which leads
+its group and, should this process end without waiting for it (killed with SIGKILL, as a
+flow run's engine is when its launcher or worker dies), stops it the same way, SIGINT then
+SIGKILL after the grace period, and writes what it printed meanwhile to the log.
 """
 
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, Literal, TextIO
 
 from pydantic import BaseModel
+
+from mchub.logs import LOG_MODULE
 
 StopReason = Literal["cancelled", "timeout"]
 
 _POLL_SECONDS = 0.1
+GUARD = Path(__file__).with_name("process_guard.py")
 
 
 class ProcessOutcome(BaseModel):
@@ -43,20 +52,26 @@ def run_process(
     should_stop: Callable[[], bool],
     timeout: float,
     grace_period: float,
+    log: TextIO | None = None,
+    log_stdout: bool = True,
 ) -> ProcessOutcome:
     """Run argv, handing each output line (without its newline) to on_stdout/on_stderr as it
-    arrives. `should_stop` is polled while it runs; True stops the command (as "cancelled")."""
+    arrives. `should_stop` is polled while it runs; True stops the command (as "cancelled").
+    `log` is where the command's output goes (stdout only if `log_stdout`) should this
+    process die before it: the caller's own log of the command, open for writing."""
     started = time.monotonic()
     process = subprocess.Popen(
-        list(argv),
+        guard_argv(argv, grace_period, log, log_stdout),
         cwd=cwd,
         env=dict(env),
-        stdin=subprocess.DEVNULL,
+        # The guard's lifeline: this end stays open, unwritten, for as long as this process lives.
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,
+        pass_fds=(log.fileno(),) if log is not None else (),
     )
-    assert process.stdout is not None and process.stderr is not None
+    assert process.stdin is not None and process.stdout is not None and process.stderr is not None
     stopper = _Stopper(process, grace_period)
     stderr_lines: list[str] = []
 
@@ -76,8 +91,8 @@ def run_process(
             on_stdout(line)
         process.wait()
     except BaseException:
-        # The caller is going away (an exception in on_stdout, KeyboardInterrupt): Terraform
-        # runs in its own session, so nothing else would stop it.
+        # The caller is going away (an exception in on_stdout, KeyboardInterrupt): stop the
+        # command now rather than leave it to the guard once this whole process has gone.
         stopper.stop("cancelled")
         raise
     finally:
@@ -86,6 +101,7 @@ def run_process(
         stderr_reader.join()
         process.stdout.close()
         process.stderr.close()
+        process.stdin.close()
     return ProcessOutcome(
         exit_code=process.returncode,
         stopped=stopper.reason,
@@ -93,6 +109,13 @@ def run_process(
         stderr="\n".join(stderr_lines),
         duration_seconds=time.monotonic() - started,
     )
+
+
+def guard_argv(argv: Sequence[str], grace_period: float, log: TextIO | None, log_stdout: bool) -> list[str]:
+    """`argv` run under the guard (-I -S: a Python that starts in milliseconds)."""
+    log_fd = log.fileno() if log is not None else -1
+    settings = [str(grace_period), str(log_fd), LOG_MODULE, "1" if log_stdout else "0"]
+    return [sys.executable, "-I", "-S", str(GUARD), *settings, "--", *argv]
 
 
 def _lines(stream: IO[bytes]) -> Iterator[str]:
@@ -137,8 +160,9 @@ class _Stopper:
 
     def _signal(self, signum: signal.Signals) -> None:
         try:
-            # The group id is the leader's pid (start_new_session): this reaches the
-            # providers and provisioner commands Terraform started too.
+            # The group id is the leader's pid (start_new_session), the guard's: this reaches
+            # the command and the providers and provisioner commands it started too. The
+            # guard itself ignores SIGINT and goes on passing their output.
             os.killpg(self.process.pid, signum)
         except ProcessLookupError:
             pass  # the whole group has already exited
