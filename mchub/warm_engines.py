@@ -12,9 +12,9 @@ exactly as `python -m prefect.engine` would have run (see mchub/cli/flow_engine.
 its own process group.
 
 The launcher stays the worker's view of the run: its exit code is the engine's, the
-signals it gets go to the engine's process group, and if it is killed the engine's group
-is killed with it (see engine_launcher.py), so cancelling, crashing and reconciling runs
-work as with Prefect's own command. Code changed while this process runs is seen only
+signals it gets go to the engine's process group, and if it is killed (or its worker is)
+the engine's group is killed with it (see engine_launcher.py), so cancelling, crashing and
+reconciling runs work as with Prefect's own command, and no Terraform outlives its run. Code changed while this process runs is seen only
 after `mchub up` is restarted.
 
     python -m mchub.warm_engines SOCKET_PATH MODULE [PRELOAD ...]
@@ -135,15 +135,39 @@ def _report_exit(connection: socket.socket, finished: threading.Event, exit_code
 
 def _die_with_launcher(connection: socket.socket, finished: threading.Event) -> None:
     """The launcher never leaves before the engine's exit code unless it was killed:
-    then the engine and its children (Terraform) are killed too, as they would be with it."""
+    then the engine and its children are killed too, as they would be with it (Terraform,
+    which runs under a guard of its own, is interrupted by it to save its state)."""
     connection.recv(1)
     if not finished.is_set():
         os.killpg(0, signal.SIGKILL)
 
 
+def run_alone(lifeline: int, module: str) -> None:
+    """The launcher's fallback when the warm engines do not answer: `python -m module` in
+    this new process, which the launcher started in a process group of its own. The
+    lifeline is a pipe whose other end only the launcher holds: when it ends, the launcher
+    is gone, and the engine's group is killed as a warm fork's is."""
+    os.set_inheritable(lifeline, False)  # the engine's own children must not hold it open
+    threading.Thread(target=_die_with_lifeline, args=(lifeline,), daemon=True).start()
+    sys.argv = [module]
+    runpy.run_module(module, run_name="__main__", alter_sys=True)
+
+
+def _die_with_lifeline(lifeline: int) -> None:
+    while os.read(lifeline, 4096):
+        pass  # the launcher never writes: only the end of the pipe means anything
+    os.killpg(0, signal.SIGKILL)
+
+
 if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--alone":
+        run_alone(int(sys.argv[2]), sys.argv[3])
+        sys.exit(0)
     if len(sys.argv) < 3:
-        sys.exit("usage: python -m mchub.warm_engines SOCKET_PATH MODULE [PRELOAD ...]")
+        sys.exit(
+            "usage: python -m mchub.warm_engines SOCKET_PATH MODULE [PRELOAD ...]\n"
+            "       python -m mchub.warm_engines --alone LIFELINE_FD MODULE"
+        )
     try:
         serve(Path(sys.argv[1]), sys.argv[2], sys.argv[3:])
     except SocketPathError as error:

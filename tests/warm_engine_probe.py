@@ -9,7 +9,10 @@ import time
 from pathlib import Path
 
 report = Path(os.environ["PROBE_REPORT"])
-report.write_text(f"cwd={os.getcwd()}\nvalue={os.environ.get('PROBE_VALUE')}\npid={os.getpid()}\n")
+report.write_text(
+    f"cwd={os.getcwd()}\nvalue={os.environ.get('PROBE_VALUE')}\npid={os.getpid()}\n"
+    f"parent={os.getppid()}\ngroup={os.getpgid(0)}\n"
+)
 print("to stdout", flush=True)
 print("to stderr", file=sys.stderr, flush=True)
 
