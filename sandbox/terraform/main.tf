@@ -6,6 +6,11 @@
 # boot_volume["<instance>"], volume["<tag>-<name>"], floating_ip["<instance>"], guest_password.
 # Every resource carries its input in triggers_replace too, because a changed input alone would
 # only update terraform_data in place and the cloud object would silently drift from it.
+#
+# As Magic Castle's openstack provider does, every create makes a new object, and a destroy
+# deletes only the object its resource made: servers and volumes carry the id of their
+# terraform_data resource (MC_RESOURCE_ID) in their metadata; a floating IP is known by its
+# address, which the module picks.
 
 locals {
   hostname = "${lower(var.cluster_name)}.${lower(var.domain)}"
@@ -89,10 +94,11 @@ resource "terraform_data" "boot_volume" {
     interpreter = ["python3", "${abspath(path.module)}/openstack_call.py"]
     command     = "create-volume"
     environment = {
-      MC_NAME    = self.input.name
-      MC_SIZE    = self.input.size
-      MC_CLUSTER = self.input.cluster
-      MC_IMAGE   = local.instances[each.key].image
+      MC_NAME        = self.input.name
+      MC_SIZE        = self.input.size
+      MC_CLUSTER     = self.input.cluster
+      MC_IMAGE       = local.instances[each.key].image
+      MC_RESOURCE_ID = self.id
     }
   }
 
@@ -101,8 +107,9 @@ resource "terraform_data" "boot_volume" {
     interpreter = ["python3", "${abspath(path.module)}/openstack_call.py"]
     command     = "delete-volume"
     environment = {
-      MC_NAME    = self.input.name
-      MC_CLUSTER = self.input.cluster
+      MC_NAME        = self.input.name
+      MC_CLUSTER     = self.input.cluster
+      MC_RESOURCE_ID = self.id
     }
   }
 }
@@ -117,13 +124,15 @@ resource "terraform_data" "instance" {
     interpreter = ["python3", "${abspath(path.module)}/openstack_call.py"]
     command     = "create-server"
     environment = {
-      MC_NAME        = "${split(".", self.input.cluster)[0]}-${self.input.name}"
-      MC_INSTANCE    = self.input.name
-      MC_CLUSTER     = self.input.cluster
-      MC_FLAVOR      = self.input.flavor
-      MC_IMAGE       = self.input.image
-      MC_TAGS        = join(",", self.input.tags)
-      MC_BOOT_VOLUME = try(local.boot_volume_inputs[each.key].name, "")
+      MC_NAME           = "${split(".", self.input.cluster)[0]}-${self.input.name}"
+      MC_INSTANCE       = self.input.name
+      MC_CLUSTER        = self.input.cluster
+      MC_FLAVOR         = self.input.flavor
+      MC_IMAGE          = self.input.image
+      MC_TAGS           = join(",", self.input.tags)
+      MC_BOOT_VOLUME    = try(local.boot_volume_inputs[each.key].name, "")
+      MC_BOOT_VOLUME_ID = try(terraform_data.boot_volume[each.key].id, "")
+      MC_RESOURCE_ID    = self.id
     }
   }
 
@@ -132,9 +141,10 @@ resource "terraform_data" "instance" {
     interpreter = ["python3", "${abspath(path.module)}/openstack_call.py"]
     command     = "delete-server"
     environment = {
-      MC_NAME     = "${split(".", self.input.cluster)[0]}-${self.input.name}"
-      MC_INSTANCE = self.input.name
-      MC_CLUSTER  = self.input.cluster
+      MC_NAME        = "${split(".", self.input.cluster)[0]}-${self.input.name}"
+      MC_INSTANCE    = self.input.name
+      MC_CLUSTER     = self.input.cluster
+      MC_RESOURCE_ID = self.id
     }
   }
 }
@@ -148,10 +158,11 @@ resource "terraform_data" "volume" {
     interpreter = ["python3", "${abspath(path.module)}/openstack_call.py"]
     command     = "create-volume"
     environment = {
-      MC_NAME    = self.input.name
-      MC_SIZE    = self.input.size
-      MC_CLUSTER = self.input.cluster
-      MC_IMAGE   = ""
+      MC_NAME        = self.input.name
+      MC_SIZE        = self.input.size
+      MC_CLUSTER     = self.input.cluster
+      MC_IMAGE       = ""
+      MC_RESOURCE_ID = self.id
     }
   }
 
@@ -160,8 +171,9 @@ resource "terraform_data" "volume" {
     interpreter = ["python3", "${abspath(path.module)}/openstack_call.py"]
     command     = "delete-volume"
     environment = {
-      MC_NAME    = self.input.name
-      MC_CLUSTER = self.input.cluster
+      MC_NAME        = self.input.name
+      MC_CLUSTER     = self.input.cluster
+      MC_RESOURCE_ID = self.id
     }
   }
 }
@@ -186,6 +198,7 @@ resource "terraform_data" "floating_ip" {
     interpreter = ["python3", "${abspath(path.module)}/openstack_call.py"]
     command     = "delete-floating-ip"
     environment = {
+      MC_ADDRESS  = self.input.address
       MC_INSTANCE = self.input.name
       MC_CLUSTER  = self.input.cluster
     }

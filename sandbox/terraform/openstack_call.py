@@ -8,12 +8,27 @@ openstack provider; the operation's parameters come from MC_* variables that the
 sets. Standard library only, so whatever python3 is on PATH runs it. On failure the cloud's
 own message goes to stderr and the exit status is 1, so `terraform apply` fails showing it.
 Neither the password nor the token is ever printed.
+
+It behaves as Magic Castle's openstack provider does, so that what goes wrong there goes
+wrong here too:
+- a create always makes a new object, even where one of the same name exists (an object
+  left by a run killed mid-apply is not adopted: it is a leak, and is seen as one);
+- each object is tagged with the id of the terraform_data resource that made it
+  (MC_RESOURCE_ID), and a delete removes only that resource's object, as the provider
+  deletes by the id in its state;
+- an interrupted create (SIGINT) deletes the object it made, as the provider's would be,
+  saved as tainted and deleted by the next apply. Terraform kills a provisioner with
+  SIGKILL right after passing on the interrupt, so a create runs in a child process that
+  outlives that kill long enough to delete what it made, and holds the interrupt while its
+  create request is in flight, so that no object is ever made without its id being known.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import sys
 import time
 import urllib.error
@@ -45,6 +60,13 @@ class HTTPFailure(CallError):
     def __init__(self, what: str, status: int, message: str) -> None:
         super().__init__(f"{what}: HTTP {status}: {message}")
         self.status = status
+
+
+def say(text: str, error: bool = False) -> None:
+    """Print a line for Terraform's log. An interrupted Terraform stops reading before a create
+    has undone its object: what is said after that is lost, and must not stop the undoing."""
+    with contextlib.suppress(OSError):
+        print(text, file=sys.stderr if error else sys.stdout, flush=True)
 
 
 def param(name: str) -> str:
@@ -186,6 +208,7 @@ def wait_until(what: str, done: Callable[[], bool]) -> None:
     deadline = time.monotonic() + WAIT_SECONDS
     pause = 0.1
     while not done():
+        INTERRUPTS.check_parent()
         if time.monotonic() > deadline:
             raise CallError(f"gave up after {WAIT_SECONDS:.0f} s waiting for {what}")
         time.sleep(pause)
@@ -195,7 +218,7 @@ def wait_until(what: str, done: Callable[[], bool]) -> None:
 def delete_each(cloud: Cloud, service: str, kind: str, label: str, paths: list[str], wait: bool) -> None:
     """DELETE each path (one already gone is fine), waiting for it to vanish when `wait`."""
     if not paths:
-        print(f"{kind} {label} is already gone")
+        say(f"{kind} {label} is already gone")
     for path in paths:
         try:
             cloud.call("DELETE", service, path)
@@ -204,33 +227,90 @@ def delete_each(cloud: Cloud, service: str, kind: str, label: str, paths: list[s
                 raise
         if wait:
             wait_until(f"{kind} {label} to be deleted", lambda path=path: cloud.gone(service, path))
-        print(f"deleted {kind} {label}")
+        say(f"deleted {kind} {label}")
 
 
-def undone_on_failure(
-    cloud: Cloud, service: str, kind: str, label: str, path: str, finish: Callable[[], None]
-) -> None:
-    """Run `finish` (the rest of a create); if it fails or is interrupted, delete the new object.
+class Interrupts:
+    """SIGINT raises KeyboardInterrupt, except while held: then it waits until released. The
+    death of the process `parent` counts as an interrupt too, noticed at `check_parent`."""
+
+    def __init__(self) -> None:
+        self.held = False
+        self.pending = False
+        self.parent: int | None = None
+
+    def install(self, parent: int) -> None:
+        self.parent = parent
+        signal.signal(signal.SIGINT, self._on_signal)
+
+    def check_parent(self) -> None:
+        if self.parent is not None and os.getppid() != self.parent:
+            raise KeyboardInterrupt
+
+    def _on_signal(self, _signum: int, _frame: object) -> None:
+        if self.held:
+            self.pending = True
+        else:
+            raise KeyboardInterrupt
+
+    def release(self) -> None:
+        self.held = False
+        if self.pending:
+            self.pending = False
+            raise KeyboardInterrupt
+
+
+INTERRUPTS = Interrupts()
+
+
+def made(cloud: Cloud, service: str, kind: str, label: str, create: Callable[[], str], finish: Callable[[str], None]) -> None:
+    """`create()` (the object's path), then `finish(path)`; if finishing fails or is interrupted,
+    delete the new object.
 
     Terraform marks a resource whose create provisioner failed as tainted and never runs the
     destroy provisioner of a tainted resource: left here, the object would outlive the cluster.
+    An interrupt that arrives during `create()` waits for its answer, so that the path of the
+    object to delete is known.
     """
+    INTERRUPTS.held = True
     try:
-        finish()
+        path = create()
     except BaseException:
+        INTERRUPTS.held = False
+        raise
+    try:
+        INTERRUPTS.release()
+        finish(path)
+        INTERRUPTS.check_parent()  # killed meanwhile, Terraform counts the create as failed
+    except BaseException:
+        INTERRUPTS.held = True  # a second interrupt must not stop the deletion
         try:
             delete_each(cloud, service, kind, label, [path], wait=False)
         except CallError as error:
-            print(f"could not delete the half-made {kind} {label} ({error}); delete it by hand", file=sys.stderr)
+            say(f"could not delete the half-made {kind} {label} ({error}); delete it by hand", error=True)
         raise
 
 
-# Servers: named <cluster_name>-<instance> like Magic Castle's, told apart by metadata.cluster.
+def resource_id() -> str:
+    """The id of the terraform_data resource this object belongs to (its `self.id`)."""
+    return param("RESOURCE_ID")
 
 
-def cluster_servers(cloud: Cloud, name: str, cluster: str) -> list[dict[str, Any]]:
+def owned(item: dict[str, Any], cluster: str, terraform_id: str) -> bool:
+    """`item` (a server or volume) was made by the resource `terraform_id` of `cluster`; an
+    untagged one of the cluster was made before objects were tagged, and belongs to whichever
+    resource has its name."""
+    metadata = item.get("metadata") or {}
+    return metadata.get("cluster") == cluster and metadata.get("terraform_id", terraform_id) == terraform_id
+
+
+# Servers: named <cluster_name>-<instance> like Magic Castle's, told apart by metadata.cluster
+# and metadata.terraform_id.
+
+
+def resource_servers(cloud: Cloud, name: str, cluster: str, terraform_id: str) -> list[dict[str, Any]]:
     servers = cloud.list("compute", "/servers/detail", "servers")
-    return [s for s in servers if s.get("name") == name and (s.get("metadata") or {}).get("cluster") == cluster]
+    return [s for s in servers if s.get("name") == name and owned(s, cluster, terraform_id)]
 
 
 def flavor_id(cloud: Cloud, wanted: str) -> str:
@@ -250,9 +330,10 @@ def image_id(cloud: Cloud, wanted: str) -> str:
     raise CallError(f"image {wanted!r} does not exist on this cloud; set image to the name of an available image")
 
 
-def boot_from(cloud: Cloud, volume_name: str, cluster: str) -> dict[str, Any]:
-    """Nova's block device mapping that boots a server from the cluster's volume `volume_name`."""
-    volumes = cluster_volumes(cloud, volume_name, cluster)
+def boot_from(cloud: Cloud, volume_name: str, cluster: str, terraform_id: str) -> dict[str, Any]:
+    """Nova's block device mapping that boots a server from the volume the cluster's
+    resource `terraform_id` made."""
+    volumes = resource_volumes(cloud, volume_name, cluster, terraform_id)
     if not volumes:
         raise CallError(f"boot volume {volume_name} of {cluster} does not exist; apply again to recreate it")
     return {
@@ -274,44 +355,48 @@ def server_ready(cloud: Cloud, server_id: str, name: str) -> bool:
 
 def create_server(cloud: Cloud) -> None:
     name, cluster = param("NAME"), param("CLUSTER")
-    existing = cluster_servers(cloud, name, cluster)
-    if existing:
-        # A run interrupted after the server was made but before Terraform saved it: keep it.
-        server_id = existing[0]["id"]
-        print(f"server {name} of {cluster} exists already ({server_id}), keeping it")
+    server: dict[str, Any] = {
+        "name": name,
+        "flavorRef": flavor_id(cloud, param("FLAVOR")),
+        "metadata": {
+            "cluster": cluster,
+            "instance": param("INSTANCE"),
+            "tags": param("TAGS"),
+            "terraform_id": resource_id(),
+        },
+    }
+    boot_volume = param("BOOT_VOLUME")
+    if boot_volume:
+        # The volume already holds the image (see create_volume): the server boots from it.
+        server["block_device_mapping_v2"] = [boot_from(cloud, boot_volume, cluster, param("BOOT_VOLUME_ID"))]
     else:
-        server: dict[str, Any] = {
-            "name": name,
-            "flavorRef": flavor_id(cloud, param("FLAVOR")),
-            "metadata": {"cluster": cluster, "instance": param("INSTANCE"), "tags": param("TAGS")},
-        }
-        boot_volume = param("BOOT_VOLUME")
-        if boot_volume:
-            # The volume already holds the image (see create_volume): the server boots from it.
-            server["block_device_mapping_v2"] = [boot_from(cloud, boot_volume, cluster)]
-        else:
-            server["imageRef"] = image_id(cloud, param("IMAGE"))
+        server["imageRef"] = image_id(cloud, param("IMAGE"))
+
+    def create() -> str:
         server_id = cloud.call("POST", "compute", "/servers", {"server": server})["server"]["id"]
-        print(f"created server {name} ({server_id})")
-    undone_on_failure(
-        cloud, "compute", "server", name, f"/servers/{server_id}",
-        lambda: wait_until(f"server {name} to become ACTIVE", lambda: server_ready(cloud, server_id, name)),
-    )
+        say(f"created server {name} ({server_id})")
+        return f"/servers/{server_id}"
+
+    def finish(path: str) -> None:
+        server_id = path.rsplit("/", 1)[1]
+        wait_until(f"server {name} to become ACTIVE", lambda: server_ready(cloud, server_id, name))
+
+    made(cloud, "compute", "server", name, create, finish)
 
 
 def delete_server(cloud: Cloud) -> None:
     name, cluster = param("NAME"), param("CLUSTER")
-    paths = [f"/servers/{server['id']}" for server in cluster_servers(cloud, name, cluster)]
+    paths = [f"/servers/{server['id']}" for server in resource_servers(cloud, name, cluster, resource_id())]
     delete_each(cloud, "compute", "server", name, paths, wait=True)
 
 
 # Volumes: named <cluster_name>-<tag>-<name> (or <cluster_name>-<instance>-root for a boot
-# volume), told apart by metadata.cluster.
+# volume), told apart by metadata.cluster and metadata.terraform_id.
 
 
-def cluster_volumes(cloud: Cloud, name: str, cluster: str) -> list[dict[str, Any]]:
+def resource_volumes(cloud: Cloud, name: str, cluster: str, terraform_id: str) -> list[dict[str, Any]]:
     volumes = cloud.list("volume", "/volumes/detail", "volumes")
-    return [v for v in volumes if v.get("name") == name and (v.get("metadata") or {}).get("cluster") == cluster]
+    return [v for v in volumes if v.get("name") == name and owned(v, cluster, terraform_id)]
 
 
 def volume_ready(cloud: Cloud, volume_id: str, name: str) -> bool:
@@ -323,44 +408,46 @@ def volume_ready(cloud: Cloud, volume_id: str, name: str) -> bool:
 
 def create_volume(cloud: Cloud) -> None:
     name, cluster = param("NAME"), param("CLUSTER")
-    existing = cluster_volumes(cloud, name, cluster)
-    if existing:
-        volume_id = existing[0]["id"]
-        print(f"volume {name} of {cluster} exists already ({volume_id}), keeping it")
-    else:
-        volume: dict[str, Any] = {
-            "name": name,
-            "size": int(param("SIZE")),
-            "description": f"{cluster} {name}",
-            "metadata": {"cluster": cluster},
-        }
-        image = param("IMAGE")
-        if image:
-            volume["imageRef"] = image_id(cloud, image)
+    volume: dict[str, Any] = {
+        "name": name,
+        "size": int(param("SIZE")),
+        "description": f"{cluster} {name}",
+        "metadata": {"cluster": cluster, "terraform_id": resource_id()},
+    }
+    image = param("IMAGE")
+    if image:
+        volume["imageRef"] = image_id(cloud, image)
+
+    def create() -> str:
         volume_id = cloud.call("POST", "volume", "/volumes", {"volume": volume})["volume"]["id"]
-        print(f"created volume {name} ({volume['size']} GB, {volume_id})")
-    undone_on_failure(
-        cloud, "volume", "volume", name, f"/volumes/{volume_id}",
-        lambda: wait_until(f"volume {name} to become available", lambda: volume_ready(cloud, volume_id, name)),
-    )
+        say(f"created volume {name} ({volume['size']} GB, {volume_id})")
+        return f"/volumes/{volume_id}"
+
+    def finish(path: str) -> None:
+        volume_id = path.rsplit("/", 1)[1]
+        wait_until(f"volume {name} to become available", lambda: volume_ready(cloud, volume_id, name))
+
+    made(cloud, "volume", "volume", name, create, finish)
 
 
 def delete_volume(cloud: Cloud) -> None:
     name, cluster = param("NAME"), param("CLUSTER")
-    paths = [f"/volumes/{volume['id']}" for volume in cluster_volumes(cloud, name, cluster)]
+    paths = [f"/volumes/{volume['id']}" for volume in resource_volumes(cloud, name, cluster, resource_id())]
     delete_each(cloud, "volume", "volume", name, paths, wait=True)
 
 
-# Floating IPs: the module picks the address; the description names cluster and instance,
-# and is what finds an IP again, whatever address the cloud gave it.
+# Floating IPs: the module picks the address, so a second IP for the same instance is refused
+# by the cloud (the address is taken) rather than made; the description names cluster and
+# instance, and with the address finds the IP again.
 
 
 def floating_ip_description() -> str:
     return f"{param('CLUSTER')} {param('INSTANCE')}"
 
 
-def cluster_floating_ips(cloud: Cloud, description: str) -> list[dict[str, Any]]:
-    return [ip for ip in cloud.list("network", "/floatingips", "floatingips") if ip.get("description") == description]
+def resource_floating_ips(cloud: Cloud, description: str, address: str) -> list[dict[str, Any]]:
+    ips = cloud.list("network", "/floatingips", "floatingips")
+    return [ip for ip in ips if ip.get("description") == description and ip.get("floating_ip_address") == address]
 
 
 def external_network_id(cloud: Cloud) -> str:
@@ -373,22 +460,19 @@ def external_network_id(cloud: Cloud) -> str:
 
 def create_floating_ip(cloud: Cloud) -> None:
     address, description = param("ADDRESS"), floating_ip_description()
-    existing = cluster_floating_ips(cloud, description)
-    if existing:
-        ip = existing[0]
-        print(f"floating IP {ip.get('floating_ip_address')} of {description} exists already, keeping it")
-    else:
-        request = {
-            "floating_network_id": external_network_id(cloud),
-            "floating_ip_address": address,
-            "description": description,
-        }
-        ip = cloud.call("POST", "network", "/floatingips", {"floatingip": request})["floatingip"]
-        print(f"created floating IP {ip.get('floating_ip_address')} for {description}")
-    undone_on_failure(
-        cloud, "network", "floating IP", ip.get("floating_ip_address", "?"), f"/floatingips/{ip['id']}",
-        lambda: check_address(ip, address, description),
-    )
+    request = {
+        "floating_network_id": external_network_id(cloud),
+        "floating_ip_address": address,
+        "description": description,
+    }
+    given: dict[str, Any] = {}
+
+    def create() -> str:
+        given.update(cloud.call("POST", "network", "/floatingips", {"floatingip": request})["floatingip"])
+        say(f"created floating IP {given.get('floating_ip_address')} for {description}")
+        return f"/floatingips/{given['id']}"
+
+    made(cloud, "network", "floating IP", address, create, lambda _: check_address(given, address, description))
 
 
 def check_address(ip: dict[str, Any], address: str, description: str) -> None:
@@ -402,7 +486,7 @@ def check_address(ip: dict[str, Any], address: str, description: str) -> None:
 
 def delete_floating_ip(cloud: Cloud) -> None:
     description = floating_ip_description()
-    paths = [f"/floatingips/{ip['id']}" for ip in cluster_floating_ips(cloud, description)]
+    paths = [f"/floatingips/{ip['id']}" for ip in resource_floating_ips(cloud, description, param("ADDRESS"))]
     delete_each(cloud, "network", "floating IP", f"of {description}", paths, wait=False)
 
 
@@ -420,15 +504,50 @@ def main(argv: list[str]) -> int:
     if len(argv) != 2 or argv[1] not in OPERATIONS:
         print(f"usage: {argv[0]} {{{','.join(OPERATIONS)}}}", file=sys.stderr)
         return 2
+    operation = argv[1]
+    if operation.startswith("create-"):
+        return outliving_a_kill(lambda: run(operation))
+    return run(operation)
+
+
+def run(operation: str) -> int:
     try:
-        OPERATIONS[argv[1]](Cloud())
+        OPERATIONS[operation](Cloud())
     except CallError as error:
-        print(f"{argv[1]}: {error}", file=sys.stderr)
+        say(f"{operation}: {error}", error=True)
         return 1
     except KeyboardInterrupt:
-        print(f"{argv[1]}: interrupted", file=sys.stderr)
+        say(f"{operation}: interrupted", error=True)
         return 130
     return 0
+
+
+def outliving_a_kill(operation: Callable[[], int]) -> int:
+    """Run `operation` in a child process; its exit code.
+
+    Terraform, interrupted, kills its provisioners with SIGKILL at once. The child is not its
+    to kill: it gets the interrupt with the rest of the process group (or notices that this
+    process has gone), deletes what it had half made, and exits; Terraform reads its output,
+    and so waits for it, until then.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    parent = os.getpid()
+    child = os.fork()
+    if child == 0:
+        code = 1
+        try:
+            INTERRUPTS.install(parent)
+            code = operation()
+        finally:
+            with contextlib.suppress(OSError):
+                sys.stdout.flush()
+                sys.stderr.flush()
+            os._exit(code)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the child answers it
+    _, status = os.waitpid(child, 0)
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
 
 
 if __name__ == "__main__":
