@@ -14,19 +14,21 @@ the spec holds the guest password.
 
 import hashlib
 import json
+import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
-from mchub import cloud
+from mchub import cloud, tfconfig
 from mchub.cloud import CloudTarget
 from mchub.plan import PlanSummary
 from mchub.progress import ApplyProgress
 from mchub.settings import get_settings
 from mchub.spec import ClusterSpec, FieldProblem, SpecError, dump_spec, load_spec
 from mchub.terraform import Terraform
+from mchub.terraform_errors import TerraformError, TerraformInterrupted
 from mchub.workspace import (
     PlanRecord,
     Workspace,
@@ -71,27 +73,31 @@ def prepare(request_file: Path, *, new: bool, hostname: str | None = None) -> Wo
     folder of `hostname` (default: the request's own) and refuses a request that changes its
     cluster_name, domain, image, cloud or guest password or removes a volume. The request
     file is removed once copied, and also when refused (it holds the guest password and can
-    never be used). Run again with the same request (a resumed flow), it changes nothing.
+    never be used). Run again with the same request (a resumed flow), it changes nothing,
+    unless the folder's spec or configuration is no longer what the request renders (cut
+    short, damaged): then it is written again.
     """
     clusters_dir = _clusters_dir_of(request_file)
     request_id = request_file.stem
     if not request_file.exists():
-        return _prepared_from(clusters_dir, request_id, request_file)
-    spec = load_spec(request_file, stored=True)  # stored: an expiration date may pass while it waits
-    try:
-        if new:
-            ws = _new_workspace(clusters_dir, spec, request_id)
-        else:
-            ws = open_existing(clusters_dir, hostname or spec.hostname)
-            refuse_locked_changes(ws.spec(), spec)
-            ws.record_request(request_id)
-    except (WorkspaceError, SpecError):
-        request_file.unlink()
-        raise
-    if not (ws.spec_file.exists() and ws.main_tf.exists() and ws.spec() == spec):
-        target = cloud.target(spec.cloud)
+        ws = _prepared_from(clusters_dir, request_id, request_file)
+        spec = ws.spec()
+    else:
+        spec = load_spec(request_file, stored=True)  # stored: an expiration date may pass while it waits
+        try:
+            if new:
+                ws = _new_workspace(clusters_dir, spec, request_id)
+            else:
+                ws = open_existing(clusters_dir, hostname or spec.hostname)
+                refuse_locked_changes(ws.spec(), spec)
+                ws.record_request(request_id)
+        except (WorkspaceError, SpecError):
+            request_file.unlink()
+            raise
+    target = cloud.target(spec.cloud)
+    if not _written_from(ws, spec, target):
         ws.write(spec, target.kind, target.sandbox_url)
-    request_file.unlink()
+    request_file.unlink(missing_ok=True)
     return ws
 
 
@@ -159,7 +165,17 @@ def init(ws: Workspace, tf: Terraform) -> bool:
 def plan(ws: Workspace, tf: Terraform, *, destroy: bool = False) -> tuple[PlanRecord, PlanSummary]:
     """Plan (a destroy plan with `destroy`) and summarise it. The latest plan is returned
     instead when it is of the same kind, made from the current main.tf.json and not applied
-    yet: a flow resumed after approval gets the plan that was approved."""
+    yet: a flow resumed after approval gets the plan that was approved. Refused
+    (WorkspaceError, nothing run) while Terraform's state is empty or unreadable."""
+    problem = ws.state_problem()
+    if problem is not None:
+        # Terraform would read an empty state as "nothing built" and plan every resource
+        # again, beside the ones the cloud still holds.
+        raise WorkspaceError(
+            f"{ws.hostname}: {problem}; it is not planned from: put back the state from "
+            f"{ws.state_file.name}.backup (the state before that run) after checking the cloud for "
+            "the cluster's servers, volumes and floating IPs that it does not list"
+        )
     config_hash = ws.config_hash()
     latest = ws.plan_record()
     if (
@@ -201,8 +217,20 @@ def apply(
         if on_progress is not None:
             on_progress(progress)
 
+    # Until Terraform has ended by itself (its state then lists what it made), the folder is
+    # marked: a run killed meanwhile leaves it marked as holding resources, never as empty.
+    ws.mark_apply_started(approved)
     try:
         tf.apply(plan_file.relative_to(ws.root), step="destroy" if approved.destroy else "apply", on_event=on_event)
+    except TerraformInterrupted as interrupted:
+        if not interrupted.killed:  # stopped on SIGINT: it saved its state
+            ws.mark_apply_ended()
+        raise
+    except TerraformError:
+        ws.mark_apply_ended()  # an error exit: Terraform saved what it made
+        raise
+    else:
+        ws.mark_apply_ended()
     finally:
         _keep_state_private(ws)
     return progress
@@ -217,6 +245,28 @@ def destroy_and_archive(
     record, _ = plan(ws, tf, destroy=True)
     apply(ws, tf, record, on_progress)
     return ws.archive()
+
+
+def _written_from(ws: Workspace, spec: ClusterSpec, target: CloudTarget) -> bool:
+    """The folder holds `spec` and exactly the configuration it renders for `target`: not a
+    main.tf.json cut short (a full disk, a crash) or edited by hand."""
+    try:
+        if ws.spec() != spec:
+            return False
+    except SpecError:  # missing or damaged: written again
+        return False
+    # Rendered beside the folder, so that its relative paths (the sandbox module's) are the same.
+    with tempfile.TemporaryDirectory(prefix=".render-", dir=ws.root.parent) as scratch:
+        tfconfig.write(spec, target.kind, Path(scratch), target.sandbox_url)
+        rendered = [path for path in Path(scratch).iterdir() if path.is_file()]
+        return all(_same_bytes(path, ws.root / path.name) for path in rendered)
+
+
+def _same_bytes(expected: Path, found: Path) -> bool:
+    try:
+        return found.read_bytes() == expected.read_bytes()
+    except OSError:
+        return False
 
 
 def _clusters_dir_of(request_file: Path) -> Path:

@@ -11,13 +11,18 @@ can hold the guest password (spec, Terraform variables, plan files, plan JSON, c
     plan.meta.json               the PlanRecord of that plan
     terraform.tfstate            what Terraform built
     cluster.json                 what was read back after the last apply (ClusterState)
+    apply.unfinished             an apply started and has not ended (the state may miss resources)
     logs/                        one log per Terraform step, older runs kept (mchub.logs)
+
+An archived folder keeps all this but the guest password (mchub.secret_scrub) and the plan files.
 """
 
+import contextlib
 import errno
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,12 +31,16 @@ from pydantic import BaseModel
 
 from mchub.cluster_state import REVEAL_SECRETS, ClusterState
 from mchub.hostname import HostnameError, checked_hostname, hostname_problem
-from mchub.spec import ClusterSpec, dump_spec, load_spec
+from mchub.secret_scrub import remove_secrets
+from mchub.spec import ClusterSpec, SpecError, dump_spec, load_spec
 from mchub.tfconfig import VARIABLES_FILE, CloudKind
 from mchub.tfconfig import write as write_config
 
 ARCHIVE = ".archive"
 PLANS = "plans"
+UNFINISHED_APPLY = "apply.unfinished"
+LOCK_INFO = ".terraform.tfstate.lock.info"
+"""What Terraform's local backend writes beside the state while it holds the state's lock."""
 
 
 class WorkspaceError(Exception):
@@ -233,24 +242,114 @@ class Workspace:
             return None
         return ClusterState.model_validate_json(self.cluster_state_file.read_text())
 
-    def holds_resources(self) -> bool:
-        """True when Terraform's state still lists resources in the cloud (or cannot be read,
-        so that nothing is ever archived on a guess)."""
-        if not self.state_file.exists():
-            return False
+    # --- an apply that did not end: its state may miss what it made ---
+
+    @property
+    def unfinished_apply_file(self) -> Path:
+        return self.root / UNFINISHED_APPLY
+
+    def mark_apply_started(self, record: PlanRecord) -> None:
+        """Written before Terraform applies `record`; removed by `mark_apply_ended` once
+        Terraform has ended by itself. Left behind (the run was killed), it says that the
+        cloud may hold resources the state does not list."""
+        _write_private(self.unfinished_apply_file, record.model_dump_json(indent=2))
+
+    def mark_apply_ended(self) -> None:
+        self.unfinished_apply_file.unlink(missing_ok=True)
+
+    def unfinished_apply(self) -> PlanRecord | None:
+        """The plan whose apply started and did not end, None if none."""
         try:
-            state = json.loads(self.state_file.read_text() or "{}")
-        except json.JSONDecodeError:
-            return True
-        return any(r.get("mode") == "managed" and r.get("instances") for r in state.get("resources", []))
+            return PlanRecord.model_validate_json(self.unfinished_apply_file.read_text())
+        except FileNotFoundError:
+            return None
+        except ValueError:  # half written: it was being marked when the run died
+            return PlanRecord(plan_file="(unknown)", config_hash="", destroy=False, created_at=datetime.now(UTC))
+
+    def state_problem(self) -> str | None:
+        """Why Terraform's state cannot be trusted (empty or unreadable: Terraform died while
+        writing it), None when it can or there is none yet."""
+        if not self.state_file.exists():
+            return None
+        try:
+            text = self.state_file.read_text()
+            if not text.strip():
+                return f"Terraform's state {self.state_file} is empty: Terraform was killed while writing it"
+            state = json.loads(text)
+        except (OSError, ValueError) as error:
+            return f"Terraform's state {self.state_file} cannot be read ({error})"
+        resources = state.get("resources", []) if isinstance(state, dict) else None
+        if not (isinstance(resources, list) and all(isinstance(r, dict) for r in resources)):
+            return f"Terraform's state {self.state_file} is not a Terraform state"
+        return None
+
+    def why_not_archived(self) -> list[str]:
+        """What keeps the folder from being archived: each reason says what to do. Nothing is
+        archived on a guess: a state that cannot be read, or an apply that did not end, may
+        leave resources in the cloud that nobody would ever destroy."""
+        refresh = (
+            "make sure no run of the cluster is active, then destroy it again: its plan reads "
+            "what the cloud holds, its apply removes it"
+        )
+        problem = self.state_problem()
+        if problem is not None:
+            backup = self.state_file.with_name(self.state_file.name + ".backup")
+            return [
+                f"{problem}, so it counts as one that still holds resources: {backup.name}, if "
+                "there, holds the state from before that run. Check the cloud for the cluster's "
+                "servers, volumes and floating IPs, delete them or import them into a state put "
+                f"back from {backup.name}, then destroy the cluster"
+            ]
+        reasons = []
+        state = json.loads(self.state_file.read_text()) if self.state_file.exists() else {}
+        if any(r.get("mode") == "managed" and r.get("instances") for r in state.get("resources", [])):
+            reasons.append(
+                f"Terraform's state ({self.state_file}) still holds resources; destroy the cluster before "
+                "archiving its folder"
+            )
+        unfinished = self.unfinished_apply()
+        if unfinished is not None:
+            reasons.append(
+                f"the apply of {unfinished.plan_file} started and never ended (its run was killed), so "
+                f"the cloud may hold resources its state does not list; {refresh}"
+            )
+        if (self.root / LOCK_INFO).exists():
+            reasons.append(
+                f"Terraform's lock ({LOCK_INFO}) is still there: a Terraform run on this cluster did not "
+                f"end, or still runs; {refresh}"
+            )
+        return reasons
+
+    def holds_resources(self) -> bool:
+        """True when the cloud may still hold resources of this cluster: Terraform's state
+        lists some, cannot be read, or an apply did not end (see `why_not_archived`)."""
+        return bool(self.why_not_archived())
 
     def archive(self) -> Path:
-        """Move the folder (logs and all) under clusters/.archive/; refuses while it holds resources."""
-        if self.holds_resources():
-            raise WorkspaceError(
-                f"{self.hostname}: Terraform's state ({self.state_file}) still holds resources; "
-                "destroy the cluster before archiving its folder"
-            )
+        """Move the folder (logs and all) under clusters/.archive/ and take the guest password
+        out of it; refuses while it may hold resources (`why_not_archived`)."""
+        reasons = self.why_not_archived()
+        if reasons:
+            raise WorkspaceError(f"{self.hostname}: its folder is not archived: " + "; and ".join(reasons))
+        secrets = self._secrets()
+        target = self._move_to_archive()
+        remove_secrets(target, secrets)
+        return target
+
+    def _secrets(self) -> set[str]:
+        """The guest passwords in the folder: the spec's, or the one Terraform generated."""
+        found = set()
+        with contextlib.suppress(SpecError):
+            found.add(self.spec().guest_passwd.get_secret_value())
+        # Terraform's configuration and variables, cluster.json, the state and its backup.
+        for path in [*self.root.glob("*.json"), *self.root.glob(f"{self.state_file.name}*")]:
+            try:
+                found.update(_passwords_in(json.loads(path.read_text())))
+            except (OSError, ValueError):
+                continue  # absent or unreadable: nothing to find there
+        return found
+
+    def _move_to_archive(self) -> Path:
         archive = self.root.parent / ARCHIVE
         archive.mkdir(mode=0o700, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -265,6 +364,21 @@ class Workspace:
                 raise
             return target
         raise WorkspaceError(f"{self.hostname}: {archive} already holds 999 archives made at {stamp}")
+
+
+def _passwords_in(data: Any) -> Iterator[str]:
+    """The guest passwords in Terraform's variables or state, or in cluster.json."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if key in ("guest_passwd", "guest_password") and isinstance(value, str):
+                yield value
+            elif key == "guests" and isinstance(value, dict) and isinstance(value.get("password"), str):
+                yield value["password"]  # the accounts output
+            else:
+                yield from _passwords_in(value)
+    elif isinstance(data, list):
+        for item in data:
+            yield from _passwords_in(item)
 
 
 def folder_of(clusters_dir: Path, hostname: str) -> Path:
