@@ -41,4 +41,8 @@ def serve(host: str, port: int, data_dir: Path, boot_seconds: float | None = Non
     config = uvicorn.Config(
         app, log_level="warning", access_log=False, lifespan="off", http="h11", timeout_graceful_shutdown=5
     )
-    uvicorn.Server(config).run(sockets=[sock])
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:
+        # uvicorn raises the SIGINT it stopped on again once stopped; stopping was asked for.
+        pass
