@@ -13,6 +13,7 @@ credential, refuse other origins and check CSRF tokens.
 The test harness (tests/conftest_prefect.py) starts the same platform parts with `Stack`.
 """
 
+import io
 import json
 import os
 import signal
@@ -37,6 +38,13 @@ ROOT = Path(__file__).resolve().parent.parent
 """The project's root: prefect.yaml, and the folders the flows import from."""
 WORK_POOL = "mchub"
 WORKER_QUERY_SECONDS = 1
+STOP_SECONDS = 4.0
+"""How long the parts have in all to stop by themselves; then they are killed, so that
+everything is gone within 5 s of Ctrl-C or a service manager's SIGTERM. Killing is safe:
+Prefect's database is SQLite (a write is whole or absent), and a run's engine and Terraform die
+with the worker."""
+CALLED_STOP_SECONDS = 1.5
+"""Of STOP_SECONDS, what Prefect's server and the cloud have at least, after the others."""
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 # What a run's engine imports, so that forks do not spend their time importing: Prefect's
 # engine, MC Hub's flows, and what Prefect imports only once a flow runs.
@@ -62,6 +70,9 @@ class Service:
     start_timeout: float = 60.0
     env: dict[str, str] = field(default_factory=dict)
     """Environment of this part only, over the stack's."""
+    called_while_stopping: bool = False
+    """The other parts call it while they stop (a worker reports its runs' ends to Prefect's
+    server): it is asked to stop once they have."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +95,7 @@ def services(settings: Settings) -> list[Part]:
         argv=[sys.executable, "-m", "mchub.cli", "sandbox"],
         url=sandbox_url,
         ready=_answers_200(f"{sandbox_url}/sandbox/health"),
+        called_while_stopping=True,
     )
     return [sandbox, *platform(settings), web_pages(settings)]
 
@@ -147,6 +159,7 @@ def platform(settings: Settings) -> list[Part]:
             url=api.removesuffix("/api"),
             ready=_answers_200(f"{api}/health"),  # the one request it answers without the credential
             start_timeout=120.0,
+            called_while_stopping=True,
             env={
                 "PREFECT_SERVER_API_AUTH_STRING": secret,
                 # The dashboard calls the API from the server's own origin; no other is answered.
@@ -227,7 +240,7 @@ def child_env(settings: Settings) -> dict[str, str]:
 
 @dataclass
 class Stack:
-    """Parts started in order as child processes (logs in `log_dir`), stopped in reverse."""
+    """Parts started in order as child processes (logs in `log_dir`), stopped together."""
 
     env: dict[str, str]
     log_dir: Path
@@ -240,8 +253,11 @@ class Stack:
             if isinstance(part, Step):
                 self._run(part, log, log_path)
                 return
+            # In a process group of its own: a Ctrl-C in the terminal reaches `mchub up` alone,
+            # which stops the parts in their order.
             process = subprocess.Popen(
-                part.argv, cwd=ROOT, env={**self.env, **part.env}, stdout=log, stderr=subprocess.STDOUT
+                part.argv, cwd=ROOT, env={**self.env, **part.env},
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, process_group=0,
             )
         self.running.append((part, process))
         _wait_ready(part, process, log_path)
@@ -250,17 +266,15 @@ class Stack:
         """The names of the services that have exited."""
         return [service.name for service, process in self.running if process.poll() is not None]
 
-    def stop(self) -> None:
-        for _, process in reversed(self.running):
-            if process.poll() is None:
-                process.send_signal(signal.SIGINT)
-        for service, process in reversed(self.running):
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                print(f"mchub: {service.name} did not stop in 20 s; killing it", file=sys.stderr)
-                process.kill()
-                process.wait()
+    def stop(self, grace: float = STOP_SECONDS) -> None:
+        """Stop every part within `grace` seconds: first, together, those that call the others
+        as they stop, then the others, together. A part still running at its turn's deadline
+        is killed."""
+        deadline = time.monotonic() + grace
+        callers = [running for running in self.running if not running[0].called_while_stopping]
+        called = [running for running in self.running if running[0].called_while_stopping]
+        _stop_together(callers, deadline - CALLED_STOP_SECONDS)
+        _stop_together(called, deadline)
         self.running.clear()
 
     def _run(self, step: Step, log: IO[bytes], log_path: Path) -> None:
@@ -272,6 +286,20 @@ class Stack:
             raise StartError(f"{step.name} did not finish within {step.timeout:g} s; see {log_path}") from None
         if done.returncode != 0:
             raise StartError(f"{step.name} failed with exit code {done.returncode}; see {log_path}")
+
+
+def _stop_together(parts: list[tuple[Service, subprocess.Popen]], deadline: float) -> None:
+    """Ask every part to stop at once, as Ctrl-C does; kill those still running at `deadline`."""
+    for _, process in parts:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+    for service, process in reversed(parts):
+        try:
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            print(f"mchub: {service.name} did not stop in time; killing it", file=sys.stderr)
+            process.kill()
+            process.wait()
 
 
 def _answers_200(url: str) -> Callable[[datetime], bool]:
@@ -320,6 +348,7 @@ def _wait_ready(service: Service, process: subprocess.Popen, log_path: Path) -> 
 def up(settings: Settings) -> int:
     """Start every part, print where each is, and stop them all on Ctrl-C or when one dies."""
     _stop_on_signals()
+    _print_lines_at_once()
     stack = Stack(env=child_env(settings), log_dir=settings.home / "logs")
     try:
         for part in services(settings):
@@ -337,6 +366,8 @@ def up(settings: Settings) -> int:
         print("\nstopping ...")
         return 0
     finally:
+        # A second Ctrl-C would leave the parts not yet waited for running; stopping is bounded.
+        _ignore_signals()
         stack.stop()
 
 
@@ -349,3 +380,15 @@ def _stop_on_signals() -> None:
     # the background may have set SIGINT to be ignored, so install the handler explicitly.
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _ignore_signals() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def _print_lines_at_once() -> None:
+    # A log file, a pipe or a service manager's journal gets each status line when it is
+    # printed, not when 8 KB have gathered or the process ends (stderr is line-buffered anyway).
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)
