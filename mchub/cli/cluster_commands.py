@@ -35,7 +35,7 @@ def add_cluster_commands(commands: "argparse._SubParsersAction[argparse.Argument
     create = commands.add_parser("create", help="build a new cluster from a spec file, through its plan and approval")
     create.add_argument("spec", type=Path, help="cluster spec in YAML, e.g. examples/cluster.yaml")
     _follow_options(create)
-    create.set_defaults(run=_create)
+    create.set_defaults(run=_refusing_approve_without_wait(create, _create))
 
     for verb, run, help_text in (
         ("approve", _approve, "approve the plan a cluster's run waits for"),
@@ -58,7 +58,7 @@ def add_cluster_commands(commands: "argparse._SubParsersAction[argparse.Argument
     destroy = commands.add_parser("destroy", help="destroy a cluster's cloud resources and archive its folder")
     _host_argument(destroy)
     _follow_options(destroy)
-    destroy.set_defaults(run=_destroy)
+    destroy.set_defaults(run=_refusing_approve_without_wait(destroy, _destroy))
 
     logs = commands.add_parser("logs", help="the log of a cluster's latest run")
     _host_argument(logs)
@@ -94,7 +94,29 @@ def _hostname(text: str) -> str:
 
 def _follow_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--approve", action="store_true", help="approve the plan without waiting for someone to")
-    parser.add_argument("--no-wait", action="store_true", help="return once the run is submitted")
+    parser.add_argument(
+        "--no-wait", action="store_true", help="return once the run is submitted (not with --approve)"
+    )
+
+
+def _refusing_approve_without_wait(parser: argparse.ArgumentParser, command: Command) -> Command:
+    """`command`, refused before anything is submitted when given --approve with --no-wait.
+
+    --approve answers the plan once the run has made it, so the command must be there to
+    answer; an approval sent along with the run instead (a flow parameter) could be sent by
+    anyone who submits runs through Prefect's API, not only by a person answering the plan."""
+
+    def run(args: argparse.Namespace) -> int:
+        if args.approve and args.no_wait:
+            parser.error(
+                "--approve and --no-wait cannot be used together: --approve answers the plan, so the "
+                "command waits for it. Leave out --no-wait (Ctrl-C once the plan is approved stops "
+                "following; the run goes on), or leave out --approve and answer the plan later with "
+                "`mchub approve HOST`"
+            )
+        return command(args)
+
+    return run
 
 
 def _prefect_command(command: Command) -> Command:
