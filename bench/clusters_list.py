@@ -24,7 +24,7 @@ import httpx
 from harness import Hub, running_platform
 from prefect.states import Completed, Failed, Paused, State
 
-from mchub.cli import runs
+from mchub.orchestration import runs
 from mchub.status import BUILD_FLOW, HOSTNAME_LABEL, PHASE_LABEL, Status, cluster_tag
 
 LEFT_AS = (

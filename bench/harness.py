@@ -4,7 +4,7 @@ temporary home that is removed afterwards, plus the small tools the benchmarks s
 (cluster specs, waiting for statuses, the processes of the product and their memory).
 
     with running_platform(boot_seconds=0) as hub:
-        ...  # mchub.cli.runs and mchub.lifecycle act on hub's server and folders
+        ...  # mchub.orchestration.runs and mchub.cluster.lifecycle act on hub's server and folders
 
 Everything started is stopped on leaving the block, also on Ctrl-C, SIGTERM or an error
 (an error keeps the temporary home, with the logs, and says where).
@@ -33,9 +33,9 @@ os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 from prefect.client.orchestration import SyncPrefectClient
 from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
-from mchub.cli import runs
+from mchub.orchestration import runs
 from mchub.settings import Settings, get_settings
-from mchub.spec import ClusterSpec, default_spec_data, parse_spec
+from mchub.spec.model import ClusterSpec, default_spec_data, parse_spec
 from mchub.stack import Stack, child_env, platform
 from mchub.status import Status
 from sandbox.launcher import SandboxCloud, start_sandbox

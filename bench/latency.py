@@ -1,7 +1,7 @@
 """How long a person waits at each step of a build, beside the raw Terraform it wraps.
 
 One run builds one small cluster on a sandbox whose services answer as soon as its servers
-exist (boot time 0), through the same client as the web pages (mchub.cli.runs), polling
+exist (boot time 0), through the same client as the web pages (mchub.orchestration.runs), polling
 runs.status_of every 50 ms:
   submit (Apply)  → awaiting_approval visible (the plan is shown)
   approve (OK)    → build_running visible
@@ -27,11 +27,12 @@ from datetime import UTC, datetime
 import httpx
 from harness import Hub, cluster_spec, running_platform, wait_for_status
 
-from mchub import cloud, lifecycle
-from mchub.cli import runs
+from mchub.cloud import connection
+from mchub.cluster import lifecycle
+from mchub.cluster.workspace import open_existing
+from mchub.orchestration import runs
 from mchub.status import Status
-from mchub.terraform import Terraform
-from mchub.workspace import open_existing
+from mchub.terraform.runner import Terraform
 from sandbox.cluster_services import service_urls
 
 POLL_SECONDS = 0.05
@@ -107,7 +108,7 @@ def one_run(hub: Hub) -> Timings:
         folder = hub.settings.clusters_dir / host
         copy = hub.home / "by-hand" / host
         shutil.copytree(folder, copy, ignore=shutil.ignore_patterns(*NOT_COPIED))
-        tf = Terraform(copy, log_dir=copy / "logs", env=cloud.terraform_env())
+        tf = Terraform(copy, log_dir=copy / "logs", env=connection.terraform_env())
         raw_init_plan = timed(lambda: (tf.init(), tf.plan("by-hand.tfplan")))
 
         sandbox_urls = service_urls(hub.sandbox.url, host)

@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from mchub import cloud
-from mchub.resources import ResourceReader
+from mchub.cloud import connection
+from mchub.cloud.resources import ResourceReader
 from sandbox.launcher import start_sandbox
 
 
@@ -43,7 +43,7 @@ def main() -> None:
             readers = [ResourceReader("sandbox", sandbox.clouds_yaml)]
 
             def new_reader() -> None:
-                cloud.forget()
+                connection.forget()
                 readers[0] = ResourceReader("sandbox", sandbox.clouds_yaml)
 
             def read(fresh_quotas: bool = False) -> None:

@@ -31,8 +31,8 @@ from harness import (
     wait_until,
 )
 
-from mchub.cli import runs
-from mchub.spec import ClusterSpec
+from mchub.orchestration import runs
+from mchub.spec.model import ClusterSpec
 from mchub.stack import WORK_POOL
 from mchub.status import Status
 

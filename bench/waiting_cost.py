@@ -34,7 +34,7 @@ from harness import (
     wait_until,
 )
 
-from mchub.cli import runs
+from mchub.orchestration import runs
 from mchub.status import Status
 
 # A suspended run's process exits soon after it pauses; give it this long.

@@ -15,10 +15,10 @@ from prefect.states import Cancelled, State
 
 from flows.approval import Approval
 from flows.run_labels import set_labels
-from mchub.plan import PlanSummary
+from mchub.cluster.workspace import PlanRecord
 from mchub.settings import get_settings
 from mchub.status import answer_label, answered_labels
-from mchub.workspace import PlanRecord
+from mchub.terraform.plan import PlanSummary
 
 
 def approval_key(record: PlanRecord) -> str:

@@ -25,10 +25,10 @@ from flows.cluster_runs import claim_cluster
 from flows.provisioning import wait_for_services
 from flows.reports import apply_reported, publish_plan
 from flows.run_labels import set_phase
-from mchub import lifecycle
-from mchub.cli.runs import ClusterBusy
-from mchub.hostname import HostnameError, checked_hostname
-from mchub.workspace import WorkspaceError
+from mchub.cluster import lifecycle
+from mchub.cluster.workspace import WorkspaceError
+from mchub.orchestration.runs import ClusterBusy
+from mchub.spec.hostname import HostnameError, checked_hostname
 from tasks.cluster_state import read_state
 from tasks.terraform_steps import init_terraform, plan_changes
 from tasks.workspace_steps import archive_workspace, prepare_workspace
@@ -37,7 +37,7 @@ from tasks.workspace_steps import archive_workspace, prepare_workspace
 @flow(name="build-cluster", persist_result=False)
 def build_cluster(request_file: str, hostname: str, new: bool) -> State:
     """Build `hostname` from the spec in `request_file` (written by
-    mchub.lifecycle.new_cluster_request); `new`: a cluster that does not exist yet."""
+    mchub.cluster.lifecycle.new_cluster_request); `new`: a cluster that does not exist yet."""
     try:
         checked_hostname(hostname)  # a parameter anyone may set: before it names a lock, a tag or a folder
         claim_cluster(hostname, "plan")

@@ -18,7 +18,7 @@ from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
 from flows.cluster_runs import refuse_if_busy
 from flows.run_labels import current_run
-from mchub.cli.runs import ClusterBusy
+from mchub.orchestration.runs import ClusterBusy
 
 # A run reaches the lock only after finding no other run of its cluster unfinished, so the
 # wait is for a hand-over or for a server slowed by many runs at once (measured: 5 s was

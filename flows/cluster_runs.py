@@ -2,7 +2,7 @@
 unfinished run (one waiting for approval included) acts on it.
 
 The same rule, and the same message naming the run that holds the cluster, as the client's
-check at submission (mchub.cli.runs); the flows check again because a run can also be
+check at submission (mchub.orchestration.runs); the flows check again because a run can also be
 started from Prefect's dashboard, or submitted by two people at the same moment.
 """
 
@@ -12,7 +12,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import FlowRun
 
 from flows.run_labels import current_run
-from mchub.cli import runs
+from mchub.orchestration import runs
 from mchub.status import HOSTNAME_LABEL, PHASE_LABEL, Phase, cluster_tag
 
 

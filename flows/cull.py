@@ -10,11 +10,11 @@ each holds a guest password.
 from prefect import flow, get_run_logger
 from prefect.states import Completed, State
 
-from mchub.cli import runs
-from mchub.expiration import expired
+from mchub.cluster.expiration import expired
+from mchub.cluster.workspace import list_hostnames, open_existing
+from mchub.orchestration import runs
 from mchub.settings import get_settings
-from mchub.spec import SpecError
-from mchub.workspace import list_hostnames, open_existing
+from mchub.spec.model import SpecError
 
 
 def expired_clusters() -> list[str]:

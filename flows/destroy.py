@@ -19,12 +19,12 @@ from flows.cluster_lock import cluster_lock
 from flows.cluster_runs import claim_cluster
 from flows.reports import apply_reported, publish_plan
 from flows.run_labels import set_phase
-from mchub import lifecycle
-from mchub.expiration import expired
-from mchub.hostname import checked_hostname
+from mchub.cluster import lifecycle
+from mchub.cluster.expiration import expired
+from mchub.cluster.workspace import Workspace, open_existing
 from mchub.settings import get_settings
-from mchub.spec import SpecError
-from mchub.workspace import Workspace, open_existing
+from mchub.spec.hostname import checked_hostname
+from mchub.spec.model import SpecError
 from tasks.terraform_steps import init_terraform, plan_changes
 from tasks.workspace_steps import archive_workspace
 

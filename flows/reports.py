@@ -16,11 +16,11 @@ from prefect.artifacts import (
 )
 
 from flows.run_labels import set_labels
-from mchub.plan import PlanSummary
-from mchub.progress import ApplyProgress
+from mchub.cluster.workspace import PlanRecord, Workspace
 from mchub.status import PROGRESS_LABEL, artifact_key
-from mchub.terraform import Terraform
-from mchub.workspace import PlanRecord, Workspace
+from mchub.terraform.plan import PlanSummary
+from mchub.terraform.progress import ApplyProgress
+from mchub.terraform.runner import Terraform
 from tasks.terraform_steps import apply_plan
 
 # Terraform sends several messages per resource; the dashboard needs no more than this.

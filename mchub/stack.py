@@ -2,12 +2,12 @@
 
 The parts, in order: the sandbox cloud; Prefect's server (SQLite under <home>/prefect);
 the work pool and the deployments of prefect.yaml; the reconciliation of runs a dead
-worker left unfinished; the warm engines that start each flow run (mchub.warm_engines);
+worker left unfinished; the warm engines that start each flow run (mchub.orchestration.warm_engines);
 the worker that runs the flows; the web pages (Streamlit). Every
 child gets the same environment: the MCHUB_* settings of this process (paths made
 absolute) and Prefect's settings, so the flows and the pages see the same clusters
 folder, clouds.yaml and API, and send the same credential to Prefect's API (see
-mchub.prefect_auth). Only Prefect's server gets the settings that make it require that
+mchub.orchestration.prefect_auth). Only Prefect's server gets the settings that make it require that
 credential, refuse other origins and check CSRF tokens.
 
 The test harness (tests/conftest_prefect.py) starts the same platform parts with `Stack`.
@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import SecretStr
 
-from mchub import prefect_auth, warm_engines
+from mchub.orchestration import prefect_auth, warm_engines
 from mchub.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -155,7 +155,7 @@ def platform(settings: Settings) -> list[Part]:
         Service(
             name="prefect server",
             # Prefect's server with its SQLite writes queued rather than refused (see the module).
-            argv=[sys.executable, "-m", "mchub.cli.prefect_server", "--host", where.hostname, "--port", str(where.port)],
+            argv=[sys.executable, "-m", "mchub.orchestration.prefect_server", "--host", where.hostname, "--port", str(where.port)],
             url=api.removesuffix("/api"),
             ready=_answers_200(f"{api}/health"),  # the one request it answers without the credential
             start_timeout=120.0,
@@ -171,14 +171,14 @@ def platform(settings: Settings) -> list[Part]:
         Step(name="reconciliation", argv=[*mchub, "reconcile", "--worker", worker_name()]),
         Service(
             name="warm engines",
-            argv=[sys.executable, "-m", "mchub.warm_engines", str(engines), warm_engines.ENGINE, *ENGINE_PRELOAD],
+            argv=[sys.executable, "-m", "mchub.orchestration.warm_engines", str(engines), warm_engines.ENGINE, *ENGINE_PRELOAD],
             url=str(engines),
             ready=lambda started_at: engines.is_socket(),
         ),
         Service(
             name="prefect worker",
             argv=[
-                sys.executable, "-m", "mchub.cli.worker", "--pool", WORK_POOL, "--name", worker_name(),
+                sys.executable, "-m", "mchub.orchestration.worker", "--pool", WORK_POOL, "--name", worker_name(),
                 # Capped because every run starting at once on a small machine swamps the
                 # server's SQLite database and runs fail with "database is locked".
                 *(["--limit", str(settings.max_concurrent_runs)] if settings.max_concurrent_runs else []),
@@ -198,7 +198,7 @@ def own_origins(host: str, port: int) -> list[str]:
 
 
 def credential(settings: Settings) -> str:
-    """The secret of Prefect's API (mchub.prefect_auth), generated on the first start."""
+    """The secret of Prefect's API (mchub.orchestration.prefect_auth), generated on the first start."""
     try:
         return prefect_auth.ensure_auth_string(settings)
     except (prefect_auth.CredentialError, OSError) as error:

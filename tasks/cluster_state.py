@@ -2,10 +2,10 @@
 
 from prefect import get_run_logger
 
-from mchub.cluster_state import ClusterState, read_cluster_state
-from mchub.resources import reader
-from mchub.terraform import Terraform
-from mchub.workspace import Workspace
+from mchub.cloud.resources import reader
+from mchub.cluster.state import ClusterState, read_cluster_state
+from mchub.cluster.workspace import Workspace
+from mchub.terraform.runner import Terraform
 from tasks.step import step
 
 

@@ -1,6 +1,6 @@
 """The Terraform steps of a cluster: init, plan, apply of the approved plan.
 
-Terraform runs in a process group of its own (mchub.terraform_process), so the process
+Terraform runs in a process group of its own (mchub.terraform.process), so the process
 worker, which stops a cancelled run by signalling the run's process group, never reaches
 it. Each step therefore runs its Terraform command in a helper thread while the run's main
 thread, where Prefect raises TerminationSignal on SIGTERM, waits for it: on that signal (or
@@ -15,11 +15,11 @@ from typing import TypeVar
 
 from prefect import get_run_logger
 
-from mchub import lifecycle
-from mchub.plan import PlanSummary
-from mchub.progress import ApplyProgress
-from mchub.terraform import Terraform
-from mchub.workspace import PlanRecord, Workspace
+from mchub.cluster import lifecycle
+from mchub.cluster.workspace import PlanRecord, Workspace
+from mchub.terraform.plan import PlanSummary
+from mchub.terraform.progress import ApplyProgress
+from mchub.terraform.runner import Terraform
 from tasks.step import step
 
 T = TypeVar("T")

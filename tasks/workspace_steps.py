@@ -4,8 +4,8 @@ from pathlib import Path
 
 from prefect import get_run_logger
 
-from mchub import lifecycle
-from mchub.workspace import Workspace
+from mchub.cluster import lifecycle
+from mchub.cluster.workspace import Workspace
 from tasks.step import step
 
 

@@ -1,10 +1,10 @@
-"""The Prefect platform for tests: a real Prefect server (mchub.cli.prefect_server), the
+"""The Prefect platform for tests: a real Prefect server (mchub.orchestration.prefect_server), the
 deployments of prefect.yaml and a process worker, started once per session with the same
 code as `mchub up`.
 
 Use the `prefect_stack` fixture: the worker's flow runs and this test process share its
 settings (MCHUB_* in the environment while the session lasts: clusters dir, the sandbox's
-clouds.yaml, the API URL and its credential), so `mchub.cli.runs` and `mchub.lifecycle`
+clouds.yaml, the API URL and its credential), so `mchub.orchestration.runs` and `mchub.cluster.lifecycle`
 called from a test act on the same server and folders as the flows, and Prefect's own
 clients in the test process (get_client, Flow.deploy) send the server's credential.
 """
@@ -47,14 +47,14 @@ class PrefectStack:
 
     def client(self, **httpx_settings: Any) -> Any:
         """A new client of the server (a `SyncPrefectClient`; use it in a `with` block)."""
-        from mchub.cli import runs
+        from mchub.orchestration import runs
 
         return runs.connect(self.api_url, httpx_settings or None)
 
     def http_auth(self) -> Any:
         """httpx's `auth` for plain requests to the server: its credential, and the CSRF token
         it asks of every write."""
-        from mchub import prefect_auth
+        from mchub.orchestration import prefect_auth
 
         return prefect_auth.PrefectAuth(self.api_url, prefect_auth.auth_string(self.settings))
 

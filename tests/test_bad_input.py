@@ -17,11 +17,11 @@ import httpx
 import pytest
 import yaml
 
-from mchub import lifecycle
-from mchub.cli import runs
-from mchub.spec import ClusterSpec, SpecError, parse_spec
+from mchub.cluster import lifecycle
+from mchub.cluster.workspace import WorkspaceError, create
+from mchub.orchestration import runs
+from mchub.spec.model import ClusterSpec, SpecError, parse_spec
 from mchub.status import BUILD_FLOW, cluster_tag
-from mchub.workspace import WorkspaceError, create
 from sandbox.launcher import SandboxCloud
 from tests import test_platform
 from tests.conftest_prefect import PrefectStack
@@ -314,7 +314,7 @@ MODIFY_CASES: list[tuple[str, dict[str, Any], tuple[str, ...]]] = [
 def test_a_modification_that_changes_what_cannot_change_is_refused(
     existing: tuple[Path, ClusterSpec], changes: dict[str, Any], says: tuple[str, ...]
 ) -> None:
-    """What the modify page's Apply does first (mchub.lifecycle.new_cluster_request)."""
+    """What the modify page's Apply does first (mchub.cluster.lifecycle.new_cluster_request)."""
     clusters_dir, spec = existing
     before = files_under(clusters_dir)
     with pytest.raises(SpecError) as refused:

@@ -23,10 +23,10 @@ import yaml
 from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
 
 from flows.cluster_lock import lock_name
-from mchub.cli import runs
-from mchub.cloud import CloudError
-from mchub.lifecycle import REQUESTS
-from mchub.resources import ResourceReader
+from mchub.cloud.connection import CloudError
+from mchub.cloud.resources import ResourceReader
+from mchub.cluster.lifecycle import REQUESTS
+from mchub.orchestration import runs
 from mchub.settings import Settings, get_settings
 from mchub.stack import Service, Stack, child_env, platform, worker_name
 from mchub.status import Status
@@ -135,7 +135,7 @@ def own_platform(
 
 @pytest.fixture
 def on_own_platform(own_platform: OwnPlatform) -> Iterator[OwnPlatform]:
-    """This process's settings (the CLI's, mchub.cli.runs's) pointed at the own platform for the test."""
+    """This process's settings (the CLI's, the runs client's) pointed at the own platform for the test."""
     env = own_platform.stack.env
     with pytest.MonkeyPatch.context() as patch:
         for key in [k for k in env if k.startswith("MCHUB_")] + ["PREFECT_API_URL"]:
@@ -212,7 +212,7 @@ def test_a_plan_outlives_a_server_restart_and_a_build_its_worker_dying_mid_apply
 def test_a_worker_that_seldom_polls_starts_runs_when_they_are_submitted_and_answered(
     on_own_platform: OwnPlatform,
 ) -> None:
-    """Submitting a run and answering its plan wake the worker (mchub.worker_wakeup), so a
+    """Submitting a run and answering its plan wake the worker (mchub.orchestration.worker_wakeup), so a
     run starts without waiting for the worker's next poll. This worker polls every ten
     minutes: only the wakes can start the run and its resumption within these timeouts."""
     with on_own_platform.worker_polling_every(600):

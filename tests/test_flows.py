@@ -1,6 +1,6 @@
 """The cluster flows on a real Prefect server and worker (prefect_stack), with real Terraform
 applying the sandbox module to the sandbox cloud: each test builds its own clusters through
-the same client the CLI uses (mchub.cli.runs) and looks at what a user would: the cluster's
+the same client the CLI uses (mchub.orchestration.runs) and looks at what a user would: the cluster's
 status, its plan and progress, its folder, its cloud objects, its services.
 """
 
@@ -24,10 +24,10 @@ from prefect.states import Cancelling
 from flows.cluster_lock import lock_name
 from flows.reports import ApplyReport
 from flows.run_labels import current_run
-from mchub import lifecycle, warm_engines
-from mchub.cli import runs
-from mchub.progress import ApplyProgress
-from mchub.spec import ClusterSpec, default_spec_data, dump_spec, parse_spec
+from mchub.cluster import lifecycle
+from mchub.cluster.workspace import ARCHIVE, open_existing
+from mchub.orchestration import runs, warm_engines
+from mchub.spec.model import ClusterSpec, default_spec_data, dump_spec, parse_spec
 from mchub.status import (
     BUILD_FLOW,
     HOSTNAME_LABEL,
@@ -36,7 +36,7 @@ from mchub.status import (
     artifact_key,
     cluster_tag,
 )
-from mchub.workspace import ARCHIVE, open_existing
+from mchub.terraform.progress import ApplyProgress
 from sandbox.catalog import QuotaSizes
 from tests.conftest_prefect import PrefectStack
 
@@ -306,7 +306,7 @@ def test_services_not_up_in_time_end_in_provisioning_error_with_their_last_answe
 def forks_of_warm_engines(stack: PrefectStack) -> set[int]:
     """The flow-run engines alive now: the forks of this platform's warm engines, which
     have its command line, as their parent has."""
-    command = [b"mchub.warm_engines", str(warm_engines.socket_path(stack.settings)).encode()]
+    command = [b"mchub.orchestration.warm_engines", str(warm_engines.socket_path(stack.settings)).encode()]
     parents = {}
     for proc in Path("/proc").iterdir():
         try:

@@ -1,4 +1,4 @@
-"""A cluster's life through mchub.lifecycle, on the real sandbox cloud with real Terraform.
+"""A cluster's life through mchub.cluster.lifecycle, on the real sandbox cloud with real Terraform.
 
 Every cluster goes the way the flows take it: a request file, prepare, init, plan, apply of
 the saved plan, state read back, destroy and archive. What the cloud holds is checked with
@@ -19,18 +19,18 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from mchub import lifecycle
-from mchub.cluster_state import read_cluster_state
-from mchub.logs import archived_logs
-from mchub.plan import ChangeCounts
-from mchub.progress import ApplyProgress
-from mchub.quota import allocation_of
-from mchub.resources import Flavor, ResourceReader
+from mchub.cloud.quota import allocation_of
+from mchub.cloud.resources import Flavor, ResourceReader
+from mchub.cluster import lifecycle
+from mchub.cluster.state import read_cluster_state
+from mchub.cluster.workspace import ARCHIVE, Workspace, WorkspaceError
 from mchub.settings import get_settings
-from mchub.spec import ClusterSpec, SpecError, default_spec_data, dump_spec, parse_spec
-from mchub.terraform import Terraform
-from mchub.terraform_errors import TerraformCancelled, TerraformError
-from mchub.workspace import ARCHIVE, Workspace, WorkspaceError
+from mchub.spec.model import ClusterSpec, SpecError, default_spec_data, dump_spec, parse_spec
+from mchub.terraform.errors import TerraformCancelled, TerraformError
+from mchub.terraform.logs import archived_logs
+from mchub.terraform.plan import ChangeCounts
+from mchub.terraform.progress import ApplyProgress
+from mchub.terraform.runner import Terraform
 from sandbox.launcher import SandboxCloud
 
 DOMAIN = "sandbox.mchub.dev"

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from mchub.plan import ChangeCounts, PlanFormatError, PlanSummary
-from mchub.terraform import Terraform
-from mchub.terraform_binary import find_terraform
+from mchub.terraform.binary import find_terraform
+from mchub.terraform.plan import ChangeCounts, PlanFormatError, PlanSummary
+from mchub.terraform.runner import Terraform
 
 DATA = Path(__file__).parent / "data"
 

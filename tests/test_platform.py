@@ -31,9 +31,9 @@ from prefect.states import (
     State,
 )
 
-from mchub.cli import runs
-from mchub.cli.platform import live_flow_runs, reconcile_orphaned_runs
-from mchub.lifecycle import REQUESTS
+from mchub.cluster.lifecycle import REQUESTS
+from mchub.orchestration import runs
+from mchub.orchestration.platform import live_flow_runs, reconcile_orphaned_runs
 from mchub.settings import Settings
 from mchub.stack import ROOT, WORK_POOL, StartError, platform
 from mchub.status import (

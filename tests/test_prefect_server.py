@@ -1,4 +1,4 @@
-"""mchub.cli.prefect_server: Prefect's server with every SQLite write transaction IMMEDIATE, so
+"""mchub.orchestration.prefect_server: Prefect's server with every SQLite write transaction IMMEDIATE, so
 that writes arriving together wait their turn instead of being refused with a 503.
 
 Requests here are plain httpx (no retries), as Prefect's clients send them before retrying."""

@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from mchub.plan import PlanSummary
-from mchub.progress import ApplyProgress
-from mchub.terraform import Terraform
-from mchub.terraform_binary import find_terraform
-from mchub.terraform_errors import TerraformError
+from mchub.terraform.binary import find_terraform
+from mchub.terraform.errors import TerraformError
+from mchub.terraform.plan import PlanSummary
+from mchub.terraform.progress import ApplyProgress
+from mchub.terraform.runner import Terraform
 
 CLUSTER = """
 variable "flavors" {}

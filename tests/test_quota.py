@@ -4,23 +4,23 @@ from pathlib import Path
 
 import pytest
 
-from mchub import cloud
-from mchub.quota import (
+from mchub.cloud import connection
+from mchub.cloud.quota import (
     Allocation,
     UnknownFlavor,
     allocation_of,
     check_quota,
     quota_lines,
 )
-from mchub.resources import ResourceReader
-from mchub.spec import ClusterSpec, load_spec
+from mchub.cloud.resources import ResourceReader
+from mchub.spec.model import ClusterSpec, load_spec
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "cluster.yaml"
 
 
 @pytest.fixture
 def resources(clean_sandbox):
-    cloud.forget()
+    connection.forget()
     return ResourceReader("sandbox", clean_sandbox.clouds_yaml).read()
 
 
@@ -67,7 +67,7 @@ def test_a_spec_that_fits_has_no_shortfall(resources):
 
 def test_every_shortfall_is_reported_in_words(clean_sandbox):
     clean_sandbox.set_knobs(quotas={"cores": 8, "floating_ips": 0, "gigabytes": 100})
-    cloud.forget()
+    connection.forget()
     resources = ResourceReader("sandbox", clean_sandbox.clouds_yaml).read()
     messages = [s.message for s in check_quota(_with_nodes(2, "c8-30gb"), resources)]
     assert messages == [
@@ -84,7 +84,7 @@ def test_what_the_cluster_already_holds_counts_as_available_to_its_modification(
     image = conn.image.find_image("Rocky-9", ignore_missing=False)
     for flavor in ["p4-6gb", "p2-3gb", "c8-30gb", "c8-30gb"]:
         conn.compute.create_server(name="held", flavor_id=flavor, image_id=image.id, networks="auto")
-    cloud.forget()
+    connection.forget()
     resources = ResourceReader("sandbox", clean_sandbox.clouds_yaml).read()
     held = allocation_of(_with_nodes(2, "c8-30gb"), {f.name: f for f in resources.flavors})
 
@@ -105,7 +105,7 @@ def test_quota_lines_split_used_by_others_this_cluster_and_free(clean_sandbox):
     image = conn.image.find_image("Rocky-9", ignore_missing=False)
     for flavor in ["c16-60gb", "p4-6gb"]:  # 16 cores for another cluster, 4 for this one's mgmt
         conn.compute.create_server(name="used", flavor_id=flavor, image_id=image.id, networks="auto")
-    cloud.forget()
+    connection.forget()
     resources = ResourceReader("sandbox", clean_sandbox.clouds_yaml).read()
     lines = {line.quota.name: line for line in quota_lines(_spec(), resources, Allocation(cores=4))}
     cores = lines["cores"]

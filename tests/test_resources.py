@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from mchub import cloud
-from mchub.cloud import CloudError
-from mchub.resources import ResourceReader
+from mchub.cloud import connection
+from mchub.cloud.connection import CloudError
+from mchub.cloud.resources import ResourceReader
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture
 def fresh_reader(clean_sandbox):
     """A reader with no cache, on a new connection to the reset sandbox."""
-    cloud.forget()
+    connection.forget()
     return ResourceReader("sandbox", clean_sandbox.clouds_yaml)
 
 
@@ -61,7 +61,7 @@ def test_quota_usage_is_reused_within_its_cache_time_unless_asked_fresh(fresh_re
 def test_a_wrong_password_says_to_check_the_credentials(clean_sandbox, tmp_path):
     bad = tmp_path / "clouds.yaml"
     bad.write_text(clean_sandbox.clouds_yaml.read_text().replace("sandbox-password", "wrong-password"))
-    cloud.forget()
+    connection.forget()
     with pytest.raises(CloudError, match="refused the credentials"):
         ResourceReader("sandbox", bad).read()
 
@@ -69,7 +69,7 @@ def test_a_wrong_password_says_to_check_the_credentials(clean_sandbox, tmp_path)
 def test_an_unreachable_cloud_says_so_with_its_address(clean_sandbox, tmp_path):
     down = tmp_path / "clouds.yaml"
     down.write_text(clean_sandbox.clouds_yaml.read_text().replace(str(clean_sandbox.port), "9"))
-    cloud.forget()
+    connection.forget()
     with pytest.raises(CloudError, match=r"cannot be reached at http://127\.0\.0\.1:9/identity"):
         ResourceReader("sandbox", down).read()
 

@@ -1,6 +1,6 @@
 """The sandbox's Terraform module (sandbox/terraform), applied by real Terraform to the real sandbox.
 
-Each test builds its own cluster in a fresh folder: main.tf.json written by mchub.tfconfig
+Each test builds its own cluster in a fresh folder: main.tf.json written by mchub.terraform.config
 from a cluster spec (the hub's defaults unless said), Terraform run by mchub's runner with the
 OS_* variables of the sandbox's clouds.yaml (as the hub passes credentials), and the result
 looked at with openstacksdk, the admin usage API and the cluster's service URLs.
@@ -16,13 +16,13 @@ from typing import Any
 import httpx
 import pytest
 
-from mchub import tfconfig
-from mchub.cloud import terraform_env
+from mchub.cloud.connection import terraform_env
 from mchub.settings import get_settings
-from mchub.spec import default_spec_data, parse_spec
-from mchub.terraform import Terraform
-from mchub.terraform_binary import TerraformNotFound, find_terraform
-from mchub.terraform_errors import TerraformError
+from mchub.spec.model import default_spec_data, parse_spec
+from mchub.terraform import config
+from mchub.terraform.binary import TerraformNotFound, find_terraform
+from mchub.terraform.errors import TerraformError
+from mchub.terraform.runner import Terraform
 
 DOMAIN = "sandbox.mchub.dev"
 PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILvnN/o+Ku37TEhyolHdgfl4IfQfJwrnlXUB7/f1IHjH test@mchub"
@@ -44,7 +44,7 @@ class Cluster:
         return f"{self.data['cluster_name']}.{self.data['domain']}"
 
     def write(self) -> None:
-        tfconfig.write(parse_spec(self.data), "sandbox", self.workdir, self.sandbox_url)
+        config.write(parse_spec(self.data), "sandbox", self.workdir, self.sandbox_url)
 
     def planned_changes(self, destroy: bool = False) -> dict[str, list[str]]:
         """Address → actions of every resource the plan changes (written to tfplan)."""

@@ -16,9 +16,9 @@ from uuid import uuid4
 
 import yaml
 
-from mchub.cli import runs
+from mchub.cluster.workspace import ARCHIVE
+from mchub.orchestration import runs
 from mchub.status import Status
-from mchub.workspace import ARCHIVE
 from tests import test_flows
 from tests.conftest_prefect import PrefectStack
 from tests.reliability_helpers import mchub

@@ -4,7 +4,7 @@ reaches a browser or a terminal (the logs keep it).
 
 Beside clusters/ lies a folder `elsewhere/` holding a spec with a password and a log line
 (the kind of file an attacker wants), and clusters/ holds a link to it named like a cluster.
-Each hostile hostname is tried against the domain (mchub.workspace, mchub.hostname), the
+Each hostile hostname is tried against the domain (mchub.cluster.workspace, mchub.spec.hostname), the
 command (`python -m mchub.cli`, as a user runs it), the flows (called, and run from their
 deployments on a real Prefect server), and the pages in headless Chromium: each is refused
 with a message naming `hostname`, and nothing from outside clusters/ is shown or touched.
@@ -31,11 +31,11 @@ from prefect.exceptions import ObjectNotFound
 from flows.build import build_cluster
 from flows.cluster_lock import lock_name
 from flows.destroy import destroy_cluster
-from mchub import lifecycle
-from mchub.hostname import HostnameError, checked_hostname, cluster_name_problem, domain_problem
-from mchub.spec import ClusterSpec, SpecError, default_spec_data, dump_spec, parse_spec
+from mchub.cluster import lifecycle
+from mchub.cluster.workspace import WorkspaceError, check_name_free, create, list_hostnames, open_existing
+from mchub.spec.hostname import HostnameError, checked_hostname, cluster_name_problem, domain_problem
+from mchub.spec.model import ClusterSpec, SpecError, default_spec_data, dump_spec, parse_spec
 from mchub.status import BUILD_FLOW, DESTROY_FLOW
-from mchub.workspace import WorkspaceError, check_name_free, create, list_hostnames, open_existing
 from sandbox.launcher import SandboxCloud
 from tests.conftest_prefect import PrefectStack
 from tests.test_ui_e2e import chromium_path
@@ -240,7 +240,8 @@ def test_an_unexpected_error_is_one_line_on_the_terminal_and_its_traceback_is_lo
     # No command can be made to fail in a way nobody foresaw: this one is broken on purpose.
     broken = (
         "import sys\n"
-        "from mchub.cli import main, runs\n"
+        "from mchub.cli import main\n"
+        "from mchub.orchestration import runs\n"
         "def statuses(**_):\n"
         "    raise RuntimeError('the database said no\\nand more')\n"
         "runs.statuses = statuses\n"

@@ -25,8 +25,8 @@ from playwright.sync_api import Browser, sync_playwright
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 from prefect.states import Cancelled, Scheduled
 
-from mchub import lifecycle, prefect_auth
-from mchub.cli import runs
+from mchub.cluster import lifecycle
+from mchub.orchestration import prefect_auth, runs
 from mchub.settings import Settings
 from mchub.stack import ROOT, web_pages
 from mchub.status import BUILD_FLOW, DESTROY_FLOW, HOSTNAME_LABEL, Status, cluster_tag
@@ -164,12 +164,12 @@ def test_a_write_without_a_csrf_token_is_refused_even_with_the_credential(prefec
 
 
 def test_prefects_server_does_not_start_without_authentication(tmp_path: Path) -> None:
-    """`python -m mchub.cli.prefect_server` started by hand without the credential refuses to serve."""
+    """`python -m mchub.orchestration.prefect_server` started by hand without the credential refuses to serve."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
     env.update(PREFECT_HOME=str(tmp_path), PREFECT_SERVER_ANALYTICS_ENABLED="false")
     try:
         started = subprocess.run(
-            [sys.executable, "-m", "mchub.cli.prefect_server", "--port", str(free_port())],
+            [sys.executable, "-m", "mchub.orchestration.prefect_server", "--port", str(free_port())],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=45,
         )
     except subprocess.TimeoutExpired:

@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 import yaml
 
-from mchub import lifecycle
-from mchub.cluster_state import read_cluster_state
-from mchub.spec import SpecError, default_spec_data, load_spec
-from mchub.workspace import WorkspaceError
+from mchub.cluster import lifecycle
+from mchub.cluster.state import read_cluster_state
+from mchub.cluster.workspace import WorkspaceError
+from mchub.spec.model import SpecError, default_spec_data, load_spec
 from sandbox.launcher import SandboxCloud
 from tests import test_lifecycle
 from tests.test_lifecycle import Hub

@@ -30,13 +30,13 @@ import pytest
 from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
 
 from flows.cluster_lock import lock_name
-from mchub import lifecycle
-from mchub.cli import runs
-from mchub.cluster_state import read_cluster_state
+from mchub.cluster import lifecycle
+from mchub.cluster.state import read_cluster_state
+from mchub.cluster.workspace import ARCHIVE, Workspace, WorkspaceError, create
+from mchub.orchestration import runs
 from mchub.stack import ROOT, worker_name
-from mchub.terraform import Terraform
-from mchub.terraform_binary import TerraformBinary, TerraformNotFound, find_terraform
-from mchub.workspace import ARCHIVE, Workspace, WorkspaceError, create
+from mchub.terraform.binary import TerraformBinary, TerraformNotFound, find_terraform
+from mchub.terraform.runner import Terraform
 from sandbox.launcher import SandboxCloud
 from tests.reliability_helpers import cloud_usage, mchub
 from tests.test_faults import OwnPlatform, on_own_platform, own_platform  # noqa: F401  (fixtures used by name)
@@ -152,20 +152,20 @@ resource "terraform_data" "slow" {
 TERRAFORM_RUNNER = """
 import sys
 from pathlib import Path
-from mchub.terraform import Terraform
-from mchub.terraform_binary import find_terraform
+from mchub.terraform.binary import find_terraform
+from mchub.terraform.runner import Terraform
 
 folder, binary, home = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
 tf = Terraform(folder, binary=find_terraform(binary), home=home, grace_period=30)
 tf.apply(on_event=lambda event: print(event["type"], flush=True))
 """
 
-# Applies the cluster's approved plan as the build flow does (mchub.lifecycle), saying how far it got.
+# Applies the cluster's approved plan as the build flow does (mchub.cluster.lifecycle), saying how far it got.
 LIFECYCLE_RUNNER = """
 import sys
 from pathlib import Path
-from mchub import lifecycle
-from mchub.workspace import Workspace
+from mchub.cluster import lifecycle
+from mchub.cluster.workspace import Workspace
 
 ws = Workspace(Path(sys.argv[1]))
 tf = lifecycle.terraform_for(ws)
@@ -475,7 +475,7 @@ launcher.wait()
 
 def launched_by_a_worker(socket_file: Path, report: Path) -> tuple[subprocess.Popen[str], int]:
     """A launcher of the probe (which waits, with a child), started by a stand-in worker."""
-    from mchub import warm_engines
+    from mchub.orchestration import warm_engines
 
     env = {**os.environ, "PROBE_REPORT": str(report), "PROBE_WAIT": "1", "PYTHONPATH": str(TESTS)}
     worker = subprocess.Popen(

@@ -16,8 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from pydantic import ValidationError
 
-from mchub.petname import ADJECTIVES, ANIMALS, pet_name
-from mchub.spec import (
+from mchub.spec.model import (
     CLUSTER_NAME,
     ClusterSpec,
     SpecError,
@@ -28,6 +27,7 @@ from mchub.spec import (
     parse_spec,
     spec_to_yaml,
 )
+from mchub.spec.petname import ADJECTIVES, ANIMALS, pet_name
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "cluster.yaml"
 PASSWORD = "Tr0mbone-Parade"

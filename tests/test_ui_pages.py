@@ -12,7 +12,7 @@ import pytest
 from prefect.states import Scheduled
 from streamlit.testing.v1 import AppTest
 
-from mchub.cli import runs
+from mchub.orchestration import runs
 from mchub.status import BUILD_FLOW, HOSTNAME_LABEL, PHASE_LABEL, Status, cluster_tag
 from tests.conftest_prefect import PrefectStack
 from tests.test_flows import (

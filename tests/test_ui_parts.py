@@ -4,9 +4,9 @@ problem, the quota bars' numbers, the plan's highlighting, the phases and the pr
 from datetime import UTC, datetime
 from uuid import uuid4
 
-from mchub.quota import QuotaLine
-from mchub.resources import Flavor, Quota
-from mchub.spec import FieldProblem, default_spec_data
+from mchub.cloud.quota import QuotaLine
+from mchub.cloud.resources import Flavor, Quota
+from mchub.spec.model import FieldProblem, default_spec_data
 from mchub.status import RunView
 from ui.flavor_choice import flavors_for, too_small
 from ui.form_values import FormValues, place, row_target, volume_target

@@ -1,5 +1,5 @@
-"""The warm engines that start every flow run (mchub.warm_engines, mchub/engine_launcher.py),
-driven as Prefect's worker drives them: a launcher process per run, its environment,
+"""The warm engines that start every flow run (mchub.orchestration.warm_engines and
+mchub/orchestration/engine_launcher.py), driven as Prefect's worker drives them: a launcher process per run, its environment,
 folder, streams and signals. The fork runs tests/warm_engine_probe.py instead of Prefect's
 engine; the platform's tests run real flows through the same code."""
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from mchub import private_socket, warm_engines
+from mchub.orchestration import private_socket, warm_engines
 from mchub.settings import Settings
 from mchub.stack import ROOT
 
@@ -26,7 +26,7 @@ PROBE = "warm_engine_probe"
 def engines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     path = tmp_path_factory.mktemp("warm") / "engines.sock"
     server = subprocess.Popen(
-        [sys.executable, "-m", "mchub.warm_engines", str(path), PROBE, "json"],
+        [sys.executable, "-m", "mchub.orchestration.warm_engines", str(path), PROBE, "json"],
         env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(TESTS)])},
     )
     deadline = time.monotonic() + 30

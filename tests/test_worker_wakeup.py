@@ -1,10 +1,10 @@
-"""mchub.worker_wakeup: the socket through which submissions wake the worker (the worker's
+"""mchub.orchestration.worker_wakeup: the socket through which submissions wake the worker (the worker's
 side, woken for real, is tests/test_faults.py::test_a_worker_that_seldom_polls_…)."""
 
 import stat
 from pathlib import Path
 
-from mchub import worker_wakeup
+from mchub.orchestration import worker_wakeup
 from mchub.settings import Settings
 
 

@@ -1,4 +1,4 @@
-"""A cluster's folder (mchub.workspace): never taken over, never deleted while it holds
+"""A cluster's folder (mchub.cluster.workspace): never taken over, never deleted while it holds
 resources, archived rather than erased, secrets readable by its owner only.
 
 Terraform here is real, on a configuration of plain terraform_data resources, so the state
@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from mchub import lifecycle
-from mchub.cluster_state import ClusterState
-from mchub.quota import Allocation
-from mchub.spec import default_spec
-from mchub.terraform import Terraform
-from mchub.workspace import ARCHIVE, Workspace, WorkspaceError, create
+from mchub.cloud.quota import Allocation
+from mchub.cluster import lifecycle
+from mchub.cluster.state import ClusterState
+from mchub.cluster.workspace import ARCHIVE, Workspace, WorkspaceError, create
+from mchub.spec.model import default_spec
+from mchub.terraform.runner import Terraform
 
 PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILvnN/o+Ku37TEhyolHdgfl4IfQfJwrnlXUB7/f1IHjH test@mchub"
 SECRET = "secret-in-the-configuration"

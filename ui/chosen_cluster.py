@@ -1,9 +1,9 @@
 """The cluster a page is about: the `hostname` of its URL, which anyone can write, so it is
-checked (mchub.hostname) before it names a folder, a run or a title."""
+checked (mchub.spec.hostname) before it names a folder, a run or a title."""
 
 import streamlit as st
 
-from mchub.hostname import HostnameError, checked_hostname
+from mchub.spec.hostname import HostnameError, checked_hostname
 from ui.text import literal
 
 LIST_PAGE = "views/clusters.py"

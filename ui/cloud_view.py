@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from mchub.cloud import CloudError
-from mchub.resources import CloudResources, reader
+from mchub.cloud.connection import CloudError
+from mchub.cloud.resources import CloudResources, reader
 from ui.text import literal
 
 

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mchub.progress import ApplyProgress
+from mchub.cluster.workspace import Workspace, folder_of
 from mchub.settings import get_settings
-from mchub.workspace import Workspace, folder_of
+from mchub.terraform.progress import ApplyProgress
 
 LOG_LINES = 400
 """The newest lines of a log a page shows (the file keeps them all)."""

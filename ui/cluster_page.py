@@ -2,7 +2,7 @@
 approve or reject; per-resource progress while building; each probe's last answer while
 provisioning; the connection details once it is up; its Terraform logs; modify and destroy.
 
-The status comes from the cluster's runs (mchub.cli.runs), the rest from its folder. The
+The status comes from the cluster's runs (mchub.orchestration.runs), the rest from its folder. The
 part that changes is a fragment re-run every few seconds; when the status changes the
 whole page is drawn again, so its buttons always match the status.
 """
@@ -13,11 +13,11 @@ from datetime import UTC
 import streamlit as st
 from pydantic import BaseModel
 
-from mchub.cli import runs
+from mchub.cluster.workspace import Workspace, WorkspaceError
+from mchub.orchestration import runs
 from mchub.settings import get_settings
-from mchub.spec import SpecError
+from mchub.spec.model import SpecError
 from mchub.status import DESTROY_FLOW, RunView, Status, cluster_status
-from mchub.workspace import Workspace, WorkspaceError
 from ui.cluster_files import apply_progress, log_files, readable_log, workspace_of
 from ui.loading import loading
 from ui.page_errors import shown_errors

@@ -10,11 +10,11 @@ from datetime import UTC, date, datetime
 import streamlit as st
 from pydantic import BaseModel
 
-from mchub.cli import runs
+from mchub.cluster.workspace import list_hostnames
+from mchub.orchestration import runs
 from mchub.settings import get_settings
-from mchub.spec import SpecError
+from mchub.spec.model import SpecError
 from mchub.status import Status
-from mchub.workspace import list_hostnames
 from ui.cluster_files import created_at, workspace_of
 from ui.page_errors import shown_errors
 from ui.status_chip import MOVING, status_chip

@@ -2,9 +2,9 @@
 
 from datetime import date, timedelta
 
-from mchub.resources import CloudResources
+from mchub.cloud.resources import CloudResources
 from mchub.settings import get_settings
-from mchub.spec import default_spec_data
+from mchub.spec.model import default_spec_data
 from ui.flavor_choice import flavors_for
 from ui.form_values import FormValues
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 
 from pydantic import BaseModel
 
-from mchub.resources import Flavor
+from mchub.cloud.resources import Flavor
 
 
 class Minimum(BaseModel):

@@ -16,10 +16,10 @@ from typing import Any
 import streamlit as st
 from pydantic import BaseModel, SecretStr
 
-from mchub.quota import Allocation
-from mchub.resources import CloudResources
+from mchub.cloud.quota import Allocation
+from mchub.cloud.resources import CloudResources
 from mchub.settings import get_settings
-from mchub.spec import MAX_COUNT, MAX_USERS, TAGS
+from mchub.spec.model import MAX_COUNT, MAX_USERS, TAGS
 from ui.flavor_choice import flavors_for
 from ui.form_check import FormCheck, check_form
 from ui.form_values import (

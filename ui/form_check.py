@@ -5,11 +5,11 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from mchub.hostname import cluster_name_problem, domain_problem
-from mchub.quota import Allocation, QuotaLine, quota_lines
-from mchub.resources import CloudResources
-from mchub.spec import ClusterSpec, SpecError, parse_spec
-from mchub.workspace import WorkspaceError, check_name_free
+from mchub.cloud.quota import Allocation, QuotaLine, quota_lines
+from mchub.cloud.resources import CloudResources
+from mchub.cluster.workspace import WorkspaceError, check_name_free
+from mchub.spec.hostname import cluster_name_problem, domain_problem
+from mchub.spec.model import ClusterSpec, SpecError, parse_spec
 from ui.flavor_choice import too_small
 from ui.form_values import QUOTA, FormValues, Problems, add, merge, place, row_target
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, SecretStr
 
-from mchub.spec import ClusterSpec, FieldProblem, InstanceGroup, Volume
+from mchub.spec.model import ClusterSpec, FieldProblem, InstanceGroup, Volume
 
 # Where a problem is shown. Top-level fields use their own name ("cluster_name"); rows and
 # volumes use "row.<id>[.<column>]" and "vol.<id>[.<column>]".

@@ -3,7 +3,7 @@ and the quota check counting what the cluster already holds as its own."""
 
 import streamlit as st
 
-from mchub.spec import SpecError
+from mchub.spec.model import SpecError
 from ui.cloud_view import cloud_resources
 from ui.cluster_files import workspace_of
 from ui.form import FormMode, cluster_form, forget_form

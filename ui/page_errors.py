@@ -12,11 +12,11 @@ from uuid import uuid4
 
 import streamlit as st
 
-from mchub.cli.runs import RunsError
-from mchub.cloud import CloudError
-from mchub.hostname import HostnameError
-from mchub.spec import SpecError
-from mchub.workspace import WorkspaceError
+from mchub.cloud.connection import CloudError
+from mchub.cluster.workspace import WorkspaceError
+from mchub.orchestration.runs import RunsError
+from mchub.spec.hostname import HostnameError
+from mchub.spec.model import SpecError
 from ui.text import literal
 
 # Their messages say what is wrong and what to do, and hold nothing a person may not see.

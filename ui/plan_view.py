@@ -1,7 +1,7 @@
 """A plan as the person approving it reads it: changes grouped by instances and volumes,
 what destroys something in red, and the plan's warning set apart.
 
-The input is the markdown the flows publish (mchub.plan.PlanSummary.to_markdown): change
+The input is the markdown the flows publish (mchub.terraform.plan.PlanSummary.to_markdown): change
 lines are list items holding one code span that starts with Terraform's symbol.
 """
 

@@ -7,7 +7,7 @@ from html import escape
 import streamlit as st
 from pydantic import BaseModel
 
-from mchub.quota import QuotaLine
+from mchub.cloud.quota import QuotaLine
 
 _TITLES = {"ram": "RAM"}
 _STYLE = """

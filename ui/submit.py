@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from mchub.cli import runs
-from mchub.spec import SpecError
-from mchub.workspace import WorkspaceError
+from mchub.cluster.workspace import WorkspaceError
+from mchub.orchestration import runs
+from mchub.spec.model import SpecError
 from ui.form_check import FormCheck
 from ui.text import literal
 

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from mchub.cluster_state import ClusterState
+from mchub.cluster.state import ClusterState
 from ui.page_errors import shown_errors
 
 _SERVICE_TITLES = {"jupyterhub": "JupyterHub", "freeipa": "FreeIPA"}

@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING
 from uuid import UUID
 
 from mchub.cli.spec_file import checked_spec
+from mchub.cluster.workspace import WorkspaceError, folder_of
 from mchub.settings import get_settings
-from mchub.spec import SpecError
+from mchub.spec.model import SpecError
 from mchub.stack import worker_name
 from mchub.status import RunView, Status, run_status
-from mchub.workspace import WorkspaceError, folder_of
 
 if TYPE_CHECKING:
     from prefect.client.orchestration import SyncPrefectClient
@@ -83,7 +83,7 @@ def _host_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def _hostname(text: str) -> str:
-    """HOST, checked (mchub.hostname, and its folder stays in clusters/) before anything reads
+    """HOST, checked (mchub.spec.hostname, and its folder stays in clusters/) before anything reads
     a folder or asks Prefect; refused, argparse says why."""
     try:
         folder_of(get_settings().clusters_dir, text)
@@ -127,7 +127,7 @@ def _prefect_command(command: Command) -> Command:
         # Importing prefect creates its home: the project's, not ~/.prefect.
         os.environ.setdefault("PREFECT_HOME", str((get_settings().home / "prefect").resolve()))
         os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-        from mchub.cli.runs import RunsError
+        from mchub.orchestration.runs import RunsError
 
         try:
             return command(args)
@@ -140,7 +140,7 @@ def _prefect_command(command: Command) -> Command:
 
 @_prefect_command
 def _create(args: argparse.Namespace) -> int:
-    from mchub.cli import runs
+    from mchub.orchestration import runs
 
     spec = checked_spec(args.spec)
     with runs.connect() as client:
@@ -150,7 +150,7 @@ def _create(args: argparse.Namespace) -> int:
 
 @_prefect_command
 def _destroy(args: argparse.Namespace) -> int:
-    from mchub.cli import runs
+    from mchub.orchestration import runs
 
     with runs.connect() as client:
         run_id = runs.submit_destroy(args.hostname, client=client)
@@ -159,7 +159,7 @@ def _destroy(args: argparse.Namespace) -> int:
 
 @_prefect_command
 def _approve(args: argparse.Namespace) -> int:
-    from mchub.cli import runs
+    from mchub.orchestration import runs
 
     run = runs.approve(args.hostname, by=args.by, comment=args.comment)
     print(f"{args.hostname}: plan of {run.describe()} approved by {args.by}")
@@ -168,7 +168,7 @@ def _approve(args: argparse.Namespace) -> int:
 
 @_prefect_command
 def _reject(args: argparse.Namespace) -> int:
-    from mchub.cli import runs
+    from mchub.orchestration import runs
 
     run = runs.reject(args.hostname, by=args.by, comment=args.comment)
     print(f"{args.hostname}: plan of {run.describe()} rejected by {args.by}")
@@ -177,7 +177,7 @@ def _reject(args: argparse.Namespace) -> int:
 
 @_prefect_command
 def _status(args: argparse.Namespace) -> int:
-    from mchub.cli import runs
+    from mchub.orchestration import runs
     from mchub.status import cluster_status
 
     with runs.connect() as client:
@@ -197,7 +197,7 @@ def _status(args: argparse.Namespace) -> int:
 
 @_prefect_command
 def _list(args: argparse.Namespace) -> int:
-    from mchub.cli import runs
+    from mchub.orchestration import runs
 
     shown = {h: s for h, s in runs.statuses().items() if args.all or s != Status.DESTROYED}
     if not shown:
@@ -209,7 +209,7 @@ def _list(args: argparse.Namespace) -> int:
 
 @_prefect_command
 def _logs(args: argparse.Namespace) -> int:
-    from mchub.cli import runs
+    from mchub.orchestration import runs
 
     with runs.connect() as client:
         history = runs.runs_of(args.hostname, client=client)
@@ -224,7 +224,7 @@ def _logs(args: argparse.Namespace) -> int:
 
 @_prefect_command
 def _deploy(args: argparse.Namespace) -> int:
-    from mchub.cli import platform
+    from mchub.orchestration import platform
 
     created = platform.ensure_work_pool()
     print(f"work pool {platform.WORK_POOL!r} {'created' if created else 'updated'}")
@@ -235,7 +235,7 @@ def _deploy(args: argparse.Namespace) -> int:
 
 @_prefect_command
 def _reconcile(args: argparse.Namespace) -> int:
-    from mchub.cli import platform, runs
+    from mchub.orchestration import platform, runs
 
     crashed = platform.reconcile_orphaned_runs(args.worker)
     for run in crashed:
@@ -247,7 +247,7 @@ def _reconcile(args: argparse.Namespace) -> int:
 
 
 def _submitted(client: "SyncPrefectClient", run_id: UUID, hostname: str, args: argparse.Namespace, success: Status) -> int:
-    from mchub.cli import runs
+    from mchub.orchestration import runs
 
     run = runs.read_run(run_id, client=client)
     print(f"{hostname}: {run.flow_name} run {run.name!r} submitted ({_dashboard(run_id)})")
@@ -270,7 +270,7 @@ def _submitted(client: "SyncPrefectClient", run_id: UUID, hostname: str, args: a
 
 
 def _progress_printer(client: "SyncPrefectClient", hostname: str, *, approve: bool) -> Callable[[RunView], None]:
-    from mchub.cli import runs
+    from mchub.orchestration import runs
 
     shown = ""
 

@@ -10,11 +10,11 @@ from pydantic import ValidationError
 from mchub.cli.cluster_commands import add_cluster_commands
 from mchub.cli.errors import settings_problem, unexpected_failure
 from mchub.cli.spec_file import SpecProblemsError, checked_spec
-from mchub.cloud import CloudError, sandbox_clouds_yaml
-from mchub.hostname import HostnameError
+from mchub.cloud.connection import CloudError, sandbox_clouds_yaml
+from mchub.cluster.workspace import WorkspaceError
 from mchub.settings import get_settings
-from mchub.spec import SpecError
-from mchub.workspace import WorkspaceError
+from mchub.spec.hostname import HostnameError
+from mchub.spec.model import SpecError
 
 # A person's mistakes, or the state of the cloud: their messages say what to do.
 USER_ERRORS = (CloudError, SpecProblemsError, SpecError, WorkspaceError, HostnameError)
@@ -124,7 +124,7 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _resources(args: argparse.Namespace) -> int:
-    from mchub.resources import reader
+    from mchub.cloud.resources import reader
 
     found = reader(args.cloud).read()
     print(f"Cloud {found.cloud}\n\nFlavors")
@@ -146,8 +146,8 @@ def _resources(args: argparse.Namespace) -> int:
 def _render(args: argparse.Namespace) -> int:
     import json
 
-    from mchub import tfconfig
-    from mchub.spec import SpecError, load_spec
+    from mchub.spec.model import SpecError, load_spec
+    from mchub.terraform import config
 
     try:
         spec = load_spec(args.spec)
@@ -157,8 +157,8 @@ def _render(args: argparse.Namespace) -> int:
     workdir = settings.clusters_dir / spec.hostname
     sandbox_url = f"http://{settings.sandbox_host}:{settings.sandbox_port}"
     files = {
-        tfconfig.CONFIG_FILE: tfconfig.render(spec, args.cloud, workdir),
-        tfconfig.VARIABLES_FILE: tfconfig.variable_values(spec, args.cloud, sandbox_url),
+        config.CONFIG_FILE: config.render(spec, args.cloud, workdir),
+        config.VARIABLES_FILE: config.variable_values(spec, args.cloud, sandbox_url),
     }
     print(json.dumps(files, indent=2))
     return 0

@@ -14,7 +14,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from mchub.settings import get_settings
-from mchub.sshkey import shorten
+from mchub.spec.sshkey import shorten
 
 CRASH_LOG = "cli.log"
 _SHOWN_CHARACTERS = 200

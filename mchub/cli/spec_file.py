@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from mchub.spec import ClusterSpec, SpecError, load_spec, parse_spec
+from mchub.spec.model import ClusterSpec, SpecError, load_spec, parse_spec
 
 
 class SpecProblemsError(Exception):
@@ -13,8 +13,8 @@ def checked_spec(path: Path) -> ClusterSpec:
     """The spec in `path`, checked against its cloud's flavors, images and quotas; SpecProblemsError otherwise."""
     # Imported here: openstacksdk takes a noticeable part of a second to import, and most
     # commands never reach a cloud.
-    from mchub.quota import check_quota
-    from mchub.resources import reader
+    from mchub.cloud.quota import check_quota
+    from mchub.cloud.resources import reader
 
     try:
         spec = load_spec(path)

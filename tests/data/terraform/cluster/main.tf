@@ -1,4 +1,4 @@
-# A miniature of the sandbox module's resource contract (see mchub/plan.py): one
+# A miniature of the sandbox module's resource contract (see mchub/terraform/plan.py): one
 # terraform_data per cloud object, its attributes in `input`, and the same values in
 # triggers_replace so that any change recreates the object, as it does in the sandbox.
 

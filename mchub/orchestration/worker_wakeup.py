@@ -2,7 +2,7 @@
 server for the run at once instead of at its next poll (up to a second later, most of the
 time a person waits for a plan beyond Terraform's own).
 
-The worker (mchub.cli.worker) listens on a Unix datagram socket in MC Hub's home that
+The worker (mchub.orchestration.worker) listens on a Unix datagram socket in MC Hub's home that
 only this user can reach; a wake is one empty datagram. Waking is only a shortcut: a run
 whose wake is lost (no worker on this machine, or one busy with as many runs as it may
 run) is picked up when one of the worker's runs ends, or at its regular poll.
@@ -12,7 +12,7 @@ import os
 import socket
 from pathlib import Path
 
-from mchub.private_socket import bind_private
+from mchub.orchestration.private_socket import bind_private
 from mchub.settings import Settings
 
 

@@ -6,15 +6,15 @@ folder with its logs instead of deleting it. The folder is 0700 and every file i
 can hold the guest password (spec, Terraform variables, plan files, plan JSON, cluster.json) 0600.
 
     spec.yaml, main.tf.json      what the cluster should be
-    terraform.tfvars.json        the values main.tf.json's variables take (mchub.tfconfig)
+    terraform.tfvars.json        the values main.tf.json's variables take (mchub.terraform.config)
     plans/<kind>-<time>.tfplan   the latest plan, and its `terraform show -json` (.json)
     plan.meta.json               the PlanRecord of that plan
     terraform.tfstate            what Terraform built
     cluster.json                 what was read back after the last apply (ClusterState)
     apply.unfinished             an apply started and has not ended (the state may miss resources)
-    logs/                        one log per Terraform step, older runs kept (mchub.logs)
+    logs/                        one log per Terraform step, older runs kept (mchub.terraform.logs)
 
-An archived folder keeps all this but the guest password (mchub.secret_scrub) and the plan files.
+An archived folder keeps all this but the guest password (mchub.cluster.secret_scrub) and the plan files.
 """
 
 import contextlib
@@ -29,12 +29,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from mchub.cluster_state import REVEAL_SECRETS, ClusterState
-from mchub.hostname import HostnameError, checked_hostname, hostname_problem
-from mchub.secret_scrub import remove_secrets
-from mchub.spec import ClusterSpec, SpecError, dump_spec, load_spec
-from mchub.tfconfig import VARIABLES_FILE, CloudKind
-from mchub.tfconfig import write as write_config
+from mchub.cluster.secret_scrub import remove_secrets
+from mchub.cluster.state import REVEAL_SECRETS, ClusterState
+from mchub.spec.hostname import HostnameError, checked_hostname, hostname_problem
+from mchub.spec.model import ClusterSpec, SpecError, dump_spec, load_spec
+from mchub.terraform.config import VARIABLES_FILE, CloudKind
+from mchub.terraform.config import write as write_config
 
 ARCHIVE = ".archive"
 PLANS = "plans"
@@ -385,7 +385,7 @@ def folder_of(clusters_dir: Path, hostname: str) -> Path:
     """Where the folder of the cluster `hostname` is in `clusters_dir`, whether it exists or not.
 
     Refused (WorkspaceError naming hostname): text that is not a cluster's hostname
-    (mchub.hostname), and a folder that is a symbolic link or lies outside `clusters_dir`. A
+    (mchub.spec.hostname), and a folder that is a symbolic link or lies outside `clusters_dir`. A
     hostname comes from URLs, command lines and flow parameters: it must never lead elsewhere.
     """
     try:

@@ -27,8 +27,8 @@ from prefect.exceptions import ObjectAlreadyExists
 from prefect.states import Crashed
 from prefect.workers.process import ProcessWorker
 
-from mchub import prefect_auth, warm_engines
-from mchub.cli.runs import PAGE_SIZE, RunsError, all_pages, credential, session
+from mchub.orchestration import prefect_auth, warm_engines
+from mchub.orchestration.runs import PAGE_SIZE, RunsError, all_pages, credential, session
 from mchub.settings import get_settings
 from mchub.stack import ROOT, WORK_POOL
 
@@ -44,7 +44,7 @@ def job_template() -> dict[str, Any]:
     warm) and working folder (the project's root, where the deployments' entrypoints are)
     are fixed, not variables, so that no deployment or run can choose what runs or where.
     A job variable the pool does not declare is refused by the server; the worker refuses
-    a run's own job variables (mchub.cli.worker), so only deployments set the environment."""
+    a run's own job variables (mchub.orchestration.worker), so only deployments set the environment."""
     template = ProcessWorker.get_default_base_job_template()
     template["job_configuration"]["command"] = warm_engines.launcher_command(get_settings())
     template["job_configuration"]["working_dir"] = str(ROOT)

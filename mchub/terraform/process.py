@@ -6,7 +6,7 @@ Only if the group is still alive after a grace period is it sent SIGKILL. (Killi
 Terraform first, as `subprocess.run(timeout=...)` does, can lose the state of resources
 being created.)
 
-The command never outlives this process: it runs under mchub/process_guard.py, which leads
+The command never outlives this process: it runs under mchub/terraform/guard.py, which leads
 its group and, should this process end without waiting for it (killed with SIGKILL, as a
 flow run's engine is when its launcher or worker dies), stops it the same way, SIGINT then
 SIGKILL after the grace period, and writes what it printed meanwhile to the log.
@@ -24,12 +24,12 @@ from typing import IO, Literal, TextIO
 
 from pydantic import BaseModel
 
-from mchub.logs import LOG_MODULE
+from mchub.terraform.logs import LOG_MODULE
 
 StopReason = Literal["cancelled", "timeout"]
 
 _POLL_SECONDS = 0.1
-GUARD = Path(__file__).with_name("process_guard.py")
+GUARD = Path(__file__).with_name("guard.py")
 
 
 class ProcessOutcome(BaseModel):

@@ -21,15 +21,9 @@ from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
-from mchub import cloud, tfconfig
-from mchub.cloud import CloudTarget
-from mchub.plan import PlanSummary
-from mchub.progress import ApplyProgress
-from mchub.settings import get_settings
-from mchub.spec import ClusterSpec, FieldProblem, SpecError, dump_spec, load_spec
-from mchub.terraform import Terraform
-from mchub.terraform_errors import TerraformError, TerraformInterrupted
-from mchub.workspace import (
+from mchub.cloud import connection
+from mchub.cloud.connection import CloudTarget
+from mchub.cluster.workspace import (
     PlanRecord,
     Workspace,
     WorkspaceError,
@@ -38,6 +32,13 @@ from mchub.workspace import (
     list_hostnames,
     open_existing,
 )
+from mchub.settings import get_settings
+from mchub.spec.model import ClusterSpec, FieldProblem, SpecError, dump_spec, load_spec
+from mchub.terraform.config import write as write_config
+from mchub.terraform.errors import TerraformError, TerraformInterrupted
+from mchub.terraform.plan import PlanSummary
+from mchub.terraform.progress import ApplyProgress
+from mchub.terraform.runner import Terraform
 
 REQUESTS = ".requests"
 
@@ -94,7 +95,7 @@ def prepare(request_file: Path, *, new: bool, hostname: str | None = None) -> Wo
         except (WorkspaceError, SpecError):
             request_file.unlink()
             raise
-    target = cloud.target(spec.cloud)
+    target = connection.target(spec.cloud)
     if not _written_from(ws, spec, target):
         ws.write(spec, target.kind, target.sandbox_url)
     request_file.unlink(missing_ok=True)
@@ -147,8 +148,9 @@ def terraform_for(
 ) -> Terraform:
     """Terraform for the cluster's folder, with the credentials of its cloud (`target`,
     default: the cloud its spec names) and logs in its logs/; setting `cancel_event` stops it."""
-    target = target if target is not None else cloud.target(ws.spec().cloud)
-    return Terraform(ws.root, log_dir=ws.logs, env=cloud.terraform_env(target.name), cancel_event=cancel_event)
+    target = target if target is not None else connection.target(ws.spec().cloud)
+    env = connection.terraform_env(target.name)
+    return Terraform(ws.root, log_dir=ws.logs, env=env, cancel_event=cancel_event)
 
 
 def init(ws: Workspace, tf: Terraform) -> bool:
@@ -257,7 +259,7 @@ def _written_from(ws: Workspace, spec: ClusterSpec, target: CloudTarget) -> bool
         return False
     # Rendered beside the folder, so that its relative paths (the sandbox module's) are the same.
     with tempfile.TemporaryDirectory(prefix=".render-", dir=ws.root.parent) as scratch:
-        tfconfig.write(spec, target.kind, Path(scratch), target.sandbox_url)
+        write_config(spec, target.kind, Path(scratch), target.sandbox_url)
         rendered = [path for path in Path(scratch).iterdir() if path.is_file()]
         return all(_same_bytes(path, ws.root / path.name) for path in rendered)
 
@@ -273,7 +275,7 @@ def _clusters_dir_of(request_file: Path) -> Path:
     if request_file.parent.name != REQUESTS:
         raise WorkspaceError(
             f"{request_file}: a request file lives in <clusters dir>/{REQUESTS}/; "
-            "make it with mchub.lifecycle.new_cluster_request"
+            "make it with mchub.cluster.lifecycle.new_cluster_request"
         )
     return request_file.parent.parent
 

@@ -6,14 +6,14 @@ in milliseconds. It sends its environment (which holds PREFECT__FLOW_RUN_ID), wo
 folder and standard streams to the warm engines' socket and then, until the engine ends:
 passes on to the engine's process group the signals the worker sends to cancel the run,
 and exits with the engine's exit code. When the warm engines do not answer, it starts
-`python -m MODULE` (mchub.cli.flow_engine) as its child instead, only slower, and stands
+`python -m MODULE` (mchub.orchestration.flow_engine) as its child instead, only slower, and stands
 in for that one the same way.
 
 The run lives and dies with its worker: killed, the launcher takes the engine with it (the
 warm fork sees its socket close, the new engine its lifeline pipe), and should
 the worker die first (SIGKILL leaves no time to stop its runs) the launcher kills the
 engine's group and exits. Terraform, which the engine runs under a guard of its own
-(mchub/process_guard.py), is then interrupted so that it saves its state.
+(mchub/terraform/guard.py), is then interrupted so that it saves its state.
 """
 
 import json
@@ -61,7 +61,7 @@ class NewEngine:
         lifeline, self._lifeline = os.pipe()
         # -I and -S, which keep this script fast, would hide the project's packages.
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "mchub.warm_engines", "--alone", str(lifeline), module],
+            [sys.executable, "-m", "mchub.orchestration.warm_engines", "--alone", str(lifeline), module],
             process_group=0,
             pass_fds=(lifeline,),
         )

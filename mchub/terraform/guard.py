@@ -1,8 +1,8 @@
 """Run a command so that it never outlives the process that started it (its runner).
 
-    python -I -S process_guard.py GRACE LOG_FD LOG_MODULE LOG_STDOUT -- COMMAND [ARG ...]
+    python -I -S guard.py GRACE LOG_FD LOG_MODULE LOG_STDOUT -- COMMAND [ARG ...]
 
-mchub.terraform_process starts Terraform through this guard, in a session of its own so that
+mchub.terraform.process starts Terraform through this guard, in a session of its own so that
 the run's own signals never reach Terraform unasked. Were Terraform the runner's direct
 child, a runner killed outright (a SIGKILLed flow-run engine, launcher or worker) would
 leave it creating cloud resources nobody records, until its next line of output met the
@@ -33,7 +33,7 @@ import sys
 import threading
 import time
 
-USAGE = "usage: process_guard.py GRACE LOG_FD LOG_MODULE LOG_STDOUT -- COMMAND [ARG ...]"
+USAGE = "usage: guard.py GRACE LOG_FD LOG_MODULE LOG_STDOUT -- COMMAND [ARG ...]"
 PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
 
 
@@ -67,7 +67,7 @@ class Guard:
                 setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),
             )
         except OSError as error:
-            print(f"process_guard: cannot run {command[0]}: {error.strerror}", file=sys.stderr, flush=True)
+            print(f"process guard: cannot run {command[0]}: {error.strerror}", file=sys.stderr, flush=True)
             return 127  # what a shell returns for a missing command
         finally:
             for fd in (null, out_w, err_w):

@@ -3,13 +3,13 @@ hostname that comes from outside (a page's URL, a command's argument, a flow's p
 
 A hostname is also the name of the cluster's folder, so text that is not one (`../x`, an
 absolute path, a name too long for the file system) must be refused before it is joined to a
-path. The grammar is the spec's: a cluster_name and a domain as mchub.spec accepts them,
+path. The grammar is the spec's: a cluster_name and a domain as mchub.spec.model accepts them,
 at most 253 characters in all (DNS's limit).
 """
 
 import re
 
-from mchub.sshkey import shorten
+from mchub.spec.sshkey import shorten
 
 CLUSTER_NAME = re.compile(r"[a-z][0-9a-z-]{1,40}")
 DOMAIN = re.compile(r"[a-z][0-9a-z-.]*")

@@ -1,17 +1,17 @@
 """MC Hub's worker: Prefect's process worker (what `prefect worker start --type process`
 runs), which also looks for runs, besides its regular poll of Prefect's server:
-- as soon as it is woken (mchub.worker_wakeup): a run was submitted or resumed;
+- as soon as it is woken (mchub.orchestration.worker_wakeup): a run was submitted or resumed;
 - as soon as one of its runs' processes ends. A run resumed before its previous process
   had ended is skipped as already running, and a worker at its `--limit` skips every run:
   either can start now.
 
 It also refuses (crashes, naming them) the runs that set job variables of their own: the
-work pool's command and folder are fixed (mchub.cli.platform.job_template), and the
+work pool's command and folder are fixed (mchub.orchestration.platform.job_template), and the
 environment is the deployment's. Anyone who could create a run could otherwise choose
 what the worker runs (its `env` could name another flow file, or a library for every
 process to load).
 
-    python -m mchub.cli.worker --pool mchub --name NAME [--limit N]
+    python -m mchub.orchestration.worker --pool mchub --name NAME [--limit N]
 """
 
 import argparse
@@ -30,13 +30,13 @@ from prefect.client.schemas.responses import DeploymentResponse
 from prefect.utilities.processutils import setup_signal_handlers_worker
 from prefect.workers.process import ProcessJobConfiguration, ProcessWorker
 
-from mchub import worker_wakeup
+from mchub.orchestration import worker_wakeup
 from mchub.settings import get_settings
 
 # Prefect's own method this worker hooks into; checked here so that a Prefect upgrade that
 # drops it fails at start, naming it, instead of losing the hook without a word.
 if not callable(getattr(ProcessWorker, "_release_limit_slot", None)):
-    raise ImportError("mchub.cli.worker hooks ProcessWorker._release_limit_slot, which this Prefect no longer has")
+    raise ImportError("mchub.orchestration.worker hooks ProcessWorker._release_limit_slot, which this Prefect no longer has")
 
 
 class JobVariablesRefused(Exception):
@@ -133,7 +133,9 @@ with warnings.catch_warnings():
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m mchub.cli.worker", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m mchub.orchestration.worker", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--pool", required=True, help="the work pool to poll")
     parser.add_argument("--name", required=True, help="this worker's name")
     parser.add_argument("--limit", type=int, help="the most flow runs at once")

@@ -7,7 +7,7 @@ is recognised and never repeated back.
 import base64
 import binascii
 
-from mchub.plain_text import hidden_character
+from mchub.spec.plain_text import hidden_character
 
 MIN_RSA_BITS = 2048
 # A 16384-bit RSA key's line is under 3000 characters; the rest of the limit is its comment.

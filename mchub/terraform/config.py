@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from mchub.private_file import write_private
 from mchub.settings import get_settings
-from mchub.spec import ClusterSpec
+from mchub.spec.model import ClusterSpec
 
 CloudKind = Literal["openstack", "sandbox"]
 
@@ -53,7 +53,7 @@ VARIABLE_TYPES = {
 
 def sandbox_module_dir() -> Path:
     """The sandbox's Terraform module, shipped in this repository."""
-    return Path(__file__).resolve().parent.parent / "sandbox" / "terraform"
+    return Path(__file__).resolve().parents[2] / "sandbox" / "terraform"
 
 
 def module_variables(spec: ClusterSpec) -> dict[str, Any]:

@@ -38,12 +38,12 @@ from pydantic import (
     model_validator,
 )
 
-from mchub.petname import pet_name
-from mchub.plain_text import hidden_character
 from mchub.private_file import write_private
 from mchub.settings import get_settings
-from mchub.sshkey import check_public_key
-from mchub.sshkey import shorten as _short
+from mchub.spec.petname import pet_name
+from mchub.spec.plain_text import hidden_character
+from mchub.spec.sshkey import check_public_key
+from mchub.spec.sshkey import shorten as _short
 
 # Bounds far above what a workshop or a project needs; they stop a typo (or worse) from
 # expanding into millions of hostnames or accounts, or asking the cloud for petabytes.

@@ -8,7 +8,7 @@ by `mchub up` before the worker) imports everything once and listens on a Unix s
 that only this user can open. The work pool's command is `engine_launcher.py`, a
 standard-library script that starts in milliseconds: it hands its environment, working
 folder and standard streams to this process, which forks; the fork becomes the engine
-exactly as `python -m prefect.engine` would have run (see mchub/cli/flow_engine.py), in
+exactly as `python -m prefect.engine` would have run (see mchub/orchestration/flow_engine.py), in
 its own process group.
 
 The launcher stays the worker's view of the run: its exit code is the engine's, the
@@ -17,10 +17,10 @@ the engine's group is killed with it (see engine_launcher.py), so cancelling, cr
 reconciling runs work as with Prefect's own command, and no Terraform outlives its run. Code changed while this process runs is seen only
 after `mchub up` is restarted.
 
-    python -m mchub.warm_engines SOCKET_PATH MODULE [PRELOAD ...]
+    python -m mchub.orchestration.warm_engines SOCKET_PATH MODULE [PRELOAD ...]
 
 runs `python -m MODULE` in a fork for each launcher, with the modules PRELOAD imported
-beforehand (mchub.stack gives mchub.cli.flow_engine's imports and the flows). This module
+beforehand (mchub.stack gives mchub.orchestration.flow_engine's imports and the flows). This module
 knows nothing of Prefect: MODULE does.
 """
 
@@ -35,11 +35,11 @@ import sys
 import threading
 from pathlib import Path
 
-from mchub.private_socket import SocketPathError, bind_private, check_socket_path
+from mchub.orchestration.private_socket import SocketPathError, bind_private, check_socket_path
 from mchub.settings import Settings
 
 # Prefect's engine, after re-reading the settings from the fork's environment.
-ENGINE = "mchub.cli.flow_engine"
+ENGINE = "mchub.orchestration.flow_engine"
 MAX_REQUEST_BYTES = 1 << 20
 
 
@@ -165,8 +165,8 @@ if __name__ == "__main__":
         sys.exit(0)
     if len(sys.argv) < 3:
         sys.exit(
-            "usage: python -m mchub.warm_engines SOCKET_PATH MODULE [PRELOAD ...]\n"
-            "       python -m mchub.warm_engines --alone LIFELINE_FD MODULE"
+            "usage: python -m mchub.orchestration.warm_engines SOCKET_PATH MODULE [PRELOAD ...]\n"
+            "       python -m mchub.orchestration.warm_engines --alone LIFELINE_FD MODULE"
         )
     try:
         serve(Path(sys.argv[1]), sys.argv[2], sys.argv[3:])

@@ -15,9 +15,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError, computed_field
 
-from mchub.logs import LOG_MODULE
-from mchub.plan import Action, ChangeCounts, Kind, PlanSummary, describe_resource, label
-from mchub.terraform_errors import Diagnostic
+from mchub.terraform.errors import Diagnostic
+from mchub.terraform.logs import LOG_MODULE
+from mchub.terraform.plan import Action, ChangeCounts, Kind, PlanSummary, describe_resource, label
 
 ResourceState = Literal["pending", "running", "done", "failed"]
 

@@ -10,10 +10,10 @@ it begins, so a second writer waits for it (SQLite's busy timeout, 60 s in Prefe
 of failing; reads, outside these transactions, are not held up.
 
 It also refuses to start without Prefect's API authentication (PREFECT_SERVER_API_AUTH_STRING):
-`mchub up` gives it the hub's credential (mchub.prefect_auth), with CORS limited to its own
+`mchub up` gives it the hub's credential (mchub.orchestration.prefect_auth), with CORS limited to its own
 origin and CSRF protection on (mchub.stack).
 
-    python -m mchub.cli.prefect_server --host 127.0.0.1 --port 4200
+    python -m mchub.orchestration.prefect_server --host 127.0.0.1 --port 4200
 """
 
 import argparse
@@ -43,7 +43,9 @@ def begin_immediate(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m mchub.cli.prefect_server", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m mchub.orchestration.prefect_server", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=4200)
     args = parser.parse_args(argv)

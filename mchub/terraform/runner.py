@@ -1,9 +1,10 @@
 """Terraform for one working directory: init, plan, show, apply, output and state.
 
 Every method runs one Terraform command as a child process in its own process group
-(mchub.terraform_process), which never outlives the process that started it, with
-`-input=false -no-color` and `-json` where the command has it. Each output line goes, as it arrives, to `<log_dir>/<step>.log` (mchub.logs) and, for
-init/plan/apply, parsed, to an optional `on_event` callback. `cancel()` (from any thread),
+(mchub.terraform.process), which never outlives the process that started it, with
+`-input=false -no-color` and `-json` where the command has it. Each output line goes, as it
+arrives, to `<log_dir>/<step>.log` (mchub.terraform.logs) and, for init/plan/apply, parsed,
+to an optional `on_event` callback. `cancel()` (from any thread),
 or the timeout, stops the command with SIGINT so Terraform saves its state.
 
 Secrets: the output of `show`, `output` and `state pull` can hold sensitive values in clear
@@ -23,16 +24,16 @@ from typing import Any, TextIO
 
 from pydantic import BaseModel, Field
 
-from mchub.logs import LOG_MODULE, open_log
 from mchub.settings import get_settings
-from mchub.terraform_binary import TerraformBinary, find_terraform
-from mchub.terraform_errors import (
+from mchub.terraform.binary import TerraformBinary, find_terraform
+from mchub.terraform.errors import (
     Diagnostic,
     TerraformCancelled,
     TerraformError,
     interrupted,
 )
-from mchub.terraform_process import run_process
+from mchub.terraform.logs import LOG_MODULE, open_log
+from mchub.terraform.process import run_process
 
 EventCallback = Callable[[dict[str, Any]], None]
 
@@ -115,7 +116,7 @@ class Terraform:
         return self._run("destroy-plan" if destroy else "plan", args, on_event=on_event).result
 
     def show_plan(self, plan_file: Path | str = "tfplan") -> dict[str, Any]:
-        """The saved plan as JSON (Terraform's JSON plan format, see mchub.plan)."""
+        """The saved plan as JSON (Terraform's JSON plan format, see mchub.terraform.plan)."""
         completed = self._run("show", ["show", "-no-color", "-json", str(plan_file)], secret_stdout=True)
         return json.loads("\n".join(completed.stdout))
 

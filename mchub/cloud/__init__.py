@@ -1,0 +1,2 @@
+"""An OpenStack project: the connection, what it offers (flavors, images, quotas), and
+quota arithmetic."""
