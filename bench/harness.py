@@ -34,9 +34,9 @@ from prefect.client.orchestration import SyncPrefectClient
 from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
 from mchub.orchestration import runs
+from mchub.orchestration.stack import Stack, child_env, platform
 from mchub.settings import Settings, get_settings
 from mchub.spec.model import ClusterSpec, default_spec_data, parse_spec
-from mchub.stack import Stack, child_env, platform
 from mchub.status import Status
 from sandbox.launcher import SandboxCloud, start_sandbox
 

@@ -32,8 +32,8 @@ from harness import (
 )
 
 from mchub.orchestration import runs
+from mchub.orchestration.stack import WORK_POOL
 from mchub.spec.model import ClusterSpec
-from mchub.stack import WORK_POOL
 from mchub.status import Status
 
 SAMPLE_SECONDS = 0.5

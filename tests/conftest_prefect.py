@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
+from mchub.orchestration.stack import Stack, child_env, platform, worker_name
 from mchub.settings import Settings, get_settings
-from mchub.stack import Stack, child_env, platform, worker_name
 from sandbox.launcher import SandboxCloud
 
 

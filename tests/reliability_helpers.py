@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mchub.cli import main
-from mchub.stack import ROOT
+from mchub.orchestration.stack import ROOT
 from sandbox.launcher import SandboxCloud
 
 

@@ -27,8 +27,8 @@ from mchub.cloud.connection import CloudError
 from mchub.cloud.resources import ResourceReader
 from mchub.cluster.lifecycle import REQUESTS
 from mchub.orchestration import runs
+from mchub.orchestration.stack import Service, Stack, child_env, platform, worker_name
 from mchub.settings import Settings, get_settings
-from mchub.stack import Service, Stack, child_env, platform, worker_name
 from mchub.status import Status
 from sandbox.launcher import SandboxCloud
 from tests import test_flows

@@ -34,8 +34,8 @@ from prefect.states import (
 from mchub.cluster.lifecycle import REQUESTS
 from mchub.orchestration import runs
 from mchub.orchestration.platform import live_flow_runs, reconcile_orphaned_runs
+from mchub.orchestration.stack import ROOT, WORK_POOL, StartError, platform
 from mchub.settings import Settings
-from mchub.stack import ROOT, WORK_POOL, StartError, platform
 from mchub.status import (
     BUILD_FLOW,
     CLUSTER_FLOWS,

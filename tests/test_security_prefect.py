@@ -27,8 +27,8 @@ from prefect.states import Cancelled, Scheduled
 
 from mchub.cluster import lifecycle
 from mchub.orchestration import prefect_auth, runs
+from mchub.orchestration.stack import ROOT, web_pages
 from mchub.settings import Settings
-from mchub.stack import ROOT, web_pages
 from mchub.status import BUILD_FLOW, DESTROY_FLOW, HOSTNAME_LABEL, Status, cluster_tag
 from tests.conftest_prefect import PrefectStack
 from tests.test_flows import build, cluster_spec, destroy, ended, logs_with, paused, servers_of

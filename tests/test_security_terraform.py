@@ -34,7 +34,7 @@ from mchub.cluster import lifecycle
 from mchub.cluster.state import read_cluster_state
 from mchub.cluster.workspace import ARCHIVE, Workspace, WorkspaceError, create
 from mchub.orchestration import runs
-from mchub.stack import ROOT, worker_name
+from mchub.orchestration.stack import ROOT, worker_name
 from mchub.terraform.binary import TerraformBinary, TerraformNotFound, find_terraform
 from mchub.terraform.runner import Terraform
 from sandbox.launcher import SandboxCloud

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from mchub.orchestration import private_socket, warm_engines
+from mchub.orchestration.stack import ROOT
 from mchub.settings import Settings
-from mchub.stack import ROOT
 
 TESTS = Path(__file__).parent
 PROBE = "warm_engine_probe"

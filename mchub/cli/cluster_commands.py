@@ -20,9 +20,9 @@ from uuid import UUID
 
 from mchub.cli.spec_file import checked_spec
 from mchub.cluster.workspace import WorkspaceError, folder_of
+from mchub.orchestration.stack import worker_name
 from mchub.settings import get_settings
 from mchub.spec.model import SpecError
-from mchub.stack import worker_name
 from mchub.status import RunView, Status, run_status
 
 if TYPE_CHECKING:

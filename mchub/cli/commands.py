@@ -114,7 +114,7 @@ def _sandbox(args: argparse.Namespace) -> int:
 
 
 def _up(args: argparse.Namespace) -> int:
-    from mchub.stack import StartError, up
+    from mchub.orchestration.stack import StartError, up
 
     try:
         return up(get_settings())

@@ -29,8 +29,8 @@ from prefect.workers.process import ProcessWorker
 
 from mchub.orchestration import prefect_auth, warm_engines
 from mchub.orchestration.runs import PAGE_SIZE, RunsError, all_pages, credential, session
+from mchub.orchestration.stack import ROOT, WORK_POOL
 from mchub.settings import get_settings
-from mchub.stack import ROOT, WORK_POOL
 
 DEPLOY_TIMEOUT_SECONDS = 120.0
 # States in which a run has (or is about to have) a process of the worker that took it.

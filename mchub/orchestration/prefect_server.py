@@ -11,7 +11,7 @@ of failing; reads, outside these transactions, are not held up.
 
 It also refuses to start without Prefect's API authentication (PREFECT_SERVER_API_AUTH_STRING):
 `mchub up` gives it the hub's credential (mchub.orchestration.prefect_auth), with CORS limited to its own
-origin and CSRF protection on (mchub.stack).
+origin and CSRF protection on (mchub.orchestration.stack).
 
     python -m mchub.orchestration.prefect_server --host 127.0.0.1 --port 4200
 """

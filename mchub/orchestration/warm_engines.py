@@ -20,8 +20,8 @@ after `mchub up` is restarted.
     python -m mchub.orchestration.warm_engines SOCKET_PATH MODULE [PRELOAD ...]
 
 runs `python -m MODULE` in a fork for each launcher, with the modules PRELOAD imported
-beforehand (mchub.stack gives mchub.orchestration.flow_engine's imports and the flows). This module
-knows nothing of Prefect: MODULE does.
+beforehand (mchub.orchestration.stack gives the imports of mchub.orchestration.flow_engine
+and the flows). This module knows nothing of Prefect: MODULE does.
 """
 
 import atexit

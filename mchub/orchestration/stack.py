@@ -34,7 +34,7 @@ from pydantic import SecretStr
 from mchub.orchestration import prefect_auth, warm_engines
 from mchub.settings import Settings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 """The project's root: prefect.yaml, and the folders the flows import from."""
 WORK_POOL = "mchub"
 WORKER_QUERY_SECONDS = 1
@@ -51,7 +51,7 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 ENGINE_PRELOAD = (
     "prefect.engine", "prefect.flow_engine", "prefect.task_engine",
     "prefect.utilities.visualization", "anyio._backends._asyncio",
-    "mchub.cli", "flows.build", "flows.destroy", "flows.cull",
+    "flows.build", "flows.destroy", "flows.cull",
 )
 
 
