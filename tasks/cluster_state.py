@@ -16,7 +16,8 @@ def read_state(workspace: Workspace, terraform: Terraform) -> ClusterState:
     persisted by Prefect)."""
     spec = workspace.spec()
     flavors = {flavor.name: flavor for flavor in reader(spec.cloud).read().flavors}
-    state = read_cluster_state(workspace, terraform, spec, flavors)
+    state = read_cluster_state(terraform, spec, flavors)
+    workspace.save_cluster_state(state)
     get_run_logger().info(
         "%s has %d instance(s) and %d volume(s); address %s",
         state.hostname, len(state.instances), len(state.volumes), state.public_ip or "none",

@@ -167,7 +167,8 @@ def test_a_new_cluster_is_planned_applied_with_progress_and_read_back(fresh: Hub
     assert progress.percent == 100 and progress.applied == ChangeCounts(add=10)
     assert fresh.usage_since(before) == allocation_of(spec, fresh.flavors).model_dump()
 
-    state = read_cluster_state(ws, tf, spec, fresh.flavors)
+    state = read_cluster_state(tf, spec, fresh.flavors)
+    ws.save_cluster_state(state)
 
     conn = fresh.sandbox.connect()
     addresses = {ip.description: ip.floating_ip_address for ip in conn.network.ips()}
@@ -215,7 +216,7 @@ def test_three_nodes_instead_of_one_plan_and_apply_node2_and_node3_only(fresh: H
     assert not summary.destructive
     progress = lifecycle.apply(ws, tf, record)
     assert progress.percent == 100
-    state = read_cluster_state(ws, tf, grown, fresh.flavors)
+    state = read_cluster_state(tf, grown, fresh.flavors)
     assert sorted(i.name for i in state.instances if "node" in i.tags) == ["node1", "node2", "node3"]
     assert state.held == allocation_of(grown, fresh.flavors)
     assert fresh.usage_since(before) == {
@@ -297,7 +298,7 @@ def test_a_cancelled_apply_leaves_a_state_that_a_later_plan_and_apply_complete(f
     lifecycle.apply(ws, tf, retry)
 
     assert fresh.usage_since(before) == allocation_of(spec, fresh.flavors).model_dump()
-    assert read_cluster_state(ws, tf, spec, fresh.flavors).held == allocation_of(spec, fresh.flavors)
+    assert read_cluster_state(tf, spec, fresh.flavors).held == allocation_of(spec, fresh.flavors)
     _, again = lifecycle.plan(ws, tf)
     assert not again.has_changes
 

@@ -431,7 +431,8 @@ def holders_of(folder: Path, secret: str) -> list[str]:
 def test_a_destroyed_clusters_archive_holds_no_password(fresh: Hub, password: str) -> None:
     spec = fresh.spec(f"arch{os.urandom(3).hex()}", guest_passwd=password)
     ws, tf = fresh.build(spec)
-    state = read_cluster_state(ws, tf, spec, fresh.flavors)
+    state = read_cluster_state(tf, spec, fresh.flavors)
+    ws.save_cluster_state(state)
     secret = state.guest_password.get_secret_value()
     assert secret and (not password or secret == password)
     assert holders_of(ws.root, secret), "the test looks for the password where it is not"

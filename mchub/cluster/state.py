@@ -7,10 +7,8 @@ quota check of the next modification must count what is really held. Accounts an
 URLs come from the root outputs that main.tf.json exposes (mchub.terraform.config).
 """
 
-from __future__ import annotations
-
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, FieldSerializationInfo, SecretStr, field_serializer
 
@@ -19,9 +17,6 @@ from mchub.cloud.resources import Flavor
 from mchub.spec.model import ClusterSpec
 from mchub.terraform.plan import describe_resource
 from mchub.terraform.runner import Terraform, TerraformOutput
-
-if TYPE_CHECKING:
-    from mchub.cluster.workspace import Workspace
 
 REVEAL_SECRETS = "reveal_secrets"
 """Serialization context key: with it True, the guest password is written in clear (cluster.json)."""
@@ -69,10 +64,10 @@ class ClusterStateError(Exception):
     """Terraform's outputs or state do not describe a finished cluster; the message says what to do."""
 
 
-def read_cluster_state(ws: Workspace, tf: Terraform, spec: ClusterSpec, flavors: Mapping[str, Flavor]) -> ClusterState:
-    """The cluster as Terraform's outputs and state describe it, saved as the workspace's
-    cluster.json. `flavors` (name → Flavor, e.g. from mchub.cloud.resources) give the cores and
-    RAM each instance holds."""
+def read_cluster_state(tf: Terraform, spec: ClusterSpec, flavors: Mapping[str, Flavor]) -> ClusterState:
+    """The cluster as Terraform's outputs and state describe it; nothing is written (the
+    workspace keeps it with Workspace.save_cluster_state). `flavors` (name → Flavor, e.g. from
+    mchub.cloud.resources) give the cores and RAM each instance holds."""
     outputs = tf.outputs()
     resources = _state_resources(tf.state_pull())
     # Tags are the spec's: Magic Castle gives every machine of a row the row's tags.
@@ -85,7 +80,7 @@ def read_cluster_state(ws: Workspace, tf: Terraform, spec: ClusterSpec, flavors:
     ]
     volumes = [VolumeState(name=r.name, size_gb=r.size_gb) for r in resources if r.kind == "volume"]
     accounts = _output(outputs, "accounts")
-    state = ClusterState(
+    return ClusterState(
         hostname=spec.hostname,
         instances=instances,
         volumes=volumes,
@@ -96,8 +91,6 @@ def read_cluster_state(ws: Workspace, tf: Terraform, spec: ClusterSpec, flavors:
         service_urls=_output(outputs, "service_urls"),
         held=_held(resources, flavors),
     )
-    ws.save_cluster_state(state)
-    return state
 
 
 class _CloudObject(BaseModel):
