@@ -31,6 +31,7 @@ from pydantic import BaseModel
 
 from mchub.cluster.secret_scrub import remove_secrets
 from mchub.cluster.state import REVEAL_SECRETS, ClusterState
+from mchub.private_file import write_private
 from mchub.spec.hostname import HostnameError, checked_hostname, hostname_problem
 from mchub.spec.model import ClusterSpec, SpecError, dump_spec, load_spec
 from mchub.terraform.config import VARIABLES_FILE, CloudKind
@@ -174,7 +175,7 @@ class Workspace:
         plan_path = self.root / plan_file
         plan_path.chmod(0o600)  # Terraform writes it 0644; it holds the configuration, password included
         json_file = str(Path(plan_file).with_suffix(".json"))
-        _write_private(self.root / json_file, json.dumps(plan_json))
+        write_private(self.root / json_file, json.dumps(plan_json))
         record = PlanRecord(
             plan_file=plan_file,
             config_hash=config_hash,
@@ -228,13 +229,13 @@ class Workspace:
         return applied
 
     def _save_record(self, record: PlanRecord) -> None:
-        _write_private(self.plan_record_file, record.model_dump_json(indent=2))
+        write_private(self.plan_record_file, record.model_dump_json(indent=2))
 
     # --- what was built ---
 
     def save_cluster_state(self, state: ClusterState) -> None:
         """Keep `state` as cluster.json, 0600: it holds the guest password."""
-        _write_private(self.cluster_state_file, state.model_dump_json(indent=2, context={REVEAL_SECRETS: True}))
+        write_private(self.cluster_state_file, state.model_dump_json(indent=2, context={REVEAL_SECRETS: True}))
 
     def cluster_state(self) -> ClusterState | None:
         """What was read after the last apply, None before any."""
@@ -252,7 +253,7 @@ class Workspace:
         """Written before Terraform applies `record`; removed by `mark_apply_ended` once
         Terraform has ended by itself. Left behind (the run was killed), it says that the
         cloud may hold resources the state does not list."""
-        _write_private(self.unfinished_apply_file, record.model_dump_json(indent=2))
+        write_private(self.unfinished_apply_file, record.model_dump_json(indent=2))
 
     def mark_apply_ended(self) -> None:
         self.unfinished_apply_file.unlink(missing_ok=True)
@@ -446,14 +447,3 @@ def list_hostnames(clusters_dir: Path) -> list[str]:
         if hostname_problem(p.name) is None and p.is_dir() and not p.is_symlink()
     )
 
-
-def _write_private(path: Path, text: str) -> None:
-    """Write `text` to `path`, readable by its owner only; a crash never leaves half a file."""
-    partial = path.with_name(f".{path.name}.partial")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)  # a leftover partial file would keep its old mode through O_CREAT
-    with os.fdopen(fd, "w", encoding="utf-8") as file:
-        file.write(text)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(partial, path)
