@@ -13,10 +13,10 @@ from datetime import UTC
 import streamlit as st
 from pydantic import BaseModel
 
-from mchub.cluster.workspace import Workspace, WorkspaceError
+from mchub.cluster.workspace import Workspace
+from mchub.errors import MCHubError
 from mchub.orchestration import runs
 from mchub.settings import get_settings
-from mchub.spec.model import SpecError
 from mchub.status import DESTROY_FLOW, RunView, Status, cluster_status
 from ui.cluster_files import apply_progress, log_files, readable_log, workspace_of
 from ui.loading import loading
@@ -245,7 +245,7 @@ def _submit(action: Callable[[], object]) -> None:
     """Do an action on the cluster's runs, then draw the page again; refusals are shown."""
     try:
         action()
-    except (runs.RunsError, WorkspaceError, SpecError) as error:
+    except MCHubError as error:
         st.error(literal(str(error)))
         return
     st.rerun()

@@ -12,15 +12,8 @@ from uuid import uuid4
 
 import streamlit as st
 
-from mchub.cloud.connection import CloudError
-from mchub.cluster.workspace import WorkspaceError
-from mchub.orchestration.runs import RunsError
-from mchub.spec.hostname import HostnameError
-from mchub.spec.model import SpecError
+from mchub.errors import MCHubError
 from ui.text import literal
-
-# Their messages say what is wrong and what to do, and hold nothing a person may not see.
-REFUSALS = (HostnameError, WorkspaceError, SpecError, RunsError, CloudError)
 
 _log = logging.getLogger("mchub.ui")
 if not _log.handlers:  # Streamlit re-runs a changed module; the logger outlives it
@@ -36,7 +29,7 @@ def shown_errors(part: str) -> Iterator[None]:
     Also a decorator, for fragments and dialogs, which Streamlit re-runs on their own."""
     try:
         yield
-    except REFUSALS as error:
+    except MCHubError as error:  # says what is wrong and what to do, and nothing secret
         st.error(literal(str(error)), icon=":material/error:")
     except Exception:
         reference = uuid4().hex[:8]

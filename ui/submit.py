@@ -2,9 +2,8 @@
 
 import streamlit as st
 
-from mchub.cluster.workspace import WorkspaceError
+from mchub.errors import MCHubError
 from mchub.orchestration import runs
-from mchub.spec.model import SpecError
 from ui.form_check import FormCheck
 from ui.text import literal
 
@@ -25,7 +24,7 @@ def apply_button(check: FormCheck, *, new: bool, key: str) -> bool:
     try:
         with st.spinner("Submitting the request…"):
             runs.submit_spec(spec, new=new)
-    except (SpecError, WorkspaceError, runs.RunsError) as error:
+    except MCHubError as error:
         st.error(f"**Nothing was built.** {literal(str(error))}")
         return False
     return True

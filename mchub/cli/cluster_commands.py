@@ -22,7 +22,6 @@ from mchub.cli.spec_file import checked_spec
 from mchub.cluster.workspace import WorkspaceError, folder_of
 from mchub.orchestration.stack import worker_name
 from mchub.settings import get_settings
-from mchub.spec.model import SpecError
 from mchub.status import RunView, Status, run_status
 
 if TYPE_CHECKING:
@@ -120,20 +119,15 @@ def _refusing_approve_without_wait(parser: argparse.ArgumentParser, command: Com
 
 
 def _prefect_command(command: Command) -> Command:
-    """Prefect kept in the project's home, and the errors of cluster actions shown as refusals."""
+    """Prefect kept in the project's home. Refusals (a busy cluster, a bad spec, Prefect not
+    answering: MCHubError) are shown by `main` as every command's are."""
 
     @functools.wraps(command)
     def run(args: argparse.Namespace) -> int:
         # Importing prefect creates its home: the project's, not ~/.prefect.
         os.environ.setdefault("PREFECT_HOME", str((get_settings().home / "prefect").resolve()))
         os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-        from mchub.orchestration.runs import RunsError
-
-        try:
-            return command(args)
-        except (RunsError, WorkspaceError, SpecError) as error:
-            print(f"mchub: {error}", file=sys.stderr)
-            return 1
+        return command(args)
 
     return run
 

@@ -10,14 +10,9 @@ from pydantic import ValidationError
 from mchub.cli.cluster_commands import add_cluster_commands
 from mchub.cli.errors import settings_problem, unexpected_failure
 from mchub.cli.spec_file import SpecProblemsError, checked_spec
-from mchub.cloud.connection import CloudError, sandbox_clouds_yaml
-from mchub.cluster.workspace import WorkspaceError
+from mchub.cloud.connection import sandbox_clouds_yaml
+from mchub.errors import MCHubError
 from mchub.settings import get_settings
-from mchub.spec.hostname import HostnameError
-from mchub.spec.model import SpecError
-
-# A person's mistakes, or the state of the cloud: their messages say what to do.
-USER_ERRORS = (CloudError, SpecProblemsError, SpecError, WorkspaceError, HostnameError)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser().parse_args(words)
         return args.run(args)
-    except USER_ERRORS as error:
+    except MCHubError as error:  # a person's mistake, or the cloud's state: it says what to do
         print(f"mchub: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -2,10 +2,11 @@
 
 from pathlib import Path
 
+from mchub.errors import MCHubError
 from mchub.spec.model import ClusterSpec, SpecError, load_spec, parse_spec
 
 
-class SpecProblemsError(Exception):
+class SpecProblemsError(MCHubError):
     """A spec file that cannot be used as it is."""
 
 

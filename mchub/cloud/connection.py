@@ -16,10 +16,11 @@ from openstack.config.cloud_region import CloudRegion
 from openstack.connection import Connection
 from pydantic import BaseModel
 
+from mchub.errors import MCHubError
 from mchub.settings import get_settings
 
 
-class CloudError(Exception):
+class CloudError(MCHubError):
     """The cloud could not be reached or refused us; the message says what to check."""
 
 

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pydantic import BaseModel
 
 from mchub.cloud.resources import CloudResources, Flavor, Quota
+from mchub.errors import MCHubError
 from mchub.spec.model import ClusterSpec
 
 # Magic Castle gives an instance whose flavor has a smaller root disk than this a boot
@@ -16,7 +17,7 @@ from mchub.spec.model import ClusterSpec
 ROOT_DISK_GB = 10
 
 
-class UnknownFlavor(ValueError):
+class UnknownFlavor(MCHubError, ValueError):
     def __init__(self, prefix: str, flavor: str) -> None:
         super().__init__(f"instances.{prefix}.type: {flavor!r} is not a flavor of this cloud")
 

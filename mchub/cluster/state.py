@@ -14,6 +14,7 @@ from pydantic import BaseModel, FieldSerializationInfo, SecretStr, field_seriali
 
 from mchub.cloud.quota import Allocation
 from mchub.cloud.resources import Flavor
+from mchub.errors import MCHubError
 from mchub.spec.model import ClusterSpec
 from mchub.terraform.plan import describe_resource
 from mchub.terraform.runner import Terraform, TerraformOutput
@@ -60,7 +61,7 @@ class ClusterState(BaseModel):
         return str(password)
 
 
-class ClusterStateError(Exception):
+class ClusterStateError(MCHubError):
     """Terraform's outputs or state do not describe a finished cluster; the message says what to do."""
 
 

@@ -31,6 +31,7 @@ from pydantic import BaseModel
 
 from mchub.cluster.secret_scrub import remove_secrets
 from mchub.cluster.state import REVEAL_SECRETS, ClusterState
+from mchub.errors import MCHubError
 from mchub.private_file import write_private
 from mchub.spec.hostname import HostnameError, checked_hostname, hostname_problem
 from mchub.spec.model import ClusterSpec, SpecError, dump_spec, load_spec
@@ -44,7 +45,7 @@ LOCK_INFO = ".terraform.tfstate.lock.info"
 """What Terraform's local backend writes beside the state while it holds the state's lock."""
 
 
-class WorkspaceError(Exception):
+class WorkspaceError(MCHubError):
     """The folder cannot be used as asked; the message says why and what to do."""
 
 

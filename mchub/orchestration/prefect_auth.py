@@ -20,13 +20,14 @@ from uuid import uuid4
 
 import httpx
 
+from mchub.errors import MCHubError
 from mchub.settings import MIN_AUTH_STRING_LENGTH, Settings
 
 AUTH_FILE = "prefect-auth"
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-class CredentialError(Exception):
+class CredentialError(MCHubError):
     """The credential cannot be read or made; the message says why and what to do."""
 
 

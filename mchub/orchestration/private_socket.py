@@ -5,11 +5,13 @@ import os
 import socket
 from pathlib import Path
 
+from mchub.errors import MCHubError
+
 # Linux's limit on a Unix socket's path (sun_path is 108 bytes with its NUL).
 MAX_SOCKET_PATH_BYTES = 107
 
 
-class SocketPathError(Exception):
+class SocketPathError(MCHubError):
     """The socket's path cannot be used; the message says what to change."""
 
 

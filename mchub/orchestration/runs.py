@@ -36,6 +36,7 @@ from prefect.client.schemas.sorting import ArtifactSort, FlowRunSort, LogSort
 from prefect.exceptions import ObjectNotFound
 
 from mchub.cluster import lifecycle
+from mchub.errors import MCHubError
 from mchub.orchestration import prefect_auth, worker_wakeup
 from mchub.settings import get_settings
 from mchub.spec.model import ClusterSpec
@@ -67,7 +68,7 @@ REQUEST_GRACE_SECONDS = 600.0
 T = TypeVar("T")
 
 
-class RunsError(Exception):
+class RunsError(MCHubError):
     """What was asked of Prefect cannot be done; the message says why and what to do."""
 
 

@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import SecretStr
 
+from mchub.errors import MCHubError
 from mchub.orchestration import prefect_auth, warm_engines
 from mchub.settings import Settings
 
@@ -55,7 +56,7 @@ ENGINE_PRELOAD = (
 )
 
 
-class StartError(Exception):
+class StartError(MCHubError):
     """A part of the product did not come up; the message names it and its log."""
 
 

@@ -30,6 +30,7 @@ from prefect.client.schemas.responses import DeploymentResponse
 from prefect.utilities.processutils import setup_signal_handlers_worker
 from prefect.workers.process import ProcessJobConfiguration, ProcessWorker
 
+from mchub.errors import MCHubError
 from mchub.orchestration import worker_wakeup
 from mchub.settings import get_settings
 
@@ -39,7 +40,7 @@ if not callable(getattr(ProcessWorker, "_release_limit_slot", None)):
     raise ImportError("mchub.orchestration.worker hooks ProcessWorker._release_limit_slot, which this Prefect no longer has")
 
 
-class JobVariablesRefused(Exception):
+class JobVariablesRefused(MCHubError):
     """A run sets job variables of its own; the message names them."""
 
 

@@ -9,6 +9,7 @@ at most 253 characters in all (DNS's limit).
 
 import re
 
+from mchub.errors import MCHubError
 from mchub.spec.sshkey import shorten
 
 CLUSTER_NAME = re.compile(r"[a-z][0-9a-z-]{1,40}")
@@ -18,7 +19,7 @@ MAX_HOSTNAME = 253
 EXAMPLE = "hpc1.sandbox.mchub.dev"
 
 
-class HostnameError(ValueError):
+class HostnameError(MCHubError, ValueError):
     """Text that is not a cluster's hostname; the message names `hostname` and says what one is."""
 
 

@@ -38,6 +38,7 @@ from pydantic import (
     model_validator,
 )
 
+from mchub.errors import MCHubError
 from mchub.private_file import write_private
 from mchub.settings import get_settings
 from mchub.spec.petname import pet_name
@@ -101,7 +102,7 @@ class FieldProblem(BaseModel):
     message: str
 
 
-class SpecError(Exception):
+class SpecError(MCHubError):
     """A spec that cannot be used; `problems` lists every refused field."""
 
     def __init__(self, problems: Sequence[FieldProblem]) -> None:

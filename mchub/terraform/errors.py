@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from mchub.errors import MCHubError
+
 
 class Position(BaseModel):
     line: int
@@ -50,7 +52,7 @@ class Diagnostic(BaseModel):
         return f"{text}: {self.detail}" if self.detail else text
 
 
-class TerraformError(Exception):
+class TerraformError(MCHubError):
     """A Terraform command exited with an error."""
 
     def __init__(
@@ -77,7 +79,7 @@ class TerraformError(Exception):
         super().__init__("\n".join(lines))
 
 
-class TerraformInterrupted(Exception):
+class TerraformInterrupted(MCHubError):
     """A Terraform command was stopped before its end: cancelled, or past its timeout."""
 
     def __init__(self, message: str, *, command: str, killed: bool, log_file: Path | None) -> None:

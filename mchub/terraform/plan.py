@@ -18,6 +18,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, computed_field
 
+from mchub.errors import MCHubError
+
 Action = Literal["create", "update", "replace", "delete", "read", "no-op"]
 Kind = Literal["instance", "volume", "floating_ip", "other"]
 
@@ -54,7 +56,7 @@ _SANDBOX_KINDS: dict[str, Kind] = {
 }
 
 
-class PlanFormatError(ValueError):
+class PlanFormatError(MCHubError, ValueError):
     """The JSON is not a Terraform plan this module can read."""
 
 
