@@ -25,6 +25,7 @@ from mchub.status import BUILD_FLOW, cluster_tag
 from sandbox.launcher import SandboxCloud
 from tests import test_platform
 from tests.conftest_prefect import PrefectStack
+from tests.spec_changes import setting
 from tests.reliability_helpers import (
     Answer,
     cloud_usage,
@@ -59,18 +60,6 @@ class SpecCase:
     """The file's exact content instead of the changed good spec."""
     keeps_quiet: tuple[str, ...] = field(default=())
     """What must NOT appear in the answer (a password)."""
-
-
-def setting(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
-    """Set `value` at the dotted `path` (instances.node.count) of the spec data."""
-    *parents, last = path.split(".")
-
-    def change(data: dict[str, Any]) -> None:
-        for key in parents:
-            data = data[key]
-        data[last] = value
-
-    return change
 
 
 def removing(key: str) -> Callable[[dict[str, Any]], None]:

@@ -28,6 +28,7 @@ from mchub.spec.model import SpecError, default_spec_data, load_spec
 from sandbox.launcher import SandboxCloud
 from tests import test_lifecycle
 from tests.test_lifecycle import Hub
+from tests.spec_changes import setting
 
 ROOT = Path(__file__).resolve().parent.parent
 PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILvnN/o+Ku37TEhyolHdgfl4IfQfJwrnlXUB7/f1IHjH test@mchub"
@@ -55,17 +56,6 @@ class Hostile:
     field: str
     says: str
     change: Callable[[dict[str, Any]], None]
-
-
-def setting(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
-    *parents, last = path.split(".")
-
-    def change(data: dict[str, Any]) -> None:
-        for key in parents:
-            data = data[key]
-        data[last] = value
-
-    return change
 
 
 def key_with_comment(comment: str) -> Callable[[dict[str, Any]], None]:
