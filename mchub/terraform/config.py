@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mchub.private_file import write_private
-from mchub.settings import get_settings
+from mchub.settings import DnsZone, get_settings
 from mchub.spec.model import ClusterSpec
 
 CloudKind = Literal["openstack", "sandbox"]
@@ -122,14 +122,9 @@ def render(spec: ClusterSpec, kind: CloudKind, workdir: Path) -> dict[str, Any]:
     modules: dict[str, Any] = {
         MODULE: {"source": _module_source(kind, workdir), **{name: f"${{var.{name}}}" for name in inputs}}
     }
-    dns = get_settings().dns.get(spec.domain)
-    if kind == "openstack" and dns:
-        modules["dns"] = {
-            "source": MAGIC_CASTLE_SOURCE.format(module=f"dns/{dns}", version=get_settings().magic_castle_version),
-            "name": f"${{{module}.cluster_name}}",
-            "domain": f"${{{module}.domain}}",
-            "public_instances": f"${{{module}.public_instances}}",
-        }
+    zone = get_settings().dns.get(spec.domain)
+    if kind == "openstack" and zone:
+        modules["dns"] = _dns_module(zone, module)
         outputs["hostnames"] = {"value": "${module.dns.hostnames}"}
     return {
         "terraform": {"required_version": ">= 1.5.7"},
@@ -137,6 +132,20 @@ def render(spec: ClusterSpec, kind: CloudKind, workdir: Path) -> dict[str, Any]:
         "module": modules,
         "output": outputs,
     }
+
+
+def _dns_module(zone: DnsZone, module: str) -> dict[str, Any]:
+    """Magic Castle's dns module of the zone's provider, fed from the cluster module's outputs.
+    The zone's project and name are settings whose grammar admits no template."""
+    block = {
+        "source": MAGIC_CASTLE_SOURCE.format(module=f"dns/{zone.provider}", version=get_settings().magic_castle_version),
+        "name": f"${{{module}.cluster_name}}",
+        "domain": f"${{{module}.domain}}",
+        "public_instances": f"${{{module}.public_instances}}",
+    }
+    if zone.provider == "gcloud":
+        block |= {"project": zone.project, "zone_name": zone.zone_name}
+    return block
 
 
 def write(spec: ClusterSpec, kind: CloudKind, workdir: Path, sandbox_url: str = "") -> Path:
