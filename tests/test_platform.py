@@ -6,14 +6,17 @@ Runs of made-up clusters are created here in the state a test needs (never start
 already ended) so that no flow acts on them; each test deletes its runs afterwards.
 """
 
+import contextvars
 import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from uuid import UUID, uuid4
 
@@ -21,6 +24,8 @@ import httpx
 import pytest
 import yaml
 from prefect.client.schemas.objects import FlowRun
+from prefect.client.schemas.responses import SetStateStatus
+from prefect.input.run_input import Keyset, keyset_from_paused_state
 from prefect.states import (
     Cancelled,
     Completed,
@@ -29,6 +34,7 @@ from prefect.states import (
     Running,
     Scheduled,
     State,
+    Suspended,
 )
 
 from mchub.cluster.lifecycle import REQUESTS
@@ -46,6 +52,7 @@ from mchub.status import (
     cluster_tag,
 )
 from sandbox.launcher import SandboxCloud
+from flows.approval import Approval
 from tests.approval_probe import approval_probe
 from tests.conftest_prefect import PrefectStack
 from tests.test_flows import cluster_spec
@@ -280,6 +287,51 @@ def test_a_plan_is_approved_or_rejected_with_who_and_why(
     assert (ended[approved].state_type, ended[approved].state_message) == ("COMPLETED", "approved by ada: looks right")
     assert (ended[rejected].state_type, ended[rejected].state_message) == ("CANCELLED", "too big for a workshop")
     assert ended[rejected].rejected
+
+
+def suspended_without_its_form(client, deployment: UUID, host: str) -> tuple[FlowRun, Keyset]:
+    """A run as suspend_flow_run leaves it between pausing and saving its input schema."""
+    run = client.create_flow_run_from_deployment(deployment, state=Running(), tags=[cluster_tag(host)])
+    state = Suspended(timeout_seconds=600, pause_key="probe")
+    keyset = keyset_from_paused_state(state)
+    state.state_details.run_input_keyset = keyset
+    # Through the server's rules, as the flow's own suspend: they record the key it paused on.
+    assert client.set_flow_run_state(run.id, state).status == SetStateStatus.ACCEPT
+    return run, keyset
+
+
+def test_an_answer_given_before_the_run_saved_its_form_waits_for_it(
+    prefect_stack: PrefectStack, approval_probe_deployment: UUID
+) -> None:
+    host = hostname()
+    with prefect_stack.client() as client:
+        run, keyset = suspended_without_its_form(client, approval_probe_deployment, host)
+        # The schema lands late, as on a busy server (seen under bench/scale.py's 20 clusters).
+        save_form = partial(contextvars.copy_context().run, Approval.save, keyset, flow_run_id=run.id)
+        late_form = threading.Timer(1.5, save_form)
+        late_form.start()
+        try:
+            runs.approve(host, by="ada", comment="answered at once")
+        finally:
+            late_form.join()
+        ended = runs.wait(run.id, client=client)
+        client.delete_flow_run(run.id)
+    assert (ended.state_type, ended.state_message) == ("COMPLETED", "approved by ada: answered at once")
+
+
+def test_an_answer_to_a_run_that_never_saves_its_form_says_where_to_look(
+    prefect_stack: PrefectStack, approval_probe_deployment: UUID, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runs, "ANSWERABLE_WITHIN_SECONDS", 1.0)
+    host = hostname()
+    with prefect_stack.client() as client:
+        run, _ = suspended_without_its_form(client, approval_probe_deployment, host)
+        try:
+            with pytest.raises(runs.RunsError, match=rf"has not saved the form of its answer .*`mchub logs {host}`"):
+                runs.approve(host, by="ada")
+            assert client.read_flow_run(run.id).state.is_paused()
+        finally:
+            client.delete_flow_run(run.id)
 
 
 def test_destroying_a_cluster_without_a_folder_is_refused(prefect_stack: PrefectStack) -> None:

@@ -64,6 +64,9 @@ POLL_SECONDS = 1.0
 # How long a request file may wait for the run its submission is creating (seconds at most,
 # even with Prefect's client retrying) before it counts as abandoned.
 REQUEST_GRACE_SECONDS = 600.0
+# A suspended run saves the form of its answer right after pausing; an answer waits this long for it.
+ANSWERABLE_WITHIN_SECONDS = 30.0
+ANSWERABLE_POLL_SECONDS = 0.2
 
 T = TypeVar("T")
 
@@ -367,6 +370,7 @@ def _answer(hostname: str, *, approve: bool, by: str, comment: str, client: Sync
             now = f"its latest run is {runs[0].describe()}" if runs else "it has no runs"
             raise NotAwaitingApproval(f"{hostname} has no plan waiting for approval: {now}")
         waiting = runs[0]
+        _wait_until_answerable(c, waiting, hostname)
         # The same fields as flows.approval.Approval: the server checks them against its schema.
         result = c.resume_flow_run(waiting.id, run_input={"approve": approve, "comment": comment, "by": by})
         if result.status != SetStateStatus.ACCEPT:
@@ -382,6 +386,34 @@ def _answer(hostname: str, *, approve: bool, by: str, comment: str, client: Sync
 
 
 # --- helpers --------------------------------------------------------------------------
+
+
+def _wait_until_answerable(client: SyncPrefectClient, waiting: RunView, hostname: str) -> None:
+    """Wait until the suspended run has saved the form of its answer.
+
+    A run suspends first and saves its input schema just after; Prefect's server refuses an
+    answer given in between ("Run input schema not found"), which a busy server can stretch
+    to seconds. The answer waits for the schema instead of failing in front of a person.
+    """
+    deadline = time.monotonic() + ANSWERABLE_WITHIN_SECONDS
+    while True:
+        run = client.read_flow_run(waiting.id)
+        keyset = run.state.state_details.run_input_keyset if run.state else None
+        if not keyset:
+            return
+        try:
+            client.read_flow_run_input(waiting.id, keyset["schema"])
+            return
+        except httpx.HTTPStatusError as error:
+            if error.response.status_code != httpx.codes.NOT_FOUND:
+                raise
+        if time.monotonic() >= deadline:
+            raise RunsError(
+                f"{hostname}: {waiting.describe()} is suspended but has not saved the form of its answer "
+                f"within {ANSWERABLE_WITHIN_SECONDS:.0f} s (its engine may have died): see `mchub logs {hostname}`"
+            )
+        time.sleep(ANSWERABLE_POLL_SECONDS)
+
 
 
 def all_pages(read: Callable[[int], list[T]]) -> list[T]:
