@@ -6,10 +6,10 @@ from mchub.cloud.resources import reader
 from mchub.cluster.state import ClusterState, read_cluster_state
 from mchub.cluster.workspace import Workspace
 from mchub.terraform.runner import Terraform
-from tasks.step import step
+from tasks.uncached import uncached_task
 
 
-@step(name="read-cluster-state")
+@uncached_task(name="read-cluster-state")
 def read_state(workspace: Workspace, terraform: Terraform) -> ClusterState:
     """The cluster as Terraform's state and outputs describe it, also saved in its folder
     (cluster.json, 0600: it holds the guest password, which is why this result is never

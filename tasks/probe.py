@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 from prefect import get_run_logger
 
-from tasks.step import step
+from tasks.uncached import uncached_task
 
 # Seconds between attempts; the last one repeats. Quick at first (the sandbox and a
 # modified cluster answer within seconds), then sparing (a new cluster takes minutes).
@@ -34,7 +34,7 @@ def _until_deadline(task: Any, task_run: Any, state: Any) -> bool:
     return not isinstance(state.result(raise_on_failure=False), ServiceDeadlinePassed)
 
 
-@step(retries=MAX_RETRIES, retry_delay_seconds=RETRY_DELAYS, retry_condition_fn=_until_deadline)
+@uncached_task(retries=MAX_RETRIES, retry_delay_seconds=RETRY_DELAYS, retry_condition_fn=_until_deadline)
 def probe_service(service: str, url: str, deadline: datetime) -> str:
     """Wait (by retries) until `url` answers 200; returns its answer."""
     remaining = (deadline - datetime.now(UTC)).total_seconds()

@@ -20,7 +20,7 @@ from mchub.cluster.workspace import PlanRecord, Workspace
 from mchub.terraform.plan import PlanSummary
 from mchub.terraform.progress import ApplyProgress
 from mchub.terraform.runner import Terraform
-from tasks.step import step
+from tasks.uncached import uncached_task
 
 T = TypeVar("T")
 
@@ -65,14 +65,14 @@ def _wait_through_signals(finished: threading.Event) -> None:
             continue
 
 
-@step(name="terraform-init")
+@uncached_task(name="terraform-init")
 def init_terraform(workspace: Workspace, terraform: Terraform) -> bool:
     ran = _stopped_cleanly_on_interrupt(terraform, lambda: lifecycle.init(workspace, terraform))
     get_run_logger().info("terraform init %s", "done" if ran else "skipped: already initialised for this configuration")
     return ran
 
 
-@step(name="terraform-plan")
+@uncached_task(name="terraform-plan")
 def plan_changes(workspace: Workspace, terraform: Terraform, destroy: bool = False) -> tuple[PlanRecord, PlanSummary]:
     record, summary = _stopped_cleanly_on_interrupt(
         terraform, lambda: lifecycle.plan(workspace, terraform, destroy=destroy)
@@ -83,7 +83,7 @@ def plan_changes(workspace: Workspace, terraform: Terraform, destroy: bool = Fal
     return record, summary
 
 
-@step(name="terraform-apply")
+@uncached_task(name="terraform-apply")
 def apply_plan(
     workspace: Workspace,
     terraform: Terraform,

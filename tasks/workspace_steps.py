@@ -6,10 +6,10 @@ from prefect import get_run_logger
 
 from mchub.cluster import lifecycle
 from mchub.cluster.workspace import Workspace
-from tasks.step import step
+from tasks.uncached import uncached_task
 
 
-@step(name="prepare")
+@uncached_task(name="prepare")
 def prepare_workspace(request_file: str, hostname: str, new: bool) -> Workspace:
     """The folder of `hostname` with the requested spec and its main.tf.json (unchanged
     when a resumed run finds them already written)."""
@@ -18,7 +18,7 @@ def prepare_workspace(request_file: str, hostname: str, new: bool) -> Workspace:
     return workspace
 
 
-@step(name="archive")
+@uncached_task(name="archive")
 def archive_workspace(workspace: Workspace) -> Path:
     """Move the folder, logs and all, under clusters/.archive/ (it must hold no resources)."""
     archived = workspace.archive()

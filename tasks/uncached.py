@@ -9,7 +9,7 @@ from prefect.cache_policies import NO_CACHE
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def step(**options: Any) -> Callable[[F], Any]:
+def uncached_task(**options: Any) -> Callable[[F], Any]:
     """`@task` that is never cached and never persists its result: steps act on the cloud
     (a cached "done" would skip real work) and their values can hold the guest password or
     cloud credentials, which must not reach Prefect's result storage."""
