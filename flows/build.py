@@ -14,21 +14,16 @@ the guest password, and flow parameters are stored in Prefect's database.
 """
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 from prefect import flow, get_run_logger
 from prefect.states import Completed, State
 
 from flows.approval_gate import rejection, wait_for_approval
 from flows.cluster_lock import cluster_lock
-from flows.cluster_runs import claim_cluster
+from flows.cluster_runs import cluster_claimed
 from flows.provisioning import wait_for_services
 from flows.reports import apply_reported, publish_plan
 from flows.run_labels import set_phase
-from mchub.cluster import lifecycle
-from mchub.cluster.workspace import WorkspaceError
-from mchub.orchestration.runs import ClusterBusy
-from mchub.spec.hostname import HostnameError, checked_hostname
 from tasks.cluster_state import read_state
 from tasks.terraform_steps import init_terraform, plan_changes
 from tasks.workspace_steps import archive_workspace, prepare_workspace
@@ -38,24 +33,10 @@ from tasks.workspace_steps import archive_workspace, prepare_workspace
 def build_cluster(request_file: str, hostname: str, new: bool) -> State:
     """Build `hostname` from the spec in `request_file` (written by
     mchub.cluster.lifecycle.new_cluster_request); `new`: a cluster that does not exist yet."""
-    try:
-        checked_hostname(hostname)  # a parameter anyone may set: before it names a lock, a tag or a folder
-        claim_cluster(hostname, "plan")
-        with cluster_lock(hostname):
-            workspace = prepare_workspace(request_file, hostname, new)
-            if workspace.hostname != hostname:
-                raise WorkspaceError(
-                    f"hostname: the run is for {hostname} but {request_file} describes {workspace.hostname}; "
-                    "submit the request again with its own hostname"
-                )
-            terraform = lifecycle.terraform_for(workspace)
-            init_terraform(workspace, terraform)
-            record, summary = plan_changes(workspace, terraform)
-    except (ClusterBusy, HostnameError):
-        # Refused before its request was read: the request holds the guest password and
-        # will never be used (a new submission writes a new one).
-        lifecycle.discard_request(Path(request_file))
-        raise
+    with cluster_claimed(hostname, "plan", request_file):
+        workspace, terraform = prepare_workspace(request_file, hostname, new)
+        init_terraform(workspace, terraform)
+        record, summary = plan_changes(workspace, terraform)
     publish_plan(hostname, summary, "Plan")
 
     if summary.has_changes:

@@ -16,9 +16,8 @@ from prefect.concurrency._asyncio import AcquireConcurrencySlotTimeoutError
 from prefect.concurrency.sync import concurrency
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
-from flows.cluster_runs import refuse_if_busy
 from flows.run_labels import current_run
-from mchub.orchestration.runs import ClusterBusy
+from mchub.orchestration import runs
 
 # A run reaches the lock only after finding no other run of its cluster unfinished, so the
 # wait is for a hand-over or for a server slowed by many runs at once (measured: 5 s was
@@ -50,7 +49,7 @@ def _ensure_limit(name: str) -> None:
 
 @contextmanager
 def cluster_lock(hostname: str) -> Iterator[None]:
-    """Hold the cluster's Terraform lock, or raise ClusterBusy naming the run that holds it."""
+    """Hold the cluster's Terraform lock, or raise runs.ClusterBusy naming the run that holds it."""
     run_id = current_run().id
     name = lock_name(hostname)
     _ensure_limit(name)
@@ -70,10 +69,10 @@ def cluster_lock(hostname: str) -> Iterator[None]:
             )
         )
     except AcquireConcurrencySlotTimeoutError:
-        refuse_if_busy(hostname, run_id)
+        runs.refuse_if_busy([run for run in runs.runs_of(hostname) if run.id != run_id], hostname)
         # No run of the cluster is unfinished: the slot belongs to a process that died
         # holding it (its lease expires on its own), or the server could not answer in time.
-        raise ClusterBusy(
+        raise runs.ClusterBusy(
             f"{hostname} is busy: its lock {name} was not given within {ACQUIRE_TIMEOUT_SECONDS:g} s, "
             "either because a run stopped without releasing it (it is released within "
             f"{LEASE_SECONDS:g} s of that) or because Prefect's server is overloaded; try again in a few minutes"

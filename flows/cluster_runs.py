@@ -1,24 +1,46 @@
 """One action at a time per cluster: a run claims its cluster, or is refused while another
-unfinished run (one waiting for approval included) acts on it.
+unfinished run (one waiting for approval included) acts on it; then it takes the cluster's
+Terraform lock (flows.cluster_lock).
 
 The same rule, and the same message naming the run that holds the cluster, as the client's
 check at submission (mchub.orchestration.runs); the flows check again because a run can also be
 started from Prefect's dashboard, or submitted by two people at the same moment.
 """
 
-from uuid import UUID
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
 
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import FlowRun
 
+from flows.cluster_lock import cluster_lock
 from flows.run_labels import current_run
+from mchub.cluster import lifecycle
 from mchub.orchestration import runs
+from mchub.spec.hostname import HostnameError, checked_hostname
 from mchub.status import HOSTNAME_LABEL, PHASE_LABEL, Phase, cluster_tag
 
 
-def refuse_if_busy(hostname: str, me: UUID) -> None:
-    """runs.ClusterBusy, naming the run, while a run other than `me` acts on `hostname`."""
-    runs.refuse_if_busy([run for run in runs.runs_of(hostname) if run.id != me], hostname)
+@contextmanager
+def cluster_claimed(hostname: str, phase: Phase, request_file: str | None = None) -> Iterator[None]:
+    """Act on `hostname` as its one run, holding its Terraform lock, starting in `phase`.
+
+    `hostname` is a parameter anyone may set: it is checked before it names a tag, a lock or
+    a folder. A run refused here (HostnameError, runs.ClusterBusy) never reads its
+    `request_file`, which is removed: it holds the guest password and no run will use it (a
+    new submission writes a new one).
+    """
+    with ExitStack() as held:
+        try:
+            checked_hostname(hostname)
+            claim_cluster(hostname, phase)
+            held.enter_context(cluster_lock(hostname))
+        except (runs.ClusterBusy, HostnameError):
+            if request_file is not None:
+                lifecycle.discard_request(Path(request_file))
+            raise
+        yield
 
 
 def refuse_if_claimed_before(hostname: str, me: FlowRun) -> None:

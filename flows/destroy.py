@@ -16,29 +16,23 @@ from prefect.states import Completed, State
 
 from flows.approval_gate import rejection, wait_for_approval
 from flows.cluster_lock import cluster_lock
-from flows.cluster_runs import claim_cluster
+from flows.cluster_runs import cluster_claimed
 from flows.reports import apply_reported, publish_plan
 from flows.run_labels import set_phase
-from mchub.cluster import lifecycle
 from mchub.cluster.expiration import expired
-from mchub.cluster.workspace import Workspace, open_existing
-from mchub.settings import get_settings
-from mchub.spec.hostname import checked_hostname
+from mchub.cluster.workspace import Workspace
 from mchub.spec.model import SpecError
 from tasks.terraform_steps import init_terraform, plan_changes
-from tasks.workspace_steps import archive_workspace
+from tasks.workspace_steps import archive_workspace, open_workspace
 
 
 @flow(name="destroy-cluster", persist_result=False)
 def destroy_cluster(hostname: str, auto_approve: bool = False) -> State:
     """Destroy `hostname`; `auto_approve` skips the approval of an expired cluster (the
     scheduled cull uses it)."""
-    checked_hostname(hostname)  # a parameter anyone may set: before it names a lock, a tag or a folder
-    claim_cluster(hostname, "destroy-plan")
-    with cluster_lock(hostname):
-        workspace = open_existing(get_settings().clusters_dir, hostname)
+    with cluster_claimed(hostname, "destroy-plan"):
+        workspace, terraform = open_workspace(hostname)
         refusal = approval_needed(workspace) if auto_approve else ""
-        terraform = lifecycle.terraform_for(workspace)
         init_terraform(workspace, terraform)
         record, summary = plan_changes(workspace, terraform, destroy=True)
     if refusal:
