@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from prefect import flow, get_run_logger
 from prefect.states import Completed, State
 
-from flows.approval_gate import rejection, wait_for_approval
+from flows.approval import rejection, wait_for_approval
 from flows.cluster_lock import cluster_lock
 from flows.cluster_runs import cluster_claimed
 from flows.provisioning import wait_for_services

@@ -14,7 +14,7 @@ the top once answered; the destroy plan made before the wait is the one applied.
 from prefect import flow, get_run_logger
 from prefect.states import Completed, State
 
-from flows.approval_gate import rejection, wait_for_approval
+from flows.approval import rejection, wait_for_approval
 from flows.cluster_lock import cluster_lock
 from flows.cluster_runs import cluster_claimed
 from flows.reports import apply_reported, publish_plan
