@@ -22,7 +22,7 @@ from flows.approval import rejection, wait_for_approval
 from flows.cluster_lock import cluster_lock
 from flows.cluster_runs import cluster_claimed
 from flows.provisioning import wait_for_services
-from flows.reports import apply_reported, publish_plan
+from flows.reports import apply_approved_plan, publish_plan
 from flows.run_labels import set_phase
 from tasks.cluster_state import read_state
 from tasks.terraform_steps import init_terraform, plan_changes
@@ -52,7 +52,7 @@ def build_cluster(request_file: str, hostname: str, new: bool) -> State:
 
     set_phase("build")
     with cluster_lock(hostname):
-        apply_reported(hostname, workspace, terraform, record)
+        apply_approved_plan(hostname, workspace, terraform, record)
         apply_ended = datetime.now(UTC)
         state = read_state(workspace, terraform)
 

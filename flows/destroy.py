@@ -17,7 +17,7 @@ from prefect.states import Completed, State
 from flows.approval import rejection, wait_for_approval
 from flows.cluster_lock import cluster_lock
 from flows.cluster_runs import cluster_claimed
-from flows.reports import apply_reported, publish_plan
+from flows.reports import apply_approved_plan, publish_plan
 from flows.run_labels import set_phase
 from mchub.cluster.expiration import expired
 from mchub.cluster.workspace import Workspace
@@ -46,7 +46,7 @@ def destroy_cluster(hostname: str, auto_approve: bool = False) -> State:
 
     set_phase("destroy")
     with cluster_lock(hostname):
-        apply_reported(hostname, workspace, terraform, record)
+        apply_approved_plan(hostname, workspace, terraform, record)
         archived = archive_workspace(workspace)
     return Completed(message=f"{hostname} destroyed; its folder is archived as {archived.name}")
 

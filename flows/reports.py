@@ -93,7 +93,7 @@ class ApplyReport:
             get_run_logger().warning("progress of %s (%s) not recorded: %s", self.hostname, line, error)
 
 
-def apply_reported(hostname: str, workspace: Workspace, terraform: Terraform, approved: PlanRecord) -> ApplyProgress:
+def apply_approved_plan(hostname: str, workspace: Workspace, terraform: Terraform, approved: PlanRecord) -> ApplyProgress:
     """Apply the approved plan while an ApplyReport follows it (its final table too when the apply fails)."""
     report = ApplyReport(hostname)
     try:
