@@ -63,7 +63,8 @@ class RunView(BaseModel):
     state_type: StateType
     state_name: str
     state_message: str | None = None
-    phase: str | None = None
+    phase_label: str | None = None
+    """The `mchub.phase` label as the flow last wrote it; `phase` reads it with the run's state."""
     progress: str | None = None
     answer: str | None = None
     """How its plan was answered (the `mchub.answer` label), None before an answer."""
@@ -85,18 +86,18 @@ class RunView(BaseModel):
         (and a run answered with a rejection is on its way there)."""
         if self.state_type == "PAUSED":
             return False
-        return self.answer == "rejected" or (self.state_type == "CANCELLED" and self.phase == "approval")
+        return self.answer == "rejected" or (self.state_type == "CANCELLED" and self.phase_label == "approval")
 
     @property
-    def stage(self) -> str | None:
+    def phase(self) -> str | None:
         """The phase the run is in. A paused run waits for approval (the flows label the
         phase `approval` only once answered). An approved plan counts as the start of its
         apply: a resumed run goes through its finished steps again before it moves on."""
         if self.state_type == "PAUSED":
             return "approval"
-        if self.answer == "approved" and self.phase in _BEFORE_APPLY:
+        if self.answer == "approved" and self.phase_label in _BEFORE_APPLY:
             return "destroy" if self.flow_name == DESTROY_FLOW else "build"
-        return self.phase
+        return self.phase_label
 
     def describe(self) -> str:
         """"build-cluster run 'brave-otter' (Running)", for messages naming the run."""
@@ -130,9 +131,9 @@ def artifact_key(kind: str, hostname: str) -> str:
     return f"{kind}-{hostname.replace('.', '-')}"
 
 
-# Which error and running status each phase's group has. The destroy flow's approval is part
-# of destroying, so a destroy-cluster run's phases all map to the destroy group.
-_GROUP_OF_PHASE = {
+# The phase a status names (`<phase>_running`, `<phase>_error`) for each phase of a run. The
+# destroy flow's approval is part of destroying, so a destroy-cluster run's phases all map to destroy.
+_STATUS_PHASE = {
     "plan": "plan",
     "approval": "plan",
     "build": "build",
@@ -169,14 +170,14 @@ def run_status(run: RunView) -> Status:
         return Status.AWAITING_APPROVAL
     if run.state_type == "COMPLETED":
         return Status.DESTROYED if run.flow_name == DESTROY_FLOW else Status.PROVISIONING_SUCCESS
-    group = _group(run)
+    phase = _status_phase(run)
     if run.state_type in ("FAILED", "CRASHED", "CANCELLED"):
-        return _ERROR[group or "plan"]
+        return _ERROR[phase or "plan"]
     # SCHEDULED, PENDING, RUNNING, CANCELLING: the run is under way in its phase.
-    return _RUNNING[group] if group else Status.CREATED
+    return _RUNNING[phase] if phase else Status.CREATED
 
 
-def _group(run: RunView) -> str | None:
+def _status_phase(run: RunView) -> str | None:
     if run.flow_name == DESTROY_FLOW:
         return "destroy"
-    return _GROUP_OF_PHASE.get(run.stage or "")
+    return _STATUS_PHASE.get(run.phase or "")

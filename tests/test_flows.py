@@ -191,7 +191,7 @@ def test_a_new_cluster_is_planned_approved_built_and_probed(prefect_stack: Prefe
     waiting = paused(run_id)
     to_approval = time.monotonic() - submitted
     assert runs.status_of(hostname) == Status.AWAITING_APPROVAL
-    assert waiting.stage == "approval"
+    assert waiting.phase == "approval"
     plan = latest_artifact(prefect_stack, artifact_key("plan", hostname)).data
     assert "**8 to add, 0 to change, 0 to destroy.**" in plan
     assert "+1 instance mgmt1 (p4-6gb)" in plan and "+1 floating IP login1" in plan

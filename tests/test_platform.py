@@ -270,7 +270,7 @@ def test_a_plan_is_approved_or_rejected_with_who_and_why(
             for host in (approved, rejected)
         }
         for host, run_id in run_ids.items():
-            assert wait_until_paused(run_id).stage == "approval"
+            assert wait_until_paused(run_id).phase == "approval"
             assert runs.status_of(host, client=client) == Status.AWAITING_APPROVAL
 
         cli = subprocess.run(

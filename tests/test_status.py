@@ -25,7 +25,7 @@ def run(flow: str, state: str, phase: str | None = None, minutes: int = 0, answe
         flow_name=flow,
         state_type=state,
         state_name=state.capitalize(),
-        phase=phase,
+        phase_label=phase,
         answer=answer,
         created=T0 + timedelta(minutes=minutes),
         hostname="hpc1.sandbox.mchub.dev",
@@ -96,35 +96,35 @@ def test_every_status_is_reachable_from_a_single_run() -> None:
 def test_an_approved_plan_shows_as_its_apply_at_once(flow: str, state: str, status: Status) -> None:
     approved = run(flow, state, "approval", minutes=5, answer="approved")
     assert cluster_status([run(BUILD_FLOW, "COMPLETED", "provisioning"), approved]) == status
-    assert approved.stage == ("build" if flow == BUILD_FLOW else "destroy")
+    assert approved.phase == ("build" if flow == BUILD_FLOW else "destroy")
 
 
 def test_a_paused_run_is_at_its_approval_whatever_its_phase_label() -> None:
     for flow, phase in ((BUILD_FLOW, "plan"), (DESTROY_FLOW, "destroy-plan")):
         waiting = run(flow, "PAUSED", phase)
-        assert waiting.stage == "approval" and not waiting.rejected
+        assert waiting.phase == "approval" and not waiting.rejected
 
 
 def test_an_answer_counts_before_the_flow_has_labelled_its_phase() -> None:
     """The client that answers labels only the answer; the resumed run still says `plan`."""
     built = run(BUILD_FLOW, "COMPLETED", "provisioning", minutes=0)
     approved = run(BUILD_FLOW, "SCHEDULED", "plan", minutes=5, answer="approved")
-    assert approved.stage == "build" and cluster_status([built, approved]) == Status.BUILD_RUNNING
+    assert approved.phase == "build" and cluster_status([built, approved]) == Status.BUILD_RUNNING
     destroying = run(DESTROY_FLOW, "RUNNING", "destroy-plan", minutes=5, answer="approved")
-    assert destroying.stage == "destroy"
+    assert destroying.phase == "destroy"
     rejected = run(BUILD_FLOW, "RUNNING", "plan", minutes=5, answer="rejected")
     assert rejected.rejected and cluster_status([built, rejected]) == Status.PROVISIONING_SUCCESS
 
 
 def test_an_approval_does_not_take_a_run_back_from_its_apply() -> None:
-    assert run(BUILD_FLOW, "RUNNING", "provisioning", answer="approved").stage == "provisioning"
+    assert run(BUILD_FLOW, "RUNNING", "provisioning", answer="approved").phase == "provisioning"
 
 
 def test_a_plan_asked_again_after_an_approval_waits_for_its_own() -> None:
     """A resumed run that found a different plan suspends again: the old answer does not count."""
     asked_again = run(BUILD_FLOW, "PAUSED", "approval", answer="approved")
     assert cluster_status([asked_again]) == Status.AWAITING_APPROVAL
-    assert asked_again.stage == "approval" and not asked_again.rejected
+    assert asked_again.phase == "approval" and not asked_again.rejected
 
 
 def test_a_rejected_run_on_its_way_to_its_end_already_changes_nothing() -> None:

@@ -179,7 +179,7 @@ def test_the_plans_warning_is_a_block_of_its_own():
 def _run(flow: str, state: str, phase: str | None, answer: str | None = None) -> RunView:
     return RunView(
         id=uuid4(), name="r", flow_name=flow, state_type=state, state_name=state.title(),
-        phase=phase, answer=answer, created=datetime.now(UTC), hostname="demo.sandbox.mchub.dev",
+        phase_label=phase, answer=answer, created=datetime.now(UTC), hostname="demo.sandbox.mchub.dev",
     )
 
 

@@ -138,7 +138,7 @@ def _live(hostname: str, drawn: Status, was_busy: bool) -> None:
         loading("Terraform is working out what to change…")
     elif status == Status.AWAITING_APPROVAL:
         _approval(view, run)
-    elif status in (Status.BUILD_RUNNING, Status.DESTROY_RUNNING) and run.stage in ("build", "destroy"):
+    elif status in (Status.BUILD_RUNNING, Status.DESTROY_RUNNING) and run.phase in ("build", "destroy"):
         _progress(run, ws)
     elif status == Status.DESTROY_RUNNING:
         loading("Terraform is working out what destroying the cluster removes…")
@@ -266,7 +266,7 @@ def _details(ws: Workspace, view: ClusterView | None) -> None:
                     "started": run.created.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"),
                     "flow": run.flow_name,
                     "state": run.state_name,
-                    "phase": run.phase or "",
+                    "phase": run.phase_label or "",
                     "message": run.state_message or "",
                 }
                 for run in view.runs

@@ -35,7 +35,7 @@ def steps_of(run: RunView) -> list[Step]:
     if run.state_type == "COMPLETED":
         return [Step(title=title, state="done") for _, title in phases] + [final]
     names = [name for name, _ in phases]
-    current = names.index(run.stage) if run.stage in names else 0
+    current = names.index(run.phase) if run.phase in names else 0
     if run.state_type in ("FAILED", "CRASHED", "CANCELLED"):
         now: StepState = "failed"
     elif run.state_type == "PAUSED":

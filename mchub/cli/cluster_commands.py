@@ -180,7 +180,7 @@ def _status(args: argparse.Namespace) -> int:
         print(f"{args.hostname}: {status}")
         if history:
             latest = history[0]
-            print(f"  latest run: {latest.describe()}" + (f", phase {latest.phase}" if latest.phase else ""))
+            print(f"  latest run: {latest.describe()}" + (f", phase {latest.phase_label}" if latest.phase_label else ""))
             for heading, text in (("progress", latest.progress), ("message", latest.state_message)):
                 if text:
                     print(f"  {heading}: {text}")

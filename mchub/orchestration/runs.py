@@ -240,7 +240,7 @@ def wait(
         shown: tuple[object, ...] | None = None
         while True:
             view = _view(run, flow_name)
-            seen = (view.state_type, view.state_name, view.phase, view.progress)
+            seen = (view.state_type, view.state_name, view.phase_label, view.progress)
             if seen != shown and on_change is not None:
                 on_change(view)
             shown = seen
@@ -452,7 +452,7 @@ def _view(run: FlowRun, flow_name: str) -> RunView:
         state_type=state.type.value if state else "SCHEDULED",
         state_name=state.name if state else "Scheduled",
         state_message=state.message if state else None,
-        phase=_label(labels, PHASE_LABEL),
+        phase_label=_label(labels, PHASE_LABEL),
         progress=_label(labels, PROGRESS_LABEL),
         answer=_label(labels, ANSWER_LABEL),
         created=run.created or run.expected_start_time,
