@@ -34,7 +34,7 @@ from prefect.client.orchestration import SyncPrefectClient
 from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
 from mchub.orchestration import runs
-from mchub.orchestration.stack import Stack, child_env, platform
+from mchub.orchestration.stack import Stack, child_env, prefect_parts
 from mchub.settings import Settings, get_settings
 from mchub.spec.model import ClusterSpec, default_spec_data, parse_spec
 from mchub.status import Status
@@ -122,7 +122,7 @@ def running_platform(boot_seconds: float = 0, quotas: dict[str, int] | None = No
         started = time.monotonic()
         prefect_client = {PREFECT_API_URL: env["PREFECT_API_URL"], PREFECT_API_AUTH_STRING: env["PREFECT_API_AUTH_STRING"]}
         with temporary_settings(prefect_client):
-            for part in platform(settings):
+            for part in prefect_parts(settings):
                 stack.start(part)
             print(f"(platform up in {time.monotonic() - started:.0f} s; logs in {stack.log_dir})", flush=True)
             yield Hub(settings=settings, sandbox=sandbox, stack=stack, home=home)

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from mchub.orchestration.stack import Stack, child_env, platform, worker_name
+from mchub.orchestration.stack import Stack, child_env, prefect_parts, worker_name
 from mchub.settings import Settings, get_settings
 from sandbox.launcher import SandboxCloud
 
@@ -93,7 +93,7 @@ def prefect_stack(sandbox_cloud: SandboxCloud, tmp_path_factory: pytest.TempPath
             patch.setenv(key, env[key])
         get_settings.cache_clear()
         try:
-            for part in platform(settings):
+            for part in prefect_parts(settings):
                 stack.start(part)
             yield PrefectStack(
                 api_url=settings.prefect_api_url,

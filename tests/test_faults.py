@@ -27,7 +27,7 @@ from mchub.cloud.connection import CloudError
 from mchub.cloud.resources import ResourceReader
 from mchub.cluster.lifecycle import REQUESTS
 from mchub.orchestration import runs
-from mchub.orchestration.stack import Service, Stack, child_env, platform, worker_name
+from mchub.orchestration.stack import Service, Stack, child_env, prefect_parts, worker_name
 from mchub.settings import Settings, get_settings
 from mchub.status import Status
 from sandbox.launcher import SandboxCloud
@@ -71,7 +71,7 @@ class OwnPlatform:
     """The session's sandbox: the clusters built here are there."""
 
     def start(self) -> None:
-        for part in platform(self.settings):
+        for part in prefect_parts(self.settings):
             self.stack.start(part)
 
     def _running(self, name: str) -> tuple[Service, "subprocess.Popen[bytes]"]:
@@ -91,7 +91,7 @@ class OwnPlatform:
         self.stack.start(self._worker_part())
 
     def _worker_part(self) -> Service:
-        [worker] = [part for part in platform(self.settings) if part.name == "prefect worker"]
+        [worker] = [part for part in prefect_parts(self.settings) if part.name == "prefect worker"]
         return worker
 
     @contextlib.contextmanager

@@ -39,8 +39,8 @@ from prefect.states import (
 
 from mchub.cluster.lifecycle import REQUESTS
 from mchub.orchestration import runs
-from mchub.orchestration.platform import live_flow_runs, reconcile_orphaned_runs
-from mchub.orchestration.stack import ROOT, WORK_POOL, StartError, platform
+from mchub.orchestration.deployments import live_flow_runs, reconcile_orphaned_runs
+from mchub.orchestration.stack import ROOT, WORK_POOL, StartError, prefect_parts
 from mchub.settings import Settings
 from mchub.status import (
     BUILD_FLOW,
@@ -382,7 +382,7 @@ def test_an_unreachable_prefect_is_reported_with_what_to_do() -> None:
 
 def test_mchub_up_starts_prefect_only_on_this_machine() -> None:
     with pytest.raises(StartError, match="MCHUB_PREFECT_API_URL='http://prefect.example.org:4200/api'.*loopback"):
-        platform(Settings(prefect_api_url="http://prefect.example.org:4200/api"))
+        prefect_parts(Settings(prefect_api_url="http://prefect.example.org:4200/api"))
 
 
 def test_create_and_destroy_from_the_command_line(

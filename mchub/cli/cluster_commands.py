@@ -218,20 +218,20 @@ def _logs(args: argparse.Namespace) -> int:
 
 @_prefect_command
 def _deploy(args: argparse.Namespace) -> int:
-    from mchub.orchestration import platform
+    from mchub.orchestration import deployments
 
-    created = platform.ensure_work_pool()
-    print(f"work pool {platform.WORK_POOL!r} {'created' if created else 'updated'}")
-    platform.apply_deployments()
+    created = deployments.ensure_work_pool()
+    print(f"work pool {deployments.WORK_POOL!r} {'created' if created else 'updated'}")
+    deployments.apply_deployments()
     print("deployments of prefect.yaml applied")
     return 0
 
 
 @_prefect_command
 def _reconcile(args: argparse.Namespace) -> int:
-    from mchub.orchestration import platform, runs
+    from mchub.orchestration import deployments, runs
 
-    crashed = platform.reconcile_orphaned_runs(args.worker)
+    crashed = deployments.reconcile_orphaned_runs(args.worker)
     for run in crashed:
         print(f"run {run.name!r} ({run.id}) was left unfinished by a dead worker: marked crashed")
     print(f"{len(crashed)} run(s) of worker {args.worker!r} reconciled")

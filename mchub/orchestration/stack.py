@@ -10,7 +10,7 @@ folder, clouds.yaml and API, and send the same credential to Prefect's API (see
 mchub.orchestration.prefect_auth). Only Prefect's server gets the settings that make it require that
 credential, refuse other origins and check CSRF tokens.
 
-The test harness (tests/conftest_prefect.py) starts the same platform parts with `Stack`.
+The test harness (tests/conftest_prefect.py) starts the same Prefect parts (prefect_parts) with `Stack`.
 """
 
 import io
@@ -88,8 +88,8 @@ class Step:
 Part = Service | Step
 
 
-def services(settings: Settings) -> list[Part]:
-    """The parts of the product, in start order."""
+def stack_parts(settings: Settings) -> list[Part]:
+    """Every part `mchub up` starts, in start order."""
     sandbox_url = f"http://{settings.sandbox_host}:{settings.sandbox_port}"
     sandbox = Service(
         name="sandbox cloud",
@@ -98,7 +98,7 @@ def services(settings: Settings) -> list[Part]:
         ready=_answers_200(f"{sandbox_url}/sandbox/health"),
         called_while_stopping=True,
     )
-    return [sandbox, *platform(settings), web_pages(settings)]
+    return [sandbox, *prefect_parts(settings), web_pages(settings)]
 
 
 # Streamlit's options that decide who reaches the pages and what they show, given on its
@@ -139,7 +139,7 @@ def web_pages(settings: Settings) -> Service:
     )
 
 
-def platform(settings: Settings) -> list[Part]:
+def prefect_parts(settings: Settings) -> list[Part]:
     """Prefect's server, the deployments, the reconciliation of dead runs, the warm engines
     and the worker."""
     api = settings.prefect_api_url.rstrip("/")
@@ -352,7 +352,7 @@ def up(settings: Settings) -> int:
     _print_lines_at_once()
     stack = Stack(env=child_env(settings), log_dir=settings.home / "logs")
     try:
-        for part in services(settings):
+        for part in stack_parts(settings):
             started = time.monotonic()
             stack.start(part)
             where = part.url if isinstance(part, Service) else "done"

@@ -6,7 +6,7 @@ runs), which also looks for runs, besides its regular poll of Prefect's server:
   either can start now.
 
 It also refuses (crashes, naming them) the runs that set job variables of their own: the
-work pool's command and folder are fixed (mchub.orchestration.platform.job_template), and the
+work pool's command and folder are fixed (mchub.orchestration.deployments.job_template), and the
 environment is the deployment's. Anyone who could create a run could otherwise choose
 what the worker runs (its `env` could name another flow file, or a library for every
 process to load).
