@@ -37,7 +37,7 @@ from mchub.orchestration import runs
 from mchub.orchestration.stack import Stack, child_env, prefect_parts
 from mchub.settings import Settings, get_settings
 from mchub.spec.model import ClusterSpec, default_spec_data, parse_spec
-from mchub.status import Status
+from mchub.status import Status, cluster_status
 from sandbox.launcher import SandboxCloud, start_sandbox
 
 DOMAIN = "sandbox.mchub.dev"
@@ -170,7 +170,7 @@ def wait_for_status(
     wanted = {wanted} if isinstance(wanted, Status) else set(wanted)
     deadline = time.monotonic() + timeout
     while True:
-        status = runs.status_of(hostname, client=client)
+        status = cluster_status(runs.runs_of(hostname, client=client))
         seen = time.monotonic()
         if status in wanted:
             return seen

@@ -72,11 +72,6 @@ def snapshot(hub: Hub) -> Snapshot:
     return Snapshot(server=server, runs=runs, server_memory=memory_bytes(server), runs_memory=memory_bytes(runs))
 
 
-def statuses_of(hostnames: list[str]) -> Counter[Status]:
-    found = runs.statuses()
-    return Counter(found.get(host, Status.NOT_FOUND) for host in hostnames)
-
-
 def wait_for_all(hostnames: list[str], wanted: Status, timeout: float) -> None:
     def all_there() -> bool:
         found = runs.statuses()

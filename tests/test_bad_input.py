@@ -21,7 +21,7 @@ from mchub.cluster import lifecycle
 from mchub.cluster.workspace import WorkspaceError, create
 from mchub.orchestration import runs
 from mchub.spec.model import ClusterSpec, SpecError, parse_spec
-from mchub.status import BUILD_FLOW, cluster_tag
+from mchub.status import BUILD_FLOW, cluster_status, cluster_tag
 from sandbox.launcher import SandboxCloud
 from tests import test_platform
 from tests.conftest_prefect import PrefectStack
@@ -361,4 +361,4 @@ def test_a_resume_with_an_invalid_answer_is_refused_and_the_run_keeps_waiting(
     reason = refused["details"]["reason"]
     assert "approve" in reason and "valid" in reason.lower(), reason
     assert runs.read_run(run_id).state_type == "PAUSED"
-    assert runs.status_of(host).value == "awaiting_approval"
+    assert cluster_status(runs.runs_of(host)).value == "awaiting_approval"

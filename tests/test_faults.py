@@ -29,7 +29,7 @@ from mchub.cluster.lifecycle import REQUESTS
 from mchub.orchestration import runs
 from mchub.orchestration.stack import Service, Stack, child_env, prefect_parts, worker_name
 from mchub.settings import Settings, get_settings
-from mchub.status import Status
+from mchub.status import Status, cluster_status
 from sandbox.launcher import SandboxCloud
 from tests import test_flows
 from tests.conftest_prefect import PrefectStack, platform_settings
@@ -162,7 +162,7 @@ def test_a_plan_outlives_a_server_restart_and_a_build_its_worker_dying_mid_apply
     paused(run_id)
 
     own.restart_server()
-    assert runs.status_of(host) == Status.AWAITING_APPROVAL
+    assert cluster_status(runs.runs_of(host)) == Status.AWAITING_APPROVAL
     sandbox_knobs(latency_seconds=0.5)  # every cloud call slower: the apply takes a while
     approved = mchub("approve", host, "--by", "ada", "--comment", "after the restart")
     assert approved.code == 0, approved.err
@@ -174,7 +174,7 @@ def test_a_plan_outlives_a_server_restart_and_a_build_its_worker_dying_mid_apply
     assert processes_left(run_id, within=20) == [], "the run's processes outlived its worker"
     assert terraform_processes_in(own.settings.clusters_dir / host) == []
     assert runs.read_run(run_id).state_type == "RUNNING"  # nobody told Prefect: the cluster looks busy
-    assert runs.status_of(host) == Status.BUILD_RUNNING
+    assert cluster_status(runs.runs_of(host)) == Status.BUILD_RUNNING
 
     reconciled = mchub("reconcile", "--worker", worker_name())
     assert reconciled.code == 0, reconciled.err
@@ -182,7 +182,7 @@ def test_a_plan_outlives_a_server_restart_and_a_build_its_worker_dying_mid_apply
     crashed = runs.read_run(run_id)
     assert crashed.state_type == "CRASHED"
     assert "run the action again" in (crashed.state_message or "")
-    assert runs.status_of(host) == Status.BUILD_ERROR
+    assert cluster_status(runs.runs_of(host)) == Status.BUILD_ERROR
 
     own.start_worker()
     sandbox_knobs(latency_seconds=0)
@@ -200,12 +200,12 @@ def test_a_plan_outlives_a_server_restart_and_a_build_its_worker_dying_mid_apply
 
     retried = build(spec, new=False)
     assert retried.state_type == "COMPLETED", retried.state_message
-    assert runs.status_of(host) == Status.PROVISIONING_SUCCESS
+    assert cluster_status(runs.runs_of(host)) == Status.PROVISIONING_SUCCESS
     assert cloud_usage(own.sandbox)["clusters"][host] == 3
 
     gone = destroy(host)
     assert gone.state_type == "COMPLETED", gone.state_message
-    assert runs.status_of(host) == Status.DESTROYED
+    assert cluster_status(runs.runs_of(host)) == Status.DESTROYED
     assert cloud_usage(own.sandbox) == used_before  # no server, volume or floating IP left behind
 
 
@@ -288,7 +288,7 @@ def test_two_creates_of_one_cluster_at_once_build_it_once(prefect_stack: Prefect
     for run in refused_runs:
         assert run.state_type == "FAILED"
         assert f"{host} is busy: build-cluster run '{waiting[0].name}'" in (run.state_message or ""), run.state_message
-    assert runs.status_of(host) == Status.AWAITING_APPROVAL
+    assert cluster_status(runs.runs_of(host)) == Status.AWAITING_APPROVAL
 
     runs.reject(host, by="tester")
     assert ended(waiting[0].id).state_type == "CANCELLED"

@@ -34,6 +34,7 @@ from mchub.status import (
     RunView,
     Status,
     artifact_key,
+    cluster_status,
     cluster_tag,
 )
 from mchub.terraform.progress import ApplyProgress
@@ -190,7 +191,7 @@ def test_a_new_cluster_is_planned_approved_built_and_probed(prefect_stack: Prefe
 
     waiting = paused(run_id)
     to_approval = time.monotonic() - submitted
-    assert runs.status_of(hostname) == Status.AWAITING_APPROVAL
+    assert cluster_status(runs.runs_of(hostname)) == Status.AWAITING_APPROVAL
     assert waiting.phase == "approval"
     plan = latest_artifact(prefect_stack, artifact_key("plan", hostname)).data
     assert "**8 to add, 0 to change, 0 to destroy.**" in plan
@@ -208,7 +209,7 @@ def test_a_new_cluster_is_planned_approved_built_and_probed(prefect_stack: Prefe
           f"done {total:.1f} s after submission")
 
     assert done.state_type == "COMPLETED", done.state_message
-    assert runs.status_of(hostname) == Status.PROVISIONING_SUCCESS
+    assert cluster_status(runs.runs_of(hostname)) == Status.PROVISIONING_SUCCESS
     assert done.phase == "provisioning"
     assert resumed.id == run_id
     assert servers_of(prefect_stack, hostname) == [f"{spec.cluster_name}-{n}" for n in ("login1", "mgmt1", "node1")]
@@ -241,14 +242,14 @@ def test_a_modification_adds_only_the_new_node_and_a_destroy_leaves_nothing(pref
     runs.approve(hostname, by="tester")
     done = ended(run_id)
     assert done.state_type == "COMPLETED", done.state_message
-    assert runs.status_of(hostname) == Status.PROVISIONING_SUCCESS
+    assert cluster_status(runs.runs_of(hostname)) == Status.PROVISIONING_SUCCESS
     assert len(servers_of(prefect_stack, hostname)) == 4
 
     started = time.monotonic()
     gone = destroy(hostname)
     print(f"\ndestroy (approval included): {time.monotonic() - started:.1f} s")
     assert gone.state_type == "COMPLETED", gone.state_message
-    assert runs.status_of(hostname) == Status.DESTROYED
+    assert cluster_status(runs.runs_of(hostname)) == Status.DESTROYED
     assert "**0 to add, 0 to change, 10 to destroy.**" in latest_artifact(prefect_stack, artifact_key("plan", hostname)).data
     assert servers_of(prefect_stack, hostname) == []
     assert not (prefect_stack.clusters_dir / hostname).exists()
@@ -266,7 +267,7 @@ def test_a_rejected_new_cluster_builds_nothing_and_frees_its_name(prefect_stack:
     done = ended(run_id)
 
     assert (done.state_type, done.state_message) == ("CANCELLED", "too big for a workshop")
-    assert runs.status_of(spec.hostname) == Status.NOT_FOUND
+    assert cluster_status(runs.runs_of(spec.hostname)) == Status.NOT_FOUND
     assert servers_of(prefect_stack, spec.hostname) == []
     assert not (prefect_stack.clusters_dir / spec.hostname).exists()
     lifecycle.new_cluster_request(spec).unlink()  # the name can be used again
@@ -280,7 +281,7 @@ def test_an_approval_that_never_comes_fails_the_run(prefect_stack: PrefectStack)
 
     assert done.state_type == "FAILED"
     assert "never resumed" in (done.state_message or "")
-    assert runs.status_of(spec.hostname) == Status.PLAN_ERROR
+    assert cluster_status(runs.runs_of(spec.hostname)) == Status.PLAN_ERROR
     assert servers_of(prefect_stack, spec.hostname) == []
 
 
@@ -295,7 +296,7 @@ def test_services_not_up_in_time_end_in_provisioning_error_with_their_last_answe
     done = ended(run_id)
 
     assert (done.state_type, done.phase) == ("FAILED", "provisioning")
-    assert runs.status_of(spec.hostname) == Status.PROVISIONING_ERROR
+    assert cluster_status(runs.runs_of(spec.hostname)) == Status.PROVISIONING_ERROR
     message = done.state_message or ""
     assert "within 3 s of the end of the apply" in message
     for service in ("jupyterhub", "freeipa"):
@@ -348,13 +349,13 @@ def test_a_terraform_failure_is_a_build_error_and_a_retry_builds_the_rest(
     failed = build(spec)
 
     assert (failed.state_type, failed.phase) == ("FAILED", "build")
-    assert runs.status_of(spec.hostname) == Status.BUILD_ERROR
+    assert cluster_status(runs.runs_of(spec.hostname)) == Status.BUILD_ERROR
     assert "injected by fail_next_server_creates" in (failed.state_message or "")
     assert len(servers_of(prefect_stack, spec.hostname)) == 2
 
     retried = build(spec, new=False)
     assert retried.state_type == "COMPLETED", retried.state_message
-    assert runs.status_of(spec.hostname) == Status.PROVISIONING_SUCCESS
+    assert cluster_status(runs.runs_of(spec.hostname)) == Status.PROVISIONING_SUCCESS
     assert len(servers_of(prefect_stack, spec.hostname)) == 3
 
 
@@ -406,7 +407,7 @@ def test_cancelling_mid_apply_stops_terraform_cleanly_and_a_later_build_complete
 
     assert midway.phase == "build"
     assert (done.state_type, done.phase) == ("CANCELLED", "build")
-    assert runs.status_of(spec.hostname) == Status.BUILD_ERROR
+    assert cluster_status(runs.runs_of(spec.hostname)) == Status.BUILD_ERROR
     workspace = open_existing(prefect_stack.clusters_dir, spec.hostname)
     assert terraform_processes_in(workspace.root) == []
     apply_log = (workspace.logs / "apply.log").read_text()
@@ -433,7 +434,7 @@ def test_a_busy_cluster_refuses_a_second_action_naming_the_run_that_holds_it(pre
 
     assert refused.state_type == "FAILED"
     assert f"{spec.hostname} is busy: build-cluster run {holder.name!r} (Suspended)" in (refused.state_message or "")
-    assert runs.status_of(spec.hostname) == Status.AWAITING_APPROVAL  # the refusal hides nothing
+    assert cluster_status(runs.runs_of(spec.hostname)) == Status.AWAITING_APPROVAL  # the refusal hides nothing
     runs.reject(spec.hostname, by="tester")
     ended(holder.id)
 
@@ -464,9 +465,9 @@ def test_the_cull_destroys_expired_clusters_and_leaves_busy_ones(prefect_stack: 
     destroying = runs.runs_of(expired.hostname)[0]
     assert destroying.flow_name == "destroy-cluster"
     assert ended(destroying.id).state_type == "COMPLETED"
-    assert runs.status_of(expired.hostname) == Status.DESTROYED
+    assert cluster_status(runs.runs_of(expired.hostname)) == Status.DESTROYED
     assert servers_of(prefect_stack, expired.hostname) == []
-    assert runs.status_of(busy.hostname) == Status.AWAITING_APPROVAL
+    assert cluster_status(runs.runs_of(busy.hostname)) == Status.AWAITING_APPROVAL
     runs.reject(busy.hostname, by="tester")
     ended(waiting.id)
 

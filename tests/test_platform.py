@@ -49,6 +49,7 @@ from mchub.status import (
     HOSTNAME_LABEL,
     PHASE_LABEL,
     Status,
+    cluster_status,
     cluster_tag,
 )
 from sandbox.launcher import SandboxCloud
@@ -157,8 +158,8 @@ def test_status_of_each_cluster_is_that_of_its_latest_run(prefect_stack: Prefect
         waiting: Status.AWAITING_APPROVAL,
     }
     assert rejected_new not in found
-    assert runs.status_of(rejected_new) == Status.NOT_FOUND
-    assert runs.status_of(hostname()) == Status.NOT_FOUND
+    assert cluster_status(runs.runs_of(rejected_new)) == Status.NOT_FOUND
+    assert cluster_status(runs.runs_of(hostname())) == Status.NOT_FOUND
     history = runs.runs_of(broken)
     assert [(r.flow_name, r.state_type, r.phase, r.state_message) for r in history] == [
         (BUILD_FLOW, "FAILED", "build", "apply failed"),
@@ -271,7 +272,7 @@ def test_a_plan_is_approved_or_rejected_with_who_and_why(
         }
         for host, run_id in run_ids.items():
             assert wait_until_paused(run_id).phase == "approval"
-            assert runs.status_of(host, client=client) == Status.AWAITING_APPROVAL
+            assert cluster_status(runs.runs_of(host, client=client)) == Status.AWAITING_APPROVAL
 
         cli = subprocess.run(
             [sys.executable, "-m", "mchub.cli", "approve", approved, "--by", "ada", "--comment", "looks right"],
@@ -361,7 +362,7 @@ def test_reconciliation_crashes_the_runs_whose_process_is_gone(
         assert [r.state_type for r in map(runs.read_run, (orphan.id, alive.id, elsewhere.id))] == [
             "CRASHED", "RUNNING", "RUNNING"
         ]
-        assert runs.status_of(host) == Status.BUILD_ERROR
+        assert cluster_status(runs.runs_of(host)) == Status.BUILD_ERROR
         # The cluster can be acted on again: its crashed run no longer holds it.
         runs.refuse_if_busy(runs.runs_of(host), host)
     finally:
@@ -400,7 +401,7 @@ def test_create_and_destroy_from_the_command_line(
     shown = created.stdout
     assert shown.index("awaiting_approval") < shown.index("plan approved") < shown.index(f"{host}: provisioning_success")
     assert "Plan: " in shown and "instance" in shown  # the plan summary was shown before approving
-    assert runs.status_of(host) == Status.PROVISIONING_SUCCESS
+    assert cluster_status(runs.runs_of(host)) == Status.PROVISIONING_SUCCESS
 
     status = mchub("status", host)
     assert status.returncode == 0 and status.stdout.startswith(f"{host}: provisioning_success")

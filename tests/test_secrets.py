@@ -18,7 +18,7 @@ import yaml
 
 from mchub.cluster.workspace import ARCHIVE
 from mchub.orchestration import runs
-from mchub.status import Status
+from mchub.status import Status, cluster_status
 from tests import test_flows
 from tests.conftest_prefect import PrefectStack
 from tests.reliability_helpers import mchub
@@ -79,7 +79,7 @@ def test_a_clusters_secrets_stay_out_of_prefect_and_logs_and_only_in_private_fil
     assert modified.state_type == "COMPLETED", modified.state_message
     destroyed = mchub("destroy", host, "--approve")
     assert destroyed.code == 0, destroyed.err
-    assert runs.status_of(host) == Status.DESTROYED
+    assert cluster_status(runs.runs_of(host)) == Status.DESTROYED
 
     [archived] = (prefect_stack.clusters_dir / ARCHIVE).glob(f"{host}-*")
     cluster_logs = sorted((archived / "logs").glob("*.log*"))

@@ -29,7 +29,7 @@ from mchub.cluster import lifecycle
 from mchub.orchestration import prefect_auth, runs
 from mchub.orchestration.stack import ROOT, web_pages
 from mchub.settings import Settings
-from mchub.status import BUILD_FLOW, DESTROY_FLOW, HOSTNAME_LABEL, Status, cluster_tag
+from mchub.status import BUILD_FLOW, DESTROY_FLOW, HOSTNAME_LABEL, Status, cluster_status, cluster_tag
 from tests.conftest_prefect import PrefectStack
 from tests.test_flows import build, cluster_spec, destroy, ended, logs_with, paused, servers_of
 
@@ -288,13 +288,13 @@ def test_an_auto_approved_destroy_of_a_cluster_that_has_not_expired_waits_for_a_
                 labels={HOSTNAME_LABEL: host},
             )
         paused(run.id)
-        assert runs.status_of(host) == Status.AWAITING_APPROVAL
+        assert cluster_status(runs.runs_of(host)) == Status.AWAITING_APPROVAL
         assert servers_of(prefect_stack, host) == built
         assert f"auto_approve refused: it expires on {expires}, not past yet" in logs_with(run.id, "auto_approve refused")
 
         runs.reject(host, by="operator", comment="nobody asked for this")
         assert ended(run.id).state_type == "CANCELLED"
-        assert runs.status_of(host) == Status.PROVISIONING_SUCCESS
+        assert cluster_status(runs.runs_of(host)) == Status.PROVISIONING_SUCCESS
         assert servers_of(prefect_stack, host) == built
         assert (prefect_stack.clusters_dir / host).is_dir()
     finally:

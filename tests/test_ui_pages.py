@@ -13,7 +13,7 @@ from prefect.states import Scheduled
 from streamlit.testing.v1 import AppTest
 
 from mchub.orchestration import runs
-from mchub.status import BUILD_FLOW, HOSTNAME_LABEL, PHASE_LABEL, Status, cluster_tag
+from mchub.status import BUILD_FLOW, HOSTNAME_LABEL, PHASE_LABEL, Status, cluster_status, cluster_tag
 from tests.conftest_prefect import PrefectStack
 from tests.test_flows import (
     PUBLIC_KEY,
@@ -94,7 +94,7 @@ def test_apply_submits_a_build_that_waits_for_approval_on_the_cluster_page() -> 
     assert "Plan: " + hostname in texts(cluster)
     button(cluster, "Reject")().run()
     assert ended(run.id).state_type == "CANCELLED"
-    assert runs.status_of(hostname) == Status.NOT_FOUND  # a rejected new cluster builds nothing
+    assert cluster_status(runs.runs_of(hostname)) == Status.NOT_FOUND  # a rejected new cluster builds nothing
     after = page("cluster.py", hostname=hostname)
     assert "The last plan was rejected" in texts(after) and "Nothing was changed." in texts(after)
     assert "knows no run" not in texts(after)
@@ -143,7 +143,7 @@ def test_a_run_queued_for_the_worker_says_it_waits_for_one() -> None:
         )
         try:
             app = page("cluster.py", hostname=hostname)
-            assert runs.status_of(hostname) == Status.BUILD_RUNNING
+            assert cluster_status(runs.runs_of(hostname)) == Status.BUILD_RUNNING
             assert "Waiting for a worker to carry on with the run" in texts(app)
         finally:
             client.delete_flow_run(queued.id)

@@ -162,10 +162,6 @@ def runs_of(hostname: str, *, client: SyncPrefectClient | None = None) -> list[R
     return _newest_first(_view(run, names[run.flow_id]) for run in flow_runs if run.flow_id in names)
 
 
-def status_of(hostname: str, *, client: SyncPrefectClient | None = None) -> Status:
-    return cluster_status(runs_of(hostname, client=client))
-
-
 def statuses(*, client: SyncPrefectClient | None = None) -> dict[str, Status]:
     """The status of every cluster that has runs (not_found ones left out), by hostname.
 
