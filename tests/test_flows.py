@@ -412,7 +412,7 @@ def test_cancelling_mid_apply_stops_terraform_cleanly_and_a_later_build_complete
     assert terraform_processes_in(workspace.root) == []
     apply_log = (workspace.logs / "apply.log").read_text()
     assert '"stopped": "cancelled"' in apply_log and '"killed": false' in apply_log
-    assert workspace.holds_resources()  # what was created before the cancel is in the saved state
+    assert workspace.why_not_archived()  # what was created before the cancel is in the saved state
 
     sandbox_knobs(latency_seconds=0)
     again = build(spec, new=False)

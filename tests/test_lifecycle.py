@@ -7,7 +7,6 @@ the sandbox's admin usage API and openstacksdk, not with what the hub believes.
 
 import os
 import re
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -27,11 +26,11 @@ from mchub.cluster.workspace import ARCHIVE, Workspace, WorkspaceError
 from mchub.settings import get_settings
 from mchub.spec.model import ClusterSpec, SpecError, default_spec_data, dump_spec, parse_spec
 from mchub.terraform.errors import TerraformCancelled, TerraformError
-from mchub.terraform.logs import archived_logs
 from mchub.terraform.plan import ChangeCounts
 from mchub.terraform.progress import ApplyProgress
 from mchub.terraform.runner import Terraform
 from sandbox.launcher import SandboxCloud
+from tests.test_terraform_runner import archived_logs
 
 DOMAIN = "sandbox.mchub.dev"
 PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILvnN/o+Ku37TEhyolHdgfl4IfQfJwrnlXUB7/f1IHjH test@mchub"
@@ -79,6 +78,15 @@ class Hub:
         """What was added to the cloud's usage since `before`, by Allocation field."""
         now = self.usage()
         return {field: now[key] - before[key] for key, field in USAGE_OF.items()}
+
+
+def destroy_and_archive(ws: Workspace, tf: Terraform) -> Path:
+    """What destroy-cluster does without asking anyone: init, destroy plan, apply, then
+    archive the folder; returns where the folder went."""
+    lifecycle.init(ws, tf)
+    record, _ = lifecycle.plan(ws, tf, destroy=True)
+    lifecycle.apply(ws, tf, record)
+    return ws.archive()
 
 
 @contextmanager
@@ -263,7 +271,7 @@ def test_an_apply_over_quota_fails_with_the_clouds_message_and_destroy_cleans_up
     assert re.search(r"Quota exceeded for cores: Requested \d+, but already used \d+ of 6 cores", str(refused.value))
     assert PASSWORD not in str(refused.value)
     assert [r.label for r in last[0].failed if r.kind == "instance"]  # the progress shows which failed
-    archived = lifecycle.destroy_and_archive(ws, tf)
+    archived = destroy_and_archive(ws, tf)
     assert fresh.usage() == before
     assert archived.parent == fresh.clusters_dir / ARCHIVE
 
@@ -273,15 +281,14 @@ def test_a_cancelled_apply_leaves_a_state_that_a_later_plan_and_apply_complete(f
     spec = fresh.spec("halt")
     ws = fresh.prepare(spec)
     fresh.sandbox.set_knobs(latency_seconds=0.3)  # every OpenStack call: a create takes seconds
-    cancel = threading.Event()
-    tf = lifecycle.terraform_for(ws, cancel_event=cancel)
+    tf = lifecycle.terraform_for(ws)
     lifecycle.init(ws, tf)
     record, _ = lifecycle.plan(ws, tf)
 
     def cancel_once_a_volume_exists(progress: ApplyProgress) -> None:
         # Mid-apply: one cloud object made, others being made.
         if any(r.kind == "volume" and r.state == "done" for r in progress.resources.values()):
-            cancel.set()
+            tf.cancel()
 
     started = time.monotonic()
     with pytest.raises(TerraformCancelled, match="stopped cleanly after SIGINT and saved its state"):

@@ -52,7 +52,7 @@ from tests.test_flows import (
     terraform_processes_in,
     wait_for,
 )
-from tests.test_lifecycle import Hub, hub_on
+from tests.test_lifecycle import Hub, destroy_and_archive, hub_on
 from tests.test_warm_engines import engines, gone, launch, reported  # noqa: F401
 
 TESTS = Path(__file__).parent
@@ -263,7 +263,7 @@ def finish_and_destroy(hub: Hub, ws: Workspace) -> Path:
     tf = lifecycle.terraform_for(ws)
     record, _ = lifecycle.plan(ws, tf)
     lifecycle.apply(ws, tf, record)
-    return lifecycle.destroy_and_archive(ws, tf)
+    return destroy_and_archive(ws, tf)
 
 
 def test_a_runner_killed_mid_apply_leaves_nothing_in_the_cloud_and_the_folder_marked(fresh: Hub) -> None:
@@ -278,7 +278,7 @@ def test_a_runner_killed_mid_apply_leaves_nothing_in_the_cloud_and_the_folder_ma
     with pytest.raises(WorkspaceError, match="started and never ended"):
         ws.archive()
     assert "mchub_orphaned" in [r["type"] for r in log_records(ws.logs / "apply.log")]
-    assert ws.unfinished_apply() is not None and ws.holds_resources()
+    assert ws.unfinished_apply() is not None and ws.why_not_archived()
     assert ws.state_problem() is None and not (ws.root / LOCK_INFO).exists()  # saved on SIGINT
 
     # Each server or volume that was being made when the runner died was deleted by its
@@ -305,7 +305,7 @@ def test_a_machine_dying_mid_apply_leaves_its_leak_visible_and_the_folder_marked
     assert "never ended" in str(refused.value)
     assert "destroy it again" in str(refused.value)
     assert ws.root.is_dir()
-    assert ws.unfinished_apply() is not None and ws.holds_resources()
+    assert ws.unfinished_apply() is not None and ws.why_not_archived()
 
     fresh.sandbox.set_knobs(latency_seconds=0)
     tf = lifecycle.terraform_for(ws)
@@ -316,7 +316,7 @@ def test_a_machine_dying_mid_apply_leaves_its_leak_visible_and_the_folder_marked
     assert twice, "the server made by the killed apply was adopted instead of left as a leak"
     assert any(name.endswith(("-mgmt1", "-login1", "-node1")) for name in twice)
 
-    lifecycle.destroy_and_archive(ws, tf)
+    destroy_and_archive(ws, tf)
     leaked = sandbox_objects(fresh.sandbox, ws.hostname)
     assert leaked and all(len(ids) == 1 for ids in leaked.values())  # what the state never listed
     assert fresh.usage() != before
@@ -334,7 +334,7 @@ def folder(hub: Hub) -> Workspace:
 def test_an_empty_state_blocks_archiving_and_planning_saying_what_to_do(hub: Hub, folder: Workspace) -> None:
     folder.state_file.write_text("")  # Terraform killed between truncating its state and writing it
 
-    assert folder.holds_resources()
+    assert folder.why_not_archived()
     with pytest.raises(WorkspaceError) as refused:
         folder.archive()
     message = str(refused.value)
@@ -380,7 +380,7 @@ def test_an_apply_that_never_ended_blocks_archiving_until_one_ends(folder: Works
         folder.archive()
 
     folder.mark_apply_ended()
-    assert not folder.holds_resources()
+    assert not folder.why_not_archived()
 
 
 # --- prepare repairs the configuration ---------------------------------------------------
@@ -437,7 +437,7 @@ def test_a_destroyed_clusters_archive_holds_no_password(fresh: Hub, password: st
     assert secret and (not password or secret == password)
     assert holders_of(ws.root, secret), "the test looks for the password where it is not"
 
-    archived = lifecycle.destroy_and_archive(ws, tf)
+    archived = destroy_and_archive(ws, tf)
 
     assert holders_of(archived, secret) == []
     # The rest is kept: the logs, the spec, the state, cluster.json.

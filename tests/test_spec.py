@@ -6,7 +6,7 @@ import os
 import pickle
 import random
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,6 @@ from mchub.spec.model import (
     CLUSTER_NAME,
     ClusterSpec,
     SpecError,
-    default_spec,
     default_spec_data,
     dump_spec,
     load_spec,
@@ -384,7 +383,7 @@ def test_yaml_round_trip_keeps_everything_and_the_file_is_0600(ed25519_key: str,
 def test_example_spec_loads_and_fits_the_sandbox() -> None:
     spec = load_spec(EXAMPLE)
     assert spec.hostname == "demo-castle.sandbox.mchub.dev"
-    assert spec.instance_names() == ["mgmt1", "login1", "node1", "node2"]
+    assert [host.name for host in spec.hosts()] == ["mgmt1", "login1", "node1", "node2"]
     assert spec.expiration_date is not None and spec.expiration_date.year >= 2027
     sandbox_flavors = ["p1-1.5gb", "p2-3gb", "p4-6gb", "p8-12gb", "c8-30gb", "c16-60gb", "g1-8gb-c4-22gb"]
     sandbox_images = ["Rocky-9", "AlmaLinux-9", "Rocky-8"]
@@ -434,6 +433,11 @@ def test_load_spec_stored_accepts_a_passed_date(tmp_path: Path) -> None:
 # --- defaults, names, helpers --------------------------------------------------------------
 
 
+def default_spec(public_keys: Sequence[str], *, domain: str | None = None, name: str | None = None) -> ClusterSpec:
+    """The create form's starting cluster, valid once it has `public_keys`."""
+    return parse_spec({**default_spec_data(domain=domain, name=name), "public_keys": list(public_keys)})
+
+
 def test_default_spec_is_the_original_hubs_cluster(ed25519_key: str) -> None:
     spec = default_spec([ed25519_key], domain="example.org", name="my-castle")
     assert spec.hostname == "my-castle.example.org"
@@ -445,7 +449,7 @@ def test_default_spec_is_the_original_hubs_cluster(ed25519_key: str) -> None:
     }
     assert {name: v.size for name, v in spec.volumes["nfs"].items()} == {"home": 100, "project": 100, "scratch": 100}
     assert spec.guest_passwd.get_secret_value() == ""
-    assert spec.public_instance_names() == ["login1"]
+    assert [host.name for host in spec.hosts() if "public" in host.tags] == ["login1"]
 
 
 def test_default_spec_gets_a_pet_name_and_the_configured_domain(ed25519_key: str) -> None:
@@ -470,7 +474,7 @@ def test_every_pet_name_is_a_valid_cluster_name() -> None:
 def test_hostnames_of_64_characters_are_accepted(ed25519_key: str) -> None:
     data = valid_data(ed25519_key)
     data["instances"]["n" * 62] = {**ROW, "count": 10, "tags": ["node"]}
-    assert parse_spec(data).instance_names()[-1] == "n" * 62 + "10"
+    assert parse_spec(data).hosts()[-1].name == "n" * 62 + "10"
 
 
 def test_hosts_follow_the_rows_in_order_with_their_flavor(ed25519_key: str) -> None:
@@ -487,5 +491,5 @@ def test_hosts_follow_the_rows_in_order_with_their_flavor(ed25519_key: str) -> N
         ("node3", "p2-3gb"),
         ("dtn1", "p2-3gb"),
     ]
-    assert spec.instance_names() == ["mgmt1", "login1", "node1", "node2", "node3", "dtn1"]
-    assert spec.public_instance_names() == ["login1", "dtn1"]
+    assert [host.name for host in spec.hosts()] == ["mgmt1", "login1", "node1", "node2", "node3", "dtn1"]
+    assert [host.name for host in spec.hosts() if "public" in host.tags] == ["login1", "dtn1"]

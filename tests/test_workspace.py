@@ -15,8 +15,8 @@ from mchub.cloud.quota import Allocation
 from mchub.cluster import lifecycle
 from mchub.cluster.state import ClusterState
 from mchub.cluster.workspace import ARCHIVE, Workspace, WorkspaceError, create
-from mchub.spec.model import default_spec
 from mchub.terraform.runner import Terraform
+from tests.test_spec import default_spec
 
 PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILvnN/o+Ku37TEhyolHdgfl4IfQfJwrnlXUB7/f1IHjH test@mchub"
 SECRET = "secret-in-the-configuration"
@@ -78,14 +78,14 @@ def test_a_new_cluster_never_takes_over_an_existing_folder(clusters_dir: Path) -
 
 def test_a_folder_is_archived_only_once_its_state_holds_no_resources(ws: Workspace, tf: Terraform) -> None:
     apply(ws, tf)
-    assert ws.holds_resources()
+    assert ws.why_not_archived()
 
     with pytest.raises(WorkspaceError, match="still holds resources; destroy the cluster before archiving"):
         ws.archive()
     assert ws.state_file.exists() and (ws.logs / "apply.log").exists()
 
     apply(ws, tf, destroy=True)
-    assert not ws.holds_resources()
+    assert not ws.why_not_archived()
     archived = ws.archive()
 
     assert not ws.root.exists()
@@ -99,7 +99,7 @@ def test_a_folder_is_archived_only_once_its_state_holds_no_resources(ws: Workspa
 def test_a_state_that_cannot_be_read_counts_as_holding_resources(ws: Workspace) -> None:
     ws.state_file.write_text('{"resources": [{"mode": "managed", "instan')
 
-    assert ws.holds_resources()
+    assert ws.why_not_archived()
     with pytest.raises(WorkspaceError, match="still holds resources"):
         ws.archive()
 

@@ -15,7 +15,6 @@ the spec holds the guest password.
 import hashlib
 import json
 import tempfile
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -143,14 +142,11 @@ def refuse_locked_changes(current: ClusterSpec, requested: ClusterSpec) -> None:
         raise SpecError(problems)
 
 
-def terraform_for(
-    ws: Workspace, target: CloudTarget | None = None, cancel_event: threading.Event | None = None
-) -> Terraform:
-    """Terraform for the cluster's folder, with the credentials of its cloud (`target`,
-    default: the cloud its spec names) and logs in its logs/; setting `cancel_event` stops it."""
-    target = target if target is not None else connection.target(ws.spec().cloud)
-    env = connection.terraform_env(target.name)
-    return Terraform(ws.root, log_dir=ws.logs, env=env, cancel_event=cancel_event)
+def terraform_for(ws: Workspace) -> Terraform:
+    """Terraform for the cluster's folder, with the credentials of the cloud its spec names
+    and logs in its logs/."""
+    env = connection.terraform_env(connection.target(ws.spec().cloud).name)
+    return Terraform(ws.root, log_dir=ws.logs, env=env)
 
 
 def init(ws: Workspace, tf: Terraform) -> bool:
@@ -236,17 +232,6 @@ def apply(
     finally:
         _keep_state_private(ws)
     return progress
-
-
-def destroy_and_archive(
-    ws: Workspace, tf: Terraform, on_progress: Callable[[ApplyProgress], None] | None = None
-) -> Path:
-    """Destroy everything the cluster holds without asking anyone (init, destroy plan,
-    apply), then archive its folder with its logs; returns where the folder went."""
-    init(ws, tf)
-    record, _ = plan(ws, tf, destroy=True)
-    apply(ws, tf, record, on_progress)
-    return ws.archive()
 
 
 def _written_from(ws: Workspace, spec: ClusterSpec, target: CloudTarget) -> bool:

@@ -322,11 +322,6 @@ class Workspace:
             )
         return reasons
 
-    def holds_resources(self) -> bool:
-        """True when the cloud may still hold resources of this cluster: Terraform's state
-        lists some, cannot be read, or an apply did not end (see `why_not_archived`)."""
-        return bool(self.why_not_archived())
-
     def archive(self) -> Path:
         """Move the folder (logs and all) under clusters/.archive/ and take the guest password
         out of it; refuses while it may hold resources (`why_not_archived`)."""

@@ -270,13 +270,6 @@ class ClusterSpec(_SpecModel):
             for index in range(1, group.count + 1)
         ]
 
-    def instance_names(self) -> list[str]:
-        return [host.name for host in self.hosts()]
-
-    def public_instance_names(self) -> list[str]:
-        """The machines that get a public IP address (tagged `public`)."""
-        return [host.name for host in self.hosts() if "public" in host.tags]
-
     def to_data(self, *, include_secrets: bool) -> dict[str, Any]:
         """Plain data that `parse_spec` accepts back; without secrets it has no guest_passwd.
 
@@ -667,11 +660,6 @@ def default_spec_data(*, domain: str | None = None, name: str | None = None) -> 
         "expiration_date": None,
         "cloud": get_settings().cloud,
     }
-
-
-def default_spec(public_keys: Sequence[str], *, domain: str | None = None, name: str | None = None) -> ClusterSpec:
-    """The default cluster for the owner of `public_keys`."""
-    return parse_spec({**default_spec_data(domain=domain, name=name), "public_keys": list(public_keys)})
 
 
 # --- YAML -----------------------------------------------------------------------------

@@ -28,11 +28,6 @@ def open_log(log_dir: Path, step: str) -> TextIO:
     return open(current, "x", encoding="utf-8", buffering=1)
 
 
-def archived_logs(log_dir: Path, step: str) -> list[Path]:
-    """The archived logs of a step, oldest first."""
-    return [log_dir / f"{step}.{n}.log" for n in sorted(_archive_numbers(log_dir, step))]
-
-
 def _archive(current: Path, step: str) -> None:
     number = max(_archive_numbers(current.parent, step), default=0) + 1
     while True:

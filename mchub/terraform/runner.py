@@ -75,12 +75,11 @@ class Terraform:
         env: Mapping[str, str] | None = None,
         timeout: float = 3600.0,
         grace_period: float = 60.0,
-        cancel_event: threading.Event | None = None,
     ) -> None:
         """`binary` defaults to `find_terraform(settings.terraform_binary)`; `home` (default
         settings.home) holds the CLI configuration and plugin cache; `env` is added to this
         process's environment (cloud credentials, TF_VAR_*); `timeout` and `grace_period`
-        (SIGINT to SIGKILL) are seconds per command; setting `cancel_event` cancels."""
+        (SIGINT to SIGKILL) are seconds per command."""
         settings = get_settings()
         self.working_dir = Path(working_dir).resolve()
         self.log_dir = log_dir if log_dir is not None else self.working_dir / "logs"
@@ -89,7 +88,7 @@ class Terraform:
         self._extra_env = dict(env or {})
         self.timeout = timeout
         self.grace_period = grace_period
-        self.cancel_event = cancel_event if cancel_event is not None else threading.Event()
+        self.cancel_event = threading.Event()
 
     def cancel(self) -> None:
         """Stop the running command (SIGINT, then SIGKILL after the grace period) and refuse
@@ -130,10 +129,6 @@ class Terraform:
         completed = self._run("output", ["output", "-no-color", "-json"], secret_stdout=True)
         raw = json.loads("\n".join(completed.stdout))
         return {name: TerraformOutput.model_validate(output) for name, output in raw.items()}
-
-    def state_list(self) -> list[str]:
-        """Addresses of the resource instances in the state."""
-        return [line for line in self._run("state", ["state", "list", "-no-color"]).stdout if line]
 
     def state_pull(self) -> dict[str, Any]:
         """The whole state (it holds every attribute, secrets included)."""
