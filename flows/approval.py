@@ -45,8 +45,8 @@ def wait_for_approval(hostname: str, record: PlanRecord, summary: PlanSummary) -
         timeout=get_settings().approval_timeout_seconds,
         key=approval_key(record),
     )
-    # Labelled only once answered: a label written just before suspending made the plan
-    # show up to 2 s later (the server's database was busy), and a paused run is
+    # Labelled only once answered: a label written just before suspending delays the plan
+    # being shown by as long as the server's database is busy, and a paused run is
     # awaiting approval whatever its phase label says.
     set_labels(answered_labels(answer.approve))
     verdict = answer_label(answer.approve)

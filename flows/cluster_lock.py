@@ -20,8 +20,8 @@ from flows.run_labels import current_run
 from mchub.orchestration import runs
 
 # A run reaches the lock only after finding no other run of its cluster unfinished, so the
-# wait is for a hand-over or for a server slowed by many runs at once (measured: 5 s was
-# too short with 4 clusters building on 2 cores).
+# wait is for a hand-over or for a server slowed by many runs at once, which on a small
+# machine takes more than a few seconds.
 ACQUIRE_TIMEOUT_SECONDS = 30.0
 # Renewed while the run lives; a run killed holding the lock frees it this long after.
 LEASE_SECONDS = 300.0

@@ -1,8 +1,8 @@
 """The last phase of a build: wait until the cluster's JupyterHub and FreeIPA both answer.
 
 Both are probed at once, each by a retrying task, until one shared deadline counted from
-the END of the apply (the original MC Hub counted from the cluster's creation, so any
-modification made days later was failed at once).
+the END of the apply, not from the cluster's creation: a modification made days later gets
+the same time as a new cluster.
 """
 
 from datetime import datetime, timedelta

@@ -1,4 +1,4 @@
-"""A cluster's status as a coloured chip, with the status names the original MC Hub used."""
+"""A cluster's status as a coloured chip, with the status names users of the original MC Hub know."""
 
 from typing import Literal
 

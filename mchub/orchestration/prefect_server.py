@@ -4,8 +4,8 @@ SQLite every write transaction begins IMMEDIATE.
 Why: Prefect begins most write transactions DEFERRED; one that reads before it writes then
 fails at once with "database is locked" when another connection commits in between, and
 the server answers 503. Its clients wait 2 s, 4 s, 8 s ... before each retry while the server
-sits idle, and give up after five: with 20 clusters built at once on 2 cores, submissions
-took up to 132 s and some runs failed. An IMMEDIATE transaction takes the write lock when
+sits idle, and give up after five, so many clusters submitted at once wait for minutes and
+some of their runs fail. An IMMEDIATE transaction takes the write lock when
 it begins, so a second writer waits for it (SQLite's busy timeout, 60 s in Prefect) instead
 of failing; reads, outside these transactions, are not held up.
 

@@ -1,8 +1,7 @@
 """A cluster's log files: one per step (init.log, plan.log, apply.log, …), older runs kept.
 
 Starting a step again moves its previous log to `<step>.N.log`, N one higher than any
-existing number, so the newest run is always `<step>.log` and no log is ever overwritten
-(the original MC Hub overwrote its tenth log).
+existing number, so the newest run is always `<step>.log` and no log is ever overwritten.
 """
 
 import os
