@@ -6,7 +6,7 @@ import os
 import pickle
 import random
 import stat
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from mchub.spec.model import (
     spec_to_yaml,
 )
 from mchub.spec.petname import ADJECTIVES, ANIMALS, pet_name
+from tests.spec_changes import Change, dropping, setting
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "cluster.yaml"
 PASSWORD = "Tr0mbone-Parade"
@@ -63,33 +64,11 @@ def problems_of(data: Any, **kwargs: Any) -> list[tuple[str, str]]:
     return [(p.field, p.message) for p in caught.value.problems]
 
 
-def set_path(data: dict[str, Any], path: str, value: Any) -> None:
-    *parents, last = path.split(".")
-    for part in parents:
-        data = data[part]
-    data[last] = value
-
-
-def drop_path(data: dict[str, Any], path: str) -> None:
-    *parents, last = path.split(".")
-    for part in parents:
-        data = data[part]
-    del data[last]
-
-
-def setting(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
-    return lambda data: set_path(data, path, value)
-
-
-def dropping(path: str) -> Callable[[dict[str, Any]], None]:
-    return lambda data: drop_path(data, path)
-
-
-def with_key(line: str) -> Callable[[dict[str, Any]], None]:
+def with_key(line: str) -> Change:
     return setting("public_keys", [line])
 
 
-def both(*changes: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
+def both(*changes: Change) -> Change:
     def apply(data: dict[str, Any]) -> None:
         for change in changes:
             change(data)
@@ -182,7 +161,7 @@ REFUSALS = [
     ("change", "field", "message"), REFUSALS, ids=[f"{n}-{field[:30]}" for n, (_, field, _) in enumerate(REFUSALS)]
 )
 def test_each_rule_refuses_with_the_field_and_the_fix(
-    ed25519_key: str, change: Callable[[dict[str, Any]], None], field: str, message: str
+    ed25519_key: str, change: Change, field: str, message: str
 ) -> None:
     data = copy.deepcopy(valid_data(ed25519_key))
     change(data)
