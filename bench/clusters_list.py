@@ -9,7 +9,7 @@ event hook on a new client (its one-off CSRF token request left out), and the me
 --runs calls on one open client. Targets printed pass/fail: the request count constant or
 growing only by one per page of 200 runs, and the time under 1 s.
 
-    .venv/bin/python bench/clusters_list.py [--few N] [--many N] [--runs N]
+    .venv/bin/python -m bench.clusters_list [--few N] [--many N] [--runs N]
 """
 
 import argparse
@@ -21,11 +21,12 @@ from concurrent.futures import ThreadPoolExecutor
 from uuid import UUID
 
 import httpx
-from harness import Hub, running_platform
 from prefect.states import Completed, Failed, Paused, State
 
+from bench.tools import running_platform
 from mchub.orchestration import runs
 from mchub.status import BUILD_FLOW, HOSTNAME_LABEL, PHASE_LABEL, Status, cluster_tag
+from tests.harness import LiveStack
 
 LEFT_AS = (
     (Completed, "provisioning", Status.PROVISIONING_SUCCESS),
@@ -34,14 +35,14 @@ LEFT_AS = (
 )
 
 
-def make_clusters(hub: Hub, deployment: UUID, first: int, count: int) -> dict[str, Status]:
+def make_clusters(stack: LiveStack, deployment: UUID, first: int, count: int) -> dict[str, Status]:
     """Runs for clusters number first .. first+count-1; their expected statuses by hostname."""
 
     def make(number: int) -> tuple[str, Status]:
         host = f"list{number:04d}.sandbox.mchub.dev"
         new_state, phase, status = LEFT_AS[number % len(LEFT_AS)]
         state: State = new_state()
-        with hub.client() as client:
+        with stack.client() as client:
             client.create_flow_run_from_deployment(
                 deployment,
                 parameters={"request_file": "/nonexistent.yaml", "hostname": host, "new": True},
@@ -55,16 +56,16 @@ def make_clusters(hub: Hub, deployment: UUID, first: int, count: int) -> dict[st
         return dict(pool.map(make, range(first, first + count)))
 
 
-def requests_of_statuses(hub: Hub) -> tuple[list[str], dict[str, Status]]:
+def requests_of_statuses(stack: LiveStack) -> tuple[list[str], dict[str, Status]]:
     sent: list[httpx.Request] = []
-    with hub.client(event_hooks={"request": [sent.append]}) as client:
+    with stack.client(event_hooks={"request": [sent.append]}) as client:
         found = runs.statuses(client=client)
     return [f"{r.method} {r.url.path}" for r in sent if not r.url.path.endswith("/csrf-token")], found
 
 
-def median_seconds(hub: Hub, times: int) -> tuple[float, float]:
+def median_seconds(stack: LiveStack, times: int) -> tuple[float, float]:
     """Median time of statuses() on one open client, and the time of one on a new client."""
-    with hub.client() as client:
+    with stack.client() as client:
         runs.statuses(client=client)  # the page's client is open already
         durations = []
         for _ in range(times):
@@ -84,19 +85,19 @@ def main() -> None:
     args = parser.parse_args()
 
     rows = []
-    with running_platform(boot_seconds=0) as hub:
-        with hub.client() as client:
+    with running_platform(boot_seconds=0) as stack:
+        with stack.client() as client:
             deployment = client.read_deployment_by_name(f"{BUILD_FLOW}/{BUILD_FLOW}").id
         expected: dict[str, Status] = {}
         for size in (args.few, args.many):
             started = time.monotonic()
-            expected |= make_clusters(hub, deployment, len(expected), size - len(expected))
+            expected |= make_clusters(stack, deployment, len(expected), size - len(expected))
             made = time.monotonic() - started
-            requests, found = requests_of_statuses(hub)
+            requests, found = requests_of_statuses(stack)
             wrong = {h: (found.get(h), s) for h, s in expected.items() if found.get(h) != s}
             if wrong:
                 raise RuntimeError(f"statuses() is wrong for {len(wrong)} clusters, e.g. {list(wrong.items())[:3]}")
-            reused, fresh = median_seconds(hub, args.runs)
+            reused, fresh = median_seconds(stack, args.runs)
             rows.append((size, requests, reused, fresh, Counter(found.values())))
             print(f"(made {size} clusters' runs, {made:.1f} s)", flush=True)
 

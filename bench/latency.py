@@ -2,7 +2,7 @@
 
 One run builds one small cluster on a sandbox whose services answer as soon as its servers
 exist (boot time 0), through the same client as the web pages (mchub.orchestration.runs), polling
-runs.status_of every 50 ms:
+the cluster's status every 50 ms:
   submit (Apply)  → awaiting_approval visible (the plan is shown)
   approve (OK)    → build_running visible
   approve (OK)    → provisioning_success visible
@@ -13,7 +13,7 @@ Beside them, in a copy of the cluster's folder taken while the plan waits (witho
 copy's resources are then destroyed). Medians over the runs; targets printed pass/fail:
 plan visible within raw init+plan + 2 s, success visible within 3 s of the services answering.
 
-    .venv/bin/python bench/latency.py [--runs N]
+    .venv/bin/python -m bench.latency [--runs N]
 """
 
 import argparse
@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import httpx
-from harness import Hub, cluster_spec, running_platform, wait_for_status
 
+from bench.tools import cluster_spec, running_platform, wait_for_status
 from mchub.cloud import connection
 from mchub.cluster import lifecycle
 from mchub.cluster.workspace import open_existing
@@ -34,6 +34,7 @@ from mchub.orchestration import runs
 from mchub.status import Status
 from mchub.terraform.runner import Terraform
 from sandbox.cluster_services import service_urls
+from tests.harness import LiveStack
 
 POLL_SECONDS = 0.05
 # What the copy leaves out, so that Terraform by hand does the work the flow did: no state,
@@ -94,10 +95,10 @@ def timed(action: object) -> float:
     return time.monotonic() - started
 
 
-def one_run(hub: Hub) -> Timings:
+def one_run(stack: LiveStack) -> Timings:
     spec = cluster_spec("lat")
     host = spec.hostname
-    with hub.client() as client:
+    with stack.client() as client:
         request = lifecycle.new_cluster_request(spec, new=True)
         submitted = time.monotonic()
         submitted_at = datetime.now(UTC)
@@ -105,13 +106,13 @@ def one_run(hub: Hub) -> Timings:
         plan_seen = wait_for_status(host, Status.AWAITING_APPROVAL, client=client, poll_seconds=POLL_SECONDS)
 
         # Terraform by hand while the run waits for approval (it holds no process then).
-        folder = hub.settings.clusters_dir / host
-        copy = hub.home / "by-hand" / host
+        folder = stack.settings.clusters_dir / host
+        copy = stack.settings.home / "by-hand" / host
         shutil.copytree(folder, copy, ignore=shutil.ignore_patterns(*NOT_COPIED))
         tf = Terraform(copy, log_dir=copy / "logs", env=connection.terraform_env())
         raw_init_plan = timed(lambda: (tf.init(), tf.plan("by-hand.tfplan")))
 
-        sandbox_urls = service_urls(hub.sandbox.url, host)
+        sandbox_urls = service_urls(stack.sandbox.url, host)
         watch = ServiceWatch(list(sandbox_urls.values()))
         approved = time.monotonic()
         approved_at = datetime.now(UTC)
@@ -126,7 +127,7 @@ def one_run(hub: Hub) -> Timings:
         watch.join()
         if watch.answered_at is None:
             raise RuntimeError(f"{host}'s services never answered 200 at {sandbox_urls}")
-        state = open_existing(hub.settings.clusters_dir, host).cluster_state()
+        state = open_existing(stack.settings.clusters_dir, host).cluster_state()
         if state is None or state.service_urls != sandbox_urls:
             raise RuntimeError(f"{host}: cluster.json's service_urls are not the ones watched: {state}")
         running = [s.timestamp for s in client.read_flow_run_states(run_id) if s.type.value == "RUNNING"]
@@ -151,10 +152,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
 
-    with running_platform(boot_seconds=0) as hub:
+    with running_platform(boot_seconds=0) as stack:
         results = []
         for number in range(1, args.runs + 1):
-            t = one_run(hub)
+            t = one_run(stack)
             results.append(t)
             print(
                 f"run {number}: plan visible {t.plan_visible:.2f} s (raw init+plan {t.raw_init_plan:.2f} s), "
@@ -163,7 +164,7 @@ def main() -> None:
                 f"success visible {t.success_visible:.2f} s (raw apply {t.raw_apply:.2f} s)",
                 flush=True,
             )
-        refresh = hub.settings.ui_refresh_seconds
+        refresh = stack.settings.ui_refresh_seconds
 
     def median(field: str) -> float:
         return statistics.median(getattr(t, field) for t in results)

@@ -6,7 +6,7 @@ Measured side by side in one run against a sandbox cloud started for the purpose
   warm+quotas  the shared connection, quotas fetched again (the form opening)
 each with no added latency and with a latency per request like a real cloud's.
 
-    .venv/bin/python bench/resources.py [--runs N]
+    .venv/bin/python -m bench.resources [--runs N]
 """
 
 import argparse

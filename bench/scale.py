@@ -9,7 +9,7 @@ the warm engines and their forks (flow-run engines, Terraform); its peak, with t
 number of processes and of flow runs at once. The worker runs at most MCHUB_MAX_CONCURRENT_RUNS
 runs at once (its --limit; 0: none) unless its pool has a lower limit; both are printed.
 
-    .venv/bin/python bench/scale.py [--clusters N]
+    .venv/bin/python -m bench.scale [--clusters N]
 """
 
 import argparse
@@ -20,21 +20,22 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-from harness import (
+
+from bench.tools import (
     UNLIMITED_QUOTAS,
-    Hub,
     cluster_spec,
     mb,
     memory_bytes,
     process_tree,
+    product_pids,
     running_platform,
     wait_until,
 )
-
 from mchub.orchestration import runs
 from mchub.orchestration.stack import WORK_POOL
 from mchub.spec.model import ClusterSpec
 from mchub.status import Status
+from tests.harness import LiveStack
 
 SAMPLE_SECONDS = 0.5
 
@@ -42,17 +43,17 @@ SAMPLE_SECONDS = 0.5
 class MemorySampler(threading.Thread):
     """Peaks of the product's memory, process count and flow-run processes (the worker's children)."""
 
-    def __init__(self, hub: Hub) -> None:
+    def __init__(self, stack: LiveStack) -> None:
         super().__init__(daemon=True)
-        self.hub = hub
+        self.stack = stack
         self.stop = threading.Event()
         self.peak_memory = self.peak_processes = self.peak_flow_runs = 0
         self.samples = 0
 
     def run(self) -> None:
-        worker = self.hub.worker_pid()
+        worker = self.stack.pid_of("prefect worker")
         while not self.stop.is_set():
-            pids = self.hub.product_pids()
+            pids = product_pids(self.stack)
             flow_runs = len([pid for pid in process_tree([worker]) if _parent(pid) == worker])
             self.peak_memory = max(self.peak_memory, memory_bytes(pids))
             self.peak_processes = max(self.peak_processes, len(pids))
@@ -114,14 +115,14 @@ def main() -> None:
     parser.add_argument("--clusters", type=int, default=20)
     args = parser.parse_args()
 
-    with running_platform(boot_seconds=0, quotas=UNLIMITED_QUOTAS) as hub:
-        with hub.client() as client:
+    with running_platform(boot_seconds=0, quotas=UNLIMITED_QUOTAS) as stack:
+        with stack.client() as client:
             pool_limit = client.read_work_pool(WORK_POOL).concurrency_limit
-        worker_argv = next(s.argv for s, _ in hub.stack.running if s.name == "prefect worker")
-        idle_memory, idle_processes = memory_bytes(hub.product_pids()), len(hub.product_pids())
+        worker_argv = next(s.argv for s, _ in stack.parts.running if s.name == "prefect worker")
+        idle_memory, idle_processes = memory_bytes(product_pids(stack)), len(product_pids(stack))
         specs = [cluster_spec("s") for _ in range(args.clusters)]
         hostnames = [spec.hostname for spec in specs]
-        sampler = MemorySampler(hub)
+        sampler = MemorySampler(stack)
         sampler.start()
         started = time.monotonic()
         with ThreadPoolExecutor(max_workers=min(args.clusters, 10)) as pool:

@@ -14,7 +14,7 @@ and their Terraform):
                 the extra processes and memory per cluster
 Then everything is cleaned up: the waiting plans are rejected, the built clusters destroyed.
 
-    .venv/bin/python bench/waiting_cost.py [--clusters N] [--provisioning M] [--in-flight K]
+    .venv/bin/python -m bench.waiting_cost [--clusters N] [--provisioning M] [--in-flight K]
 """
 
 import argparse
@@ -22,9 +22,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-from harness import (
+from bench.tools import (
     UNLIMITED_QUOTAS,
-    Hub,
     cluster_spec,
     command_name,
     mb,
@@ -33,9 +32,9 @@ from harness import (
     running_platform,
     wait_until,
 )
-
 from mchub.orchestration import runs
 from mchub.status import Status
+from tests.harness import LiveStack
 
 # A suspended run's process exits soon after it pauses; give it this long.
 SETTLE_SECONDS = 30.0
@@ -67,8 +66,9 @@ class Snapshot:
         )
 
 
-def snapshot(hub: Hub) -> Snapshot:
-    server, runs = process_tree([hub.server_pid()]), process_tree([hub.worker_pid(), hub.engines_pid()])
+def snapshot(stack: LiveStack) -> Snapshot:
+    server = process_tree([stack.pid_of("prefect server")])
+    runs = process_tree([stack.pid_of("prefect worker"), stack.pid_of("warm engines")])
     return Snapshot(server=server, runs=runs, server_memory=memory_bytes(server), runs_memory=memory_bytes(runs))
 
 
@@ -93,14 +93,14 @@ def main() -> None:
     if not 0 < args.provisioning <= args.clusters:
         parser.error("--provisioning must be between 1 and --clusters")
 
-    with running_platform(boot_seconds=0, quotas=UNLIMITED_QUOTAS) as hub:
+    with running_platform(boot_seconds=0, quotas=UNLIMITED_QUOTAS) as stack:
         time.sleep(3)  # let the worker's first polls settle
-        idle = snapshot(hub)
+        idle = snapshot(stack)
 
         specs = [cluster_spec("w") for _ in range(args.clusters)]
         hostnames = [spec.hostname for spec in specs]
         submitted = time.monotonic()
-        with hub.client() as client:
+        with stack.client() as client:
             for number, spec in enumerate(specs):
                 # At most --in-flight plans at once: more, on 2 cores, time out taking the
                 # cluster lock (see the report), and this benchmark is about waiting, not planning.
@@ -110,21 +110,23 @@ def main() -> None:
         all_paused = time.monotonic() - submitted
         settle_start = time.monotonic()
         try:
-            wait_until(lambda: snapshot(hub).processes <= idle.processes, SETTLE_SECONDS, "the paused runs' processes ending")
+            wait_until(
+                lambda: snapshot(stack).processes <= idle.processes, SETTLE_SECONDS, "the paused runs' processes ending"
+            )
         except RuntimeError as error:
             print(f"note: {error}")
         settled = time.monotonic() - settle_start
-        awaiting = snapshot(hub)
+        awaiting = snapshot(stack)
 
-        hub.sandbox.set_knobs(boot_seconds=BOOTING_UNTIL_MEASURED)
+        stack.sandbox.set_knobs(boot_seconds=BOOTING_UNTIL_MEASURED)
         building = hostnames[: args.provisioning]
         approved = time.monotonic()
         for host in building:
             runs.approve(host, by="bench")
         wait_for_all(building, Status.PROVISIONING_RUNNING, timeout=120 + 30 * args.provisioning)
         all_provisioning = time.monotonic() - approved
-        provisioning = snapshot(hub)
-        hub.sandbox.set_knobs(boot_seconds=0)
+        provisioning = snapshot(stack)
+        stack.sandbox.set_knobs(boot_seconds=0)
         kinds = Counter(command_name(pid) for pid in set(provisioning.runs) - set(idle.runs))
 
         print(f"\n{args.clusters} clusters all awaiting approval {all_paused:.1f} s after the first submission; "

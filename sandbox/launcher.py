@@ -61,16 +61,25 @@ class SandboxCloud:
         if self._admin is not None:
             self._admin.close()
             self._admin = None
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            interrupt(self.process, timeout=10)
 
 
-def _free_port() -> int:
+def interrupt(process: subprocess.Popen, timeout: float) -> None:
+    """Stop `process`, if it still runs, as Ctrl-C would (SIGINT); kill it if it has not ended
+    within `timeout` seconds."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (the default ports may be another MC Hub's)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -78,7 +87,7 @@ def _free_port() -> int:
 
 def start_sandbox(data_dir: Path, workdir: Path, boot_seconds: float = 0) -> SandboxCloud:
     """Run `python -m sandbox` on a free loopback port and wait until it answers its health check."""
-    port = _free_port()
+    port = free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "clouds.yaml"
     write_clouds_yaml(config, "127.0.0.1", port)

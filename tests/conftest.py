@@ -1,24 +1,36 @@
-"""Shared fixtures: the sandbox cloud, started once per test session as a real service on loopback."""
+"""Shared fixtures: the sandbox cloud, started once per test session as a real service on
+loopback, and the live stacks on it (tests/harness.py): the session's, which this process acts
+on while the session lasts, and a second one whose parts the fault tests kill and restart.
+"""
 
+import os
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from sandbox.launcher import SandboxCloud, start_sandbox
+from tests.harness import LiveStack, acting_on, prefect_part
 
-pytest_plugins = ["tests.conftest_prefect"]  # the real Prefect server, deployments and worker
-
-# Fixtures that start a live stack (Prefect's server, worker and engines, or all of `mchub up`):
-# a test using one, directly or through another fixture, is in the `live` tier, which
-# `./dev test --fast` leaves out. A module that starts one itself says `pytestmark = pytest.mark.live`.
-LIVE_FIXTURES = {"prefect_stack"}
+# The fixtures behind the slow tests, the `live` tier, which `./dev test --fast` leaves out: a
+# test using one, directly or through another fixture, is marked `live`. A module that starts
+# something of the kind itself says `pytestmark = pytest.mark.live`.
+LIVE_FIXTURES = {
+    "live_stack",  # Prefect's server, worker and warm engines (own_stack builds on it)
+    "browser",  # headless Chromium, and the pages it opens
+    "fresh",  # clusters built with real Terraform on the sandbox
+    "make_cluster",  # the sandbox's Terraform module applied by hand
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if LIVE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.live)
+
 
 @pytest.fixture(scope="session")
 def sandbox_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxCloud]:
@@ -37,6 +49,13 @@ def clean_sandbox(sandbox_cloud: SandboxCloud) -> SandboxCloud:
 
 
 @pytest.fixture
+def fresh(hub: Any, clean_sandbox: SandboxCloud) -> Any:
+    """The module's `hub` (test_lifecycle.Hub: MC Hub's settings on the sandbox) on the
+    session's sandbox reset to no servers, volumes or floating IPs and default knobs."""
+    return hub
+
+
+@pytest.fixture
 def sandbox_launcher(tmp_path: Path) -> Iterator[Callable[[Path], SandboxCloud]]:
     """Start extra sandboxes on a given data dir (e.g. to restart one); all stop after the test."""
     started: list[SandboxCloud] = []
@@ -49,3 +68,53 @@ def sandbox_launcher(tmp_path: Path) -> Iterator[Callable[[Path], SandboxCloud]]
     yield launch
     for cloud in started:
         cloud.stop()
+
+
+@pytest.fixture(scope="session")
+def live_stack(sandbox_cloud: SandboxCloud, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
+    """The Prefect part of MC Hub on the session's sandbox. Its flows and this process share
+    its settings while the session lasts (MCHUB_* in the environment, Prefect's client's), so
+    `mchub.orchestration.runs` and `mchub.cluster.lifecycle` called from a test act on the same
+    server and folders as the flows."""
+    with prefect_part(tmp_path_factory.mktemp("mchub-home"), sandbox_cloud) as stack, acting_on(stack):
+        yield stack
+
+
+@pytest.fixture(scope="session")
+def own_stack(
+    live_stack: LiveStack, sandbox_cloud: SandboxCloud, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveStack]:
+    """A second Prefect part on the session's sandbox, for the tests that kill and restart its
+    parts, so that the session's, which the other tests use, is never touched."""
+    with prefect_part(tmp_path_factory.mktemp("own-stack"), sandbox_cloud) as stack:
+        yield stack
+
+
+@pytest.fixture
+def on_own_stack(own_stack: LiveStack) -> Iterator[LiveStack]:
+    """The own stack, with this process acting on it for the test."""
+    with acting_on(own_stack):
+        yield own_stack
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Headless Chromium: Debian's if installed (Playwright's own download is not always
+    possible), else Playwright's (`python -m playwright install chromium`)."""
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=os.environ.get("MCHUB_CHROMIUM") or shutil.which("chromium"),
+            args=["--no-sandbox", "--headless", "--disable-background-networking"],
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A new tab in a context of its own, tall enough for a whole form."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1800})
+    opened = context.new_page()
+    opened.set_default_timeout(30_000)
+    yield opened
+    context.close()

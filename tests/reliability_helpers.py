@@ -30,7 +30,10 @@ def mchub(*args: str) -> Answer:
     same code as the installed command, without paying Python's start-up per call."""
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(args))
+        try:
+            code = main(list(args))
+        except SystemExit as exited:  # argparse refusing the words: the command's exit status
+            code = int(exited.code or 0)
     return Answer(code, out.getvalue(), err.getvalue())
 
 

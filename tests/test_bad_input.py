@@ -24,7 +24,7 @@ from mchub.spec.model import ClusterSpec, SpecError, parse_spec
 from mchub.status import BUILD_FLOW, cluster_status, cluster_tag
 from sandbox.launcher import SandboxCloud
 from tests import test_platform
-from tests.conftest_prefect import PrefectStack
+from tests.harness import LiveStack
 from tests.spec_changes import setting
 from tests.reliability_helpers import (
     Answer,
@@ -155,11 +155,11 @@ SPEC_CASES = [
 
 
 @pytest.fixture
-def untouched(prefect_stack: PrefectStack, clean_sandbox: SandboxCloud) -> Iterator[None]:
+def untouched(live_stack: LiveStack, clean_sandbox: SandboxCloud) -> Iterator[None]:
     """Fails the test if anything appeared in the clusters folder or the cloud."""
-    before = files_under(prefect_stack.clusters_dir), cloud_usage(clean_sandbox)
+    before = files_under(live_stack.clusters_dir), cloud_usage(clean_sandbox)
     yield
-    assert (files_under(prefect_stack.clusters_dir), cloud_usage(clean_sandbox)) == before, "something was written"
+    assert (files_under(live_stack.clusters_dir), cloud_usage(clean_sandbox)) == before, "something was written"
 
 
 def assert_refused(answer: Answer, says: tuple[str, ...], keeps_quiet: tuple[str, ...] = ()) -> None:
@@ -209,10 +209,10 @@ def test_a_spec_file_that_is_not_there_is_refused_by_the_installed_command(tmp_p
 
 
 @pytest.fixture
-def taken_name(prefect_stack: PrefectStack) -> Iterator[ClusterSpec]:
+def taken_name(live_stack: LiveStack) -> Iterator[ClusterSpec]:
     """A spec whose hostname is already a cluster's folder."""
     spec = cluster_spec()
-    workspace = create(prefect_stack.clusters_dir, spec)
+    workspace = create(live_stack.clusters_dir, spec)
     yield spec
     shutil.rmtree(workspace.root)
 
@@ -327,16 +327,16 @@ def test_modifying_a_cluster_that_does_not_exist_is_refused(existing: tuple[Path
 
 
 @pytest.fixture(scope="module")
-def waiting_run(prefect_stack: PrefectStack, approval_probe_deployment: UUID) -> Iterator[tuple[str, UUID]]:
+def waiting_run(live_stack: LiveStack, approval_probe_deployment: UUID) -> Iterator[tuple[str, UUID]]:
     """A run of a made-up cluster waiting for an answer to its plan, rejected at the end."""
     host = made_up_host()
-    with prefect_stack.client() as client:
+    with live_stack.client() as client:
         run_id = client.create_flow_run_from_deployment(approval_probe_deployment, tags=[cluster_tag(host)]).id
     wait_until_paused(run_id)
     yield host, run_id
     runs.reject(host, by="tester")
     runs.wait(run_id, poll_seconds=0.3)
-    with prefect_stack.client() as client:
+    with live_stack.client() as client:
         client.delete_flow_run(run_id)
 
 
@@ -346,14 +346,14 @@ def waiting_run(prefect_stack: PrefectStack, approval_probe_deployment: UUID) ->
     ids=["approve-missing", "approve-maybe", "empty"],
 )
 def test_a_resume_with_an_invalid_answer_is_refused_and_the_run_keeps_waiting(
-    prefect_stack: PrefectStack, waiting_run: tuple[str, UUID], run_input: dict[str, Any], untouched: None
+    live_stack: LiveStack, waiting_run: tuple[str, UUID], run_input: dict[str, Any], untouched: None
 ) -> None:
     host, run_id = waiting_run
     answer = httpx.post(
-        f"{prefect_stack.api_url}/flow_runs/{run_id}/resume",
+        f"{live_stack.api_url}/flow_runs/{run_id}/resume",
         json={"run_input": run_input},
         timeout=10,
-        auth=prefect_stack.http_auth(),
+        auth=live_stack.http_auth(),
     )
     assert answer.status_code in (200, 201), answer.text
     refused = answer.json()

@@ -5,17 +5,13 @@ loads, two actions started at once on one cluster.
 Terraform failing mid-apply (a build_error whose state is kept, then a retry that builds the
 rest) is test_flows.py::test_a_terraform_failure_is_a_build_error_and_a_retry_builds_the_rest.
 
-The worker and the server that these tests kill and restart are those of a platform of their
-own (`own_platform`: a second Prefect server, its deployments and worker, started with the
-same code as `mchub up`, on the session's sandbox), so that the session's platform, which
-the other tests use, is never touched.
+The worker and the server that these tests kill and restart are those of a stack of their
+own (`own_stack`, in conftest.py: a second Prefect part, started with the same code as
+`mchub up`, on the session's sandbox), so that the session's stack, which the other tests
+use, is never touched.
 """
 
-import contextlib
-import signal
-import subprocess
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,12 +22,12 @@ from mchub.cloud.connection import CloudError
 from mchub.cloud.resources import ResourceReader
 from mchub.cluster.lifecycle import REQUESTS
 from mchub.orchestration import runs
-from mchub.orchestration.stack import Service, Stack, child_env, prefect_parts, worker_name
-from mchub.settings import Settings, get_settings
+from mchub.orchestration.stack import worker_name
+from mchub.settings import get_settings
 from mchub.status import Status, cluster_status
 from sandbox.launcher import SandboxCloud
 from tests import test_flows
-from tests.conftest_prefect import PrefectStack, platform_settings
+from tests.harness import LiveStack
 from tests.reliability_helpers import (
     cloud_usage,
     files_under,
@@ -60,92 +56,8 @@ sandbox_knobs = test_flows.sandbox_knobs
 roomy_sandbox = test_flows.roomy_sandbox
 
 
-@dataclass
-class OwnPlatform:
-    """A Prefect server, its deployments and a worker, started as `mchub up` starts them."""
-
-    settings: Settings
-    stack: Stack
-    sandbox: SandboxCloud
-    """The session's sandbox: the clusters built here are there."""
-
-    def start(self) -> None:
-        for part in prefect_parts(self.settings):
-            self.stack.start(part)
-
-    def _running(self, name: str) -> tuple[Service, "subprocess.Popen[bytes]"]:
-        [found] = [(service, process) for service, process in self.stack.running if service.name == name]
-        return found
-
-    def kill_worker(self) -> None:
-        """What the kernel's OOM killer or a `kill -9` does to the worker: SIGKILL, its runs
-        not told. (A machine that dies with every process on it is
-        test_security_terraform.py::test_a_machine_dying_mid_apply_leaves_its_leak_visible_and_the_folder_marked.)"""
-        service, worker = self._running("prefect worker")
-        worker.kill()
-        worker.wait()
-        self.stack.running.remove((service, worker))
-
-    def start_worker(self) -> None:
-        self.stack.start(self._worker_part())
-
-    def _worker_part(self) -> Service:
-        [worker] = [part for part in prefect_parts(self.settings) if part.name == "prefect worker"]
-        return worker
-
-    @contextlib.contextmanager
-    def worker_polling_every(self, seconds: float) -> Iterator[None]:
-        """The worker replaced, while the block lasts, by one polling Prefect's server every `seconds`."""
-        service, worker = self._running("prefect worker")
-        worker.send_signal(signal.SIGINT)
-        worker.wait(timeout=30)
-        self.stack.running.remove((service, worker))
-        seldom = Stack(env={**self.stack.env, "PREFECT_WORKER_QUERY_SECONDS": str(seconds)}, log_dir=self.stack.log_dir)
-        try:
-            seldom.start(self._worker_part())
-            yield
-        finally:
-            seldom.stop()
-            self.start_worker()
-
-    def restart_server(self) -> None:
-        """Stop Prefect's server as Ctrl-C does and start it again on its database."""
-        service, server = self._running("prefect server")
-        server.send_signal(signal.SIGINT)
-        server.wait(timeout=30)
-        self.stack.running.remove((service, server))
-        self.stack.start(service)
-
-
-@pytest.fixture(scope="module")
-def own_platform(
-    prefect_stack: PrefectStack, sandbox_cloud: SandboxCloud, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[OwnPlatform]:
-    home = tmp_path_factory.mktemp("own-platform")
-    settings = platform_settings(home, sandbox_cloud)
-    stack = Stack(env=child_env(settings), log_dir=home / "logs")
-    own = OwnPlatform(settings=settings, stack=stack, sandbox=sandbox_cloud)
-    try:
-        own.start()
-        yield own
-    finally:
-        own.stack.stop()
-
-
-@pytest.fixture
-def on_own_platform(own_platform: OwnPlatform) -> Iterator[OwnPlatform]:
-    """This process's settings (the CLI's, the runs client's) pointed at the own platform for the test."""
-    env = own_platform.stack.env
-    with pytest.MonkeyPatch.context() as patch:
-        for key in [k for k in env if k.startswith("MCHUB_")] + ["PREFECT_API_URL"]:
-            patch.setenv(key, env[key])
-        get_settings.cache_clear()
-        yield own_platform
-    get_settings.cache_clear()
-
-
 def test_a_plan_outlives_a_server_restart_and_a_build_its_worker_dying_mid_apply(
-    on_own_platform: OwnPlatform, sandbox_knobs: Callable[..., None]
+    on_own_stack: LiveStack, sandbox_knobs: Callable[..., None]
 ) -> None:
     """One cluster through both faults (each costs a build, so they share one): its plan
     waits through a restart of Prefect's server and is approved after it; then the worker
@@ -153,14 +65,14 @@ def test_a_plan_outlives_a_server_restart_and_a_build_its_worker_dying_mid_apply
     interrupted: it saves its state, its provisioners undo what they half made); its run is
     found crashed, and the cluster builds again and is destroyed leaving nothing in the cloud
     (the sandbox adopts nothing: a leaked object would still be there)."""
-    own = on_own_platform
+    own = on_own_stack
     used_before = cloud_usage(own.sandbox)
     spec = cluster_spec()
     host = spec.hostname
     run_id = submit_build(spec)
     paused(run_id)
 
-    own.restart_server()
+    own.restart_part("prefect server")
     assert cluster_status(runs.runs_of(host)) == Status.AWAITING_APPROVAL
     sandbox_knobs(latency_seconds=0.5)  # every cloud call slower: the apply takes a while
     approved = mchub("approve", host, "--by", "ada", "--comment", "after the restart")
@@ -169,7 +81,7 @@ def test_a_plan_outlives_a_server_restart_and_a_build_its_worker_dying_mid_apply
     assert midway.phase == "build"
     assert "approved by ada: after the restart" in logs_with(run_id, "approved by ada")
 
-    own.kill_worker()
+    own.stop_part("prefect worker", kill=True)
     assert processes_left(run_id, within=20) == [], "the run's processes outlived its worker"
     assert terraform_processes_in(own.settings.clusters_dir / host) == []
     assert runs.read_run(run_id).state_type == "RUNNING"  # nobody told Prefect: the cluster looks busy
@@ -183,7 +95,7 @@ def test_a_plan_outlives_a_server_restart_and_a_build_its_worker_dying_mid_apply
     assert "run the action again" in (crashed.state_message or "")
     assert cluster_status(runs.runs_of(host)) == Status.BUILD_ERROR
 
-    own.start_worker()
+    own.start_part("prefect worker")
     sandbox_knobs(latency_seconds=0)
     # The dead run still holds the cluster's Terraform lock (its lease lasts 300 s), but it is
     # known dead now: the retry frees the lock and goes ahead at once.
@@ -201,22 +113,25 @@ def test_a_plan_outlives_a_server_restart_and_a_build_its_worker_dying_mid_apply
 
 
 def test_a_worker_that_seldom_polls_starts_runs_when_they_are_submitted_and_answered(
-    on_own_platform: OwnPlatform,
+    on_own_stack: LiveStack,
 ) -> None:
     """Submitting a run and answering its plan wake the worker (mchub.orchestration.worker_wakeup), so a
     run starts without waiting for the worker's next poll. This worker polls every ten
     minutes: only the wakes can start the run and its resumption within these timeouts."""
-    with on_own_platform.worker_polling_every(600):
+    on_own_stack.restart_part("prefect worker", PREFECT_WORKER_QUERY_SECONDS="600")
+    try:
         spec = cluster_spec()
         run_id = submit_build(spec)
         wait_for(run_id, lambda run: run.state_type == "PAUSED", timeout=30)
         runs.reject(spec.hostname, by="tester", comment="woken twice")
         rejected = ended(run_id, timeout=30)
+    finally:
+        on_own_stack.restart_part("prefect worker")
     assert rejected.state_type == "CANCELLED"
     assert rejected.state_message == "woken twice"
 
 
-# --- on the session's platform ---------------------------------------------------------
+# --- on the session's stack ------------------------------------------------------------
 
 
 def test_a_cloud_that_stops_answering_is_reported_with_what_to_do(
@@ -234,7 +149,7 @@ def test_a_cloud_that_stops_answering_is_reported_with_what_to_do(
 
 
 def test_the_create_form_says_the_cloud_does_not_answer_and_offers_to_try_again(
-    prefect_stack: PrefectStack, sandbox_launcher: Callable[[Path], SandboxCloud], tmp_path: Path
+    live_stack: LiveStack, sandbox_launcher: Callable[[Path], SandboxCloud], tmp_path: Path
 ) -> None:
     cloud = sandbox_launcher(tmp_path / "data")
     with pytest.MonkeyPatch.context() as patch:
@@ -257,14 +172,14 @@ def test_the_create_form_says_the_cloud_does_not_answer_and_offers_to_try_again(
     assert not [b for b in app.button if b.label == "Apply"]
 
 
-def test_two_creates_of_one_cluster_at_once_build_it_once(prefect_stack: PrefectStack, tmp_path: Path) -> None:
+def test_two_creates_of_one_cluster_at_once_build_it_once(live_stack: LiveStack, tmp_path: Path) -> None:
     """Two `mchub create` of one spec started together (a double submission): one run goes
     on to its plan; the other is refused, by the command or by its run, naming the holder."""
     spec = cluster_spec()
     host = spec.hostname
     spec_file = tmp_path / "cluster.yaml"
     spec_file.write_text(yaml.safe_dump(spec.to_data(include_secrets=True)))
-    requests = prefect_stack.clusters_dir / REQUESTS
+    requests = live_stack.clusters_dir / REQUESTS
     requests_before = files_under(requests)
     answers = [finished(process) for process in [mchub_process("create", str(spec_file), "--no-wait") for _ in range(2)]]
 

@@ -1,4 +1,4 @@
-"""The cluster flows on a real Prefect server and worker (prefect_stack), with real Terraform
+"""The cluster flows on a real Prefect server and worker (live_stack), with real Terraform
 applying the sandbox module to the sandbox cloud: each test builds its own clusters through
 the same client the CLI uses (mchub.orchestration.runs) and looks at what a user would: the cluster's
 status, its plan and progress, its folder, its cloud objects, its services.
@@ -39,7 +39,7 @@ from mchub.status import (
 )
 from mchub.terraform.progress import ApplyProgress
 from sandbox.catalog import QuotaSizes
-from tests.conftest_prefect import PrefectStack
+from tests.harness import LiveStack
 
 DOMAIN = "sandbox.mchub.dev"
 PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILvnN/o+Ku37TEhyolHdgfl4IfQfJwrnlXUB7/f1IHjH test@mchub"
@@ -130,7 +130,7 @@ def destroy(hostname: str) -> RunView:
     return ended(run_id)
 
 
-def servers_of(stack: PrefectStack, hostname: str) -> list[str]:
+def servers_of(stack: LiveStack, hostname: str) -> list[str]:
     with stack.sandbox.connect() as conn:
         return sorted(s.name for s in conn.compute.servers() if s.metadata.get("cluster") == hostname)
 
@@ -157,7 +157,7 @@ def processes_left(run_id: UUID, within: float = 30.0) -> list[int]:
     return found
 
 
-def latest_artifact(stack: PrefectStack, key: str) -> Any:
+def latest_artifact(stack: LiveStack, key: str) -> Any:
     with stack.client() as client:
         found = client.read_artifacts(
             artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])), sort=ArtifactSort.CREATED_DESC, limit=1
@@ -167,23 +167,23 @@ def latest_artifact(stack: PrefectStack, key: str) -> Any:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def roomy_sandbox(prefect_stack: PrefectStack) -> Iterator[None]:
+def roomy_sandbox(live_stack: LiveStack) -> Iterator[None]:
     """The clusters built here are left standing: quotas without limits, so they all fit."""
-    prefect_stack.sandbox.set_knobs(quotas={name: -1 for name in QuotaSizes.model_fields})
+    live_stack.sandbox.set_knobs(quotas={name: -1 for name in QuotaSizes.model_fields})
     yield
-    prefect_stack.sandbox.set_knobs(quotas=QuotaSizes().model_dump())
+    live_stack.sandbox.set_knobs(quotas=QuotaSizes().model_dump())
 
 
 @pytest.fixture
-def sandbox_knobs(prefect_stack: PrefectStack) -> Iterator[Callable[..., None]]:
+def sandbox_knobs(live_stack: LiveStack) -> Iterator[Callable[..., None]]:
     """set(**knobs) on the session's sandbox; boot time, latency and faults are put back after."""
-    yield prefect_stack.sandbox.set_knobs
-    prefect_stack.sandbox.set_knobs(
+    yield live_stack.sandbox.set_knobs
+    live_stack.sandbox.set_knobs(
         boot_seconds=0, latency_seconds=0, fail_next_server_creates=0, fail_next_requests=0
     )
 
 
-def test_a_new_cluster_is_planned_approved_built_and_probed(prefect_stack: PrefectStack) -> None:
+def test_a_new_cluster_is_planned_approved_built_and_probed(live_stack: LiveStack) -> None:
     spec = cluster_spec()
     hostname = spec.hostname
     submitted = time.monotonic()
@@ -193,7 +193,7 @@ def test_a_new_cluster_is_planned_approved_built_and_probed(prefect_stack: Prefe
     to_approval = time.monotonic() - submitted
     assert cluster_status(runs.runs_of(hostname)) == Status.AWAITING_APPROVAL
     assert waiting.phase == "approval"
-    plan = latest_artifact(prefect_stack, artifact_key("plan", hostname)).data
+    plan = latest_artifact(live_stack, artifact_key("plan", hostname)).data
     assert "**8 to add, 0 to change, 0 to destroy.**" in plan
     assert "+1 instance mgmt1 (p4-6gb)" in plan and "+1 floating IP login1" in plan
     # Waiting for a person holds no process: the run's engine has exited.
@@ -212,11 +212,11 @@ def test_a_new_cluster_is_planned_approved_built_and_probed(prefect_stack: Prefe
     assert cluster_status(runs.runs_of(hostname)) == Status.PROVISIONING_SUCCESS
     assert done.phase == "provisioning"
     assert resumed.id == run_id
-    assert servers_of(prefect_stack, hostname) == [f"{spec.cluster_name}-{n}" for n in ("login1", "mgmt1", "node1")]
-    progress = latest_artifact(prefect_stack, artifact_key("apply", hostname))
+    assert servers_of(live_stack, hostname) == [f"{spec.cluster_name}-{n}" for n in ("login1", "mgmt1", "node1")]
+    progress = latest_artifact(live_stack, artifact_key("apply", hostname))
     assert progress.data == 100.0
     assert "apply complete" in progress.description
-    state = open_existing(prefect_stack.clusters_dir, hostname).cluster_state()
+    state = open_existing(live_stack.clusters_dir, hostname).cluster_state()
     assert state is not None and state.guest_password.get_secret_value() == GUEST_PASSWORD
     for url in state.service_urls.values():
         assert httpx.get(url).status_code == 200
@@ -229,37 +229,37 @@ def with_nodes(spec: ClusterSpec, count: int) -> ClusterSpec:
     return parse_spec(data)
 
 
-def test_a_modification_adds_only_the_new_node_and_a_destroy_leaves_nothing(prefect_stack: PrefectStack) -> None:
+def test_a_modification_adds_only_the_new_node_and_a_destroy_leaves_nothing(live_stack: LiveStack) -> None:
     spec = cluster_spec()
     hostname = spec.hostname
     assert build(spec).state_type == "COMPLETED"
 
     run_id = submit_build(with_nodes(spec, 2), new=False)
     paused(run_id)
-    plan = latest_artifact(prefect_stack, artifact_key("plan", hostname)).data
+    plan = latest_artifact(live_stack, artifact_key("plan", hostname)).data
     assert "**2 to add, 0 to change, 0 to destroy.**" in plan
     assert "+1 instance node2 (p2-3gb)" in plan
     runs.approve(hostname, by="tester")
     done = ended(run_id)
     assert done.state_type == "COMPLETED", done.state_message
     assert cluster_status(runs.runs_of(hostname)) == Status.PROVISIONING_SUCCESS
-    assert len(servers_of(prefect_stack, hostname)) == 4
+    assert len(servers_of(live_stack, hostname)) == 4
 
     started = time.monotonic()
     gone = destroy(hostname)
     print(f"\ndestroy (approval included): {time.monotonic() - started:.1f} s")
     assert gone.state_type == "COMPLETED", gone.state_message
     assert cluster_status(runs.runs_of(hostname)) == Status.DESTROYED
-    assert "**0 to add, 0 to change, 10 to destroy.**" in latest_artifact(prefect_stack, artifact_key("plan", hostname)).data
-    assert servers_of(prefect_stack, hostname) == []
-    assert not (prefect_stack.clusters_dir / hostname).exists()
-    assert list((prefect_stack.clusters_dir / ARCHIVE).glob(f"{hostname}-*/logs/destroy.log"))
+    assert "**0 to add, 0 to change, 10 to destroy.**" in latest_artifact(live_stack, artifact_key("plan", hostname)).data
+    assert servers_of(live_stack, hostname) == []
+    assert not (live_stack.clusters_dir / hostname).exists()
+    assert list((live_stack.clusters_dir / ARCHIVE).glob(f"{hostname}-*/logs/destroy.log"))
     # Every step of the three runs took the cluster's lock, created by the first only: no
     # refused creation left a traceback in Prefect's server log (it logs each one).
-    assert f"'name': '{lock_name(hostname)}'" not in (prefect_stack.log_dir / "prefect-server.log").read_text()
+    assert f"'name': '{lock_name(hostname)}'" not in (live_stack.log_dir / "prefect-server.log").read_text()
 
 
-def test_a_rejected_new_cluster_builds_nothing_and_frees_its_name(prefect_stack: PrefectStack) -> None:
+def test_a_rejected_new_cluster_builds_nothing_and_frees_its_name(live_stack: LiveStack) -> None:
     spec = cluster_spec()
     run_id = submit_build(spec)
     paused(run_id)
@@ -268,12 +268,12 @@ def test_a_rejected_new_cluster_builds_nothing_and_frees_its_name(prefect_stack:
 
     assert (done.state_type, done.state_message) == ("CANCELLED", "too big for a workshop")
     assert cluster_status(runs.runs_of(spec.hostname)) == Status.NOT_FOUND
-    assert servers_of(prefect_stack, spec.hostname) == []
-    assert not (prefect_stack.clusters_dir / spec.hostname).exists()
+    assert servers_of(live_stack, spec.hostname) == []
+    assert not (live_stack.clusters_dir / spec.hostname).exists()
     lifecycle.new_cluster_request(spec).unlink()  # the name can be used again
 
 
-def test_an_approval_that_never_comes_fails_the_run(prefect_stack: PrefectStack) -> None:
+def test_an_approval_that_never_comes_fails_the_run(live_stack: LiveStack) -> None:
     spec = cluster_spec()
     run_id = submit_build(spec, env={"MCHUB_APPROVAL_TIMEOUT_SECONDS": "1"})
     paused(run_id)
@@ -282,11 +282,11 @@ def test_an_approval_that_never_comes_fails_the_run(prefect_stack: PrefectStack)
     assert done.state_type == "FAILED"
     assert "never resumed" in (done.state_message or "")
     assert cluster_status(runs.runs_of(spec.hostname)) == Status.PLAN_ERROR
-    assert servers_of(prefect_stack, spec.hostname) == []
+    assert servers_of(live_stack, spec.hostname) == []
 
 
 def test_services_not_up_in_time_end_in_provisioning_error_with_their_last_answers(
-    prefect_stack: PrefectStack, sandbox_knobs: Callable[..., None]
+    live_stack: LiveStack, sandbox_knobs: Callable[..., None]
 ) -> None:
     sandbox_knobs(boot_seconds=600)
     spec = cluster_spec()
@@ -304,7 +304,7 @@ def test_services_not_up_in_time_end_in_provisioning_error_with_their_last_answe
         assert f"HTTP 503 '{service} of {spec.hostname} is booting" in message
 
 
-def forks_of_warm_engines(stack: PrefectStack) -> set[int]:
+def forks_of_warm_engines(stack: LiveStack) -> set[int]:
     """The flow-run engines alive now: the forks of this platform's warm engines, which
     have its command line, as their parent has."""
     command = [b"mchub.orchestration.warm_engines", str(warm_engines.socket_path(stack.settings)).encode()]
@@ -319,30 +319,30 @@ def forks_of_warm_engines(stack: PrefectStack) -> set[int]:
 
 
 def test_a_runs_engine_is_a_warm_fork_standing_behind_its_launcher(
-    prefect_stack: PrefectStack, sandbox_knobs: Callable[..., None]
+    live_stack: LiveStack, sandbox_knobs: Callable[..., None]
 ) -> None:
     sandbox_knobs(boot_seconds=600)
     spec = cluster_spec()
     run_id = submit_build(spec, env={"MCHUB_PROVISIONING_TIMEOUT_SECONDS": "10"})
     paused(run_id)
-    before = forks_of_warm_engines(prefect_stack)  # another run's (the hourly cull's), if any
+    before = forks_of_warm_engines(live_stack)  # another run's (the hourly cull's), if any
     runs.approve(spec.hostname, by="tester")
     wait_for(run_id, lambda run: run.phase == "provisioning")
 
     [launcher] = processes_of_run(run_id)  # Terraform is done: only the worker's child is left
     assert b"engine_launcher.py" in Path(f"/proc/{launcher}/cmdline").read_bytes()
-    [engine] = forks_of_warm_engines(prefect_stack) - before
+    [engine] = forks_of_warm_engines(live_stack) - before
     assert os.getpgid(engine) == engine, "the engine is not in a process group of its own"
     done = ended(run_id)
     assert (done.state_type, done.phase) == ("FAILED", "provisioning")
     deadline = time.monotonic() + 30
-    while engine in forks_of_warm_engines(prefect_stack):
+    while engine in forks_of_warm_engines(live_stack):
         assert time.monotonic() < deadline, "the engine outlived its run"
         time.sleep(0.2)
 
 
 def test_a_terraform_failure_is_a_build_error_and_a_retry_builds_the_rest(
-    prefect_stack: PrefectStack, sandbox_knobs: Callable[..., None]
+    live_stack: LiveStack, sandbox_knobs: Callable[..., None]
 ) -> None:
     sandbox_knobs(fail_next_server_creates=1)
     spec = cluster_spec()
@@ -351,15 +351,15 @@ def test_a_terraform_failure_is_a_build_error_and_a_retry_builds_the_rest(
     assert (failed.state_type, failed.phase) == ("FAILED", "build")
     assert cluster_status(runs.runs_of(spec.hostname)) == Status.BUILD_ERROR
     assert "injected by fail_next_server_creates" in (failed.state_message or "")
-    assert len(servers_of(prefect_stack, spec.hostname)) == 2
+    assert len(servers_of(live_stack, spec.hostname)) == 2
 
     retried = build(spec, new=False)
     assert retried.state_type == "COMPLETED", retried.state_message
     assert cluster_status(runs.runs_of(spec.hostname)) == Status.PROVISIONING_SUCCESS
-    assert len(servers_of(prefect_stack, spec.hostname)) == 3
+    assert len(servers_of(live_stack, spec.hostname)) == 3
 
 
-def test_progress_the_server_refuses_is_a_warning_in_the_log_not_a_stopped_apply(prefect_stack: PrefectStack) -> None:
+def test_progress_the_server_refuses_is_a_warning_in_the_log_not_a_stopped_apply(live_stack: LiveStack) -> None:
     # A real refusal: the report's progress artifact deleted under it (HTTP 404), as a server
     # too busy to take the update (HTTP 503 after its client's retries) would refuse it.
     hostname = f"progress{uuid4().hex[:6]}.sandbox.mchub.dev"
@@ -391,7 +391,7 @@ def terraform_processes_in(folder: Path) -> list[int]:
 
 
 def test_cancelling_mid_apply_stops_terraform_cleanly_and_a_later_build_completes(
-    prefect_stack: PrefectStack, sandbox_knobs: Callable[..., None]
+    live_stack: LiveStack, sandbox_knobs: Callable[..., None]
 ) -> None:
     sandbox_knobs(latency_seconds=1.5)  # every cloud call slower: the apply takes a while
     spec = cluster_spec()
@@ -400,7 +400,7 @@ def test_cancelling_mid_apply_stops_terraform_cleanly_and_a_later_build_complete
     runs.approve(spec.hostname, by="tester")
     midway = wait_for(run_id, lambda run: bool(run.progress) and not run.progress.startswith("0/"))
     cancelled = time.monotonic()
-    with prefect_stack.client() as client:
+    with live_stack.client() as client:
         client.set_flow_run_state(run_id, Cancelling(message="cancelled by the test"), force=True)
     done = ended(run_id, timeout=60)
     print(f"\ncancel: run ended {time.monotonic() - cancelled:.1f} s after the cancel")
@@ -408,7 +408,7 @@ def test_cancelling_mid_apply_stops_terraform_cleanly_and_a_later_build_complete
     assert midway.phase == "build"
     assert (done.state_type, done.phase) == ("CANCELLED", "build")
     assert cluster_status(runs.runs_of(spec.hostname)) == Status.BUILD_ERROR
-    workspace = open_existing(prefect_stack.clusters_dir, spec.hostname)
+    workspace = open_existing(live_stack.clusters_dir, spec.hostname)
     assert terraform_processes_in(workspace.root) == []
     apply_log = (workspace.logs / "apply.log").read_text()
     assert '"stopped": "cancelled"' in apply_log and '"killed": false' in apply_log
@@ -417,15 +417,15 @@ def test_cancelling_mid_apply_stops_terraform_cleanly_and_a_later_build_complete
     sandbox_knobs(latency_seconds=0)
     again = build(spec, new=False)
     assert again.state_type == "COMPLETED", again.state_message
-    assert len(servers_of(prefect_stack, spec.hostname)) == 3
+    assert len(servers_of(live_stack, spec.hostname)) == 3
 
 
-def test_a_busy_cluster_refuses_a_second_action_naming_the_run_that_holds_it(prefect_stack: PrefectStack) -> None:
+def test_a_busy_cluster_refuses_a_second_action_naming_the_run_that_holds_it(live_stack: LiveStack) -> None:
     spec = cluster_spec()
     holder = paused(submit_build(spec))
 
     # Past the client's own check (a run started from Prefect's dashboard): the flow refuses.
-    with prefect_stack.client() as client:
+    with live_stack.client() as client:
         deployment = client.read_deployment_by_name("destroy-cluster/destroy-cluster")
         second = client.create_flow_run_from_deployment(
             deployment.id, parameters={"hostname": spec.hostname}, tags=[cluster_tag(spec.hostname)]
@@ -446,14 +446,14 @@ def expire(hostname: str, clusters_dir: Path) -> None:
     dump_spec(workspace.spec().model_copy(update={"expiration_date": yesterday}), workspace.spec_file)
 
 
-def test_the_cull_destroys_expired_clusters_and_leaves_busy_ones(prefect_stack: PrefectStack) -> None:
+def test_the_cull_destroys_expired_clusters_and_leaves_busy_ones(live_stack: LiveStack) -> None:
     expired, busy = cluster_spec(), cluster_spec()
     assert build(expired).state_type == "COMPLETED"
     waiting = paused(submit_build(busy))
-    expire(expired.hostname, prefect_stack.clusters_dir)
-    expire(busy.hostname, prefect_stack.clusters_dir)
+    expire(expired.hostname, live_stack.clusters_dir)
+    expire(busy.hostname, live_stack.clusters_dir)
 
-    with prefect_stack.client() as client:
+    with live_stack.client() as client:
         deployment = client.read_deployment_by_name("cull-expired-clusters/cull-expired-clusters")
         cull = client.create_flow_run_from_deployment(deployment.id).id
     culled = ended(cull)
@@ -466,32 +466,32 @@ def test_the_cull_destroys_expired_clusters_and_leaves_busy_ones(prefect_stack: 
     assert destroying.flow_name == "destroy-cluster"
     assert ended(destroying.id).state_type == "COMPLETED"
     assert cluster_status(runs.runs_of(expired.hostname)) == Status.DESTROYED
-    assert servers_of(prefect_stack, expired.hostname) == []
+    assert servers_of(live_stack, expired.hostname) == []
     assert cluster_status(runs.runs_of(busy.hostname)) == Status.AWAITING_APPROVAL
     runs.reject(busy.hostname, by="tester")
     ended(waiting.id)
 
 
-def test_nothing_prefect_stored_holds_a_secret(prefect_stack: PrefectStack) -> None:
+def test_nothing_prefect_stored_holds_a_secret(live_stack: LiveStack) -> None:
     """Last in this file, so that everything the tests above made Prefect store is searched too."""
     spec = cluster_spec(guest_passwd="")  # the module generates the password
     assert build(spec).state_type == "COMPLETED"
-    state = open_existing(prefect_stack.clusters_dir, spec.hostname).cluster_state()
+    state = open_existing(live_stack.clusters_dir, spec.hostname).cluster_state()
     assert state is not None
     generated = state.guest_password.get_secret_value()
     secrets = [GUEST_PASSWORD, generated, SANDBOX_OS_PASSWORD]
 
-    stored = sorted((prefect_stack.settings.home / "prefect").glob("*.db*"))
+    stored = sorted((live_stack.settings.home / "prefect").glob("*.db*"))
     assert stored, "no Prefect database found"
     with sqlite3.connect(stored[0]) as db:
         db.execute("PRAGMA wal_checkpoint(FULL)")
-    with prefect_stack.client() as client:
+    with live_stack.client() as client:
         artifacts = [str(a.data) + str(a.description) for a in runs.all_pages(
             lambda offset: client.read_artifacts(limit=runs.PAGE_SIZE, offset=offset))]
         logs = [log.message for log in runs.all_pages(
             lambda offset: client.read_logs(limit=runs.PAGE_SIZE, offset=offset))]
     assert any(str(spec.hostname) in text for text in artifacts + logs)  # the search sees this cluster's runs
     for secret in secrets:
-        for path in [*stored, *prefect_stack.log_dir.iterdir()]:
+        for path in [*stored, *live_stack.log_dir.iterdir()]:
             assert secret.encode() not in path.read_bytes(), f"{path} holds a secret"
         assert not [text for text in artifacts + logs if secret in text]

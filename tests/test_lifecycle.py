@@ -112,12 +112,6 @@ def hub(sandbox_cloud: SandboxCloud, tmp_path_factory: pytest.TempPathFactory) -
         yield on_sandbox
 
 
-@pytest.fixture
-def fresh(hub: Hub, clean_sandbox: SandboxCloud) -> Hub:
-    """The hub on a sandbox reset to no servers, volumes or floating IPs and default knobs."""
-    return hub
-
-
 def mode(path: Path) -> int:
     return path.stat().st_mode & 0o777
 

@@ -55,7 +55,7 @@ from mchub.status import (
 from sandbox.launcher import SandboxCloud
 from flows.approval import Approval
 from tests.approval_probe import approval_probe
-from tests.conftest_prefect import PrefectStack
+from tests.harness import LiveStack
 from tests.test_flows import cluster_spec
 
 MakeRun = Callable[..., FlowRun]
@@ -71,10 +71,10 @@ def hostname() -> str:
 
 
 @pytest.fixture
-def make_run(prefect_stack: PrefectStack) -> Iterator[MakeRun]:
+def make_run(live_stack: LiveStack) -> Iterator[MakeRun]:
     """make_run(hostname, flow, state, phase=None, labels=None): a run of a cluster in that state."""
     made: list[UUID] = []
-    with prefect_stack.client() as client:
+    with live_stack.client() as client:
         deployments = {flow: client.read_deployment_by_name(f"{flow}/{flow}").id for flow in CLUSTER_FLOWS}
 
         def make(host: str, flow: str, state: State, phase: str | None = None, labels: dict | None = None) -> FlowRun:
@@ -98,8 +98,8 @@ def make_run(prefect_stack: PrefectStack) -> Iterator[MakeRun]:
             client.delete_flow_run(run_id)
 
 
-def test_deployments_come_from_prefect_yaml_with_the_hourly_cull(prefect_stack: PrefectStack) -> None:
-    with prefect_stack.client() as client:
+def test_deployments_come_from_prefect_yaml_with_the_hourly_cull(live_stack: LiveStack) -> None:
+    with live_stack.client() as client:
         found = {
             name: client.read_deployment_by_name(f"{name}/{name}")
             for name in (BUILD_FLOW, DESTROY_FLOW, "cull-expired-clusters")
@@ -115,8 +115,8 @@ def test_deployments_come_from_prefect_yaml_with_the_hourly_cull(prefect_stack: 
     assert (cull.schedule.cron, cull.schedule.timezone, cull.active) == ("0 * * * *", "UTC", True)
 
 
-def test_the_worker_runs_a_deployment_soon_after_it_is_submitted(prefect_stack: PrefectStack) -> None:
-    with prefect_stack.client() as client:
+def test_the_worker_runs_a_deployment_soon_after_it_is_submitted(live_stack: LiveStack) -> None:
+    with live_stack.client() as client:
         deployment = client.read_deployment_by_name("cull-expired-clusters/cull-expired-clusters")
         submitted = time.monotonic()
         run = client.create_flow_run_from_deployment(deployment.id)
@@ -136,7 +136,7 @@ def test_the_worker_runs_a_deployment_soon_after_it_is_submitted(prefect_stack: 
     assert picked_up[0] < 10
 
 
-def test_status_of_each_cluster_is_that_of_its_latest_run(prefect_stack: PrefectStack, make_run: MakeRun) -> None:
+def test_status_of_each_cluster_is_that_of_its_latest_run(live_stack: LiveStack, make_run: MakeRun) -> None:
     up, broken, kept, gone, waiting = hostname(), hostname(), hostname(), hostname(), hostname()
     make_run(up, BUILD_FLOW, Completed(), "provisioning")
     make_run(broken, BUILD_FLOW, Completed(), "provisioning")
@@ -168,11 +168,11 @@ def test_status_of_each_cluster_is_that_of_its_latest_run(prefect_stack: Prefect
 
 
 def test_statuses_cost_the_same_requests_for_any_number_of_clusters(
-    prefect_stack: PrefectStack, make_run: MakeRun
+    live_stack: LiveStack, make_run: MakeRun
 ) -> None:
     def requests_for_statuses() -> tuple[int, dict[str, Status]]:
         sent: list[httpx.Request] = []
-        with prefect_stack.client(event_hooks={"request": [sent.append]}) as client:
+        with live_stack.client(event_hooks={"request": [sent.append]}) as client:
             found = runs.statuses(client=client)
         # A new client first fetches a CSRF token, once; the rest is statuses()'s own work.
         return len([r for r in sent if not r.url.path.endswith("/csrf-token")]), found
@@ -193,10 +193,10 @@ def test_statuses_cost_the_same_requests_for_any_number_of_clusters(
 
 
 def test_a_busy_cluster_refuses_a_second_action_naming_the_run(
-    prefect_stack: PrefectStack, make_run: MakeRun
+    live_stack: LiveStack, make_run: MakeRun
 ) -> None:
     host = hostname()
-    (prefect_stack.clusters_dir / host).mkdir()
+    (live_stack.clusters_dir / host).mkdir()
     make_run(host, BUILD_FLOW, Completed(), "provisioning")
     holder = make_run(host, BUILD_FLOW, not_started())
     with pytest.raises(runs.ClusterBusy, match=rf"{host} is busy: build-cluster run '{holder.name}' \(Scheduled\)"):
@@ -204,7 +204,7 @@ def test_a_busy_cluster_refuses_a_second_action_naming_the_run(
     with pytest.raises(runs.ClusterBusy, match=rf"'{holder.name}' \(Scheduled\)"):
         runs.submit_build(Path("/nonexistent.yaml"), host, new=False)
 
-    with prefect_stack.client() as client:
+    with live_stack.client() as client:
         client.set_flow_run_state(holder.id, Running(), force=True)
         client.update_flow_run_labels(holder.id, {PHASE_LABEL: "build"})
         with pytest.raises(runs.ClusterBusy, match=rf"'{holder.name}' \(Running\) is acting on it; wait for it"):
@@ -222,20 +222,20 @@ def test_a_busy_cluster_refuses_a_second_action_naming_the_run(
     assert len(runs.runs_of(host)) == 2  # nothing was submitted
 
 
-def test_a_refused_submission_leaves_no_request_behind(prefect_stack: PrefectStack, make_run: MakeRun) -> None:
+def test_a_refused_submission_leaves_no_request_behind(live_stack: LiveStack, make_run: MakeRun) -> None:
     """What the create form, the page's Try again and `mchub create` submit through: the
     request holds the guest password, so a refused one is taken away at once."""
     spec = cluster_spec()
     holder = make_run(spec.hostname, BUILD_FLOW, not_started())
-    requests = prefect_stack.clusters_dir / REQUESTS
+    requests = live_stack.clusters_dir / REQUESTS
     before = sorted(requests.iterdir()) if requests.exists() else []
     with pytest.raises(runs.ClusterBusy, match=rf"'{holder.name}' \(Scheduled\)"):
         runs.submit_spec(spec, new=True)
     assert sorted(requests.iterdir()) == before
-    assert not (prefect_stack.clusters_dir / spec.hostname).exists()
+    assert not (live_stack.clusters_dir / spec.hostname).exists()
 
 
-def test_approving_needs_a_plan_waiting(prefect_stack: PrefectStack, make_run: MakeRun) -> None:
+def test_approving_needs_a_plan_waiting(live_stack: LiveStack, make_run: MakeRun) -> None:
     host = hostname()
     with pytest.raises(runs.NotAwaitingApproval, match=f"{host} has no plan waiting for approval: it has no runs"):
         runs.approve(host, by="ada")
@@ -245,7 +245,7 @@ def test_approving_needs_a_plan_waiting(prefect_stack: PrefectStack, make_run: M
 
 
 @pytest.fixture(scope="module")
-def approval_probe_deployment(prefect_stack: PrefectStack) -> UUID:
+def approval_probe_deployment(live_stack: LiveStack) -> UUID:
     """A deployment whose runs only wait for an answer, suspended as the cluster flows are."""
     deployment = approval_probe.from_source(str(ROOT), "tests/approval_probe.py:approval_probe")
     return deployment.deploy(
@@ -262,10 +262,10 @@ def wait_until_paused(run_id: UUID, timeout: float = 60.0) -> runs.RunView:
 
 
 def test_a_plan_is_approved_or_rejected_with_who_and_why(
-    prefect_stack: PrefectStack, approval_probe_deployment: UUID
+    live_stack: LiveStack, approval_probe_deployment: UUID
 ) -> None:
     approved, rejected = hostname(), hostname()
-    with prefect_stack.client() as client:
+    with live_stack.client() as client:
         run_ids = {
             host: client.create_flow_run_from_deployment(approval_probe_deployment, tags=[cluster_tag(host)]).id
             for host in (approved, rejected)
@@ -302,10 +302,10 @@ def suspended_without_its_form(client, deployment: UUID, host: str) -> tuple[Flo
 
 
 def test_an_answer_given_before_the_run_saved_its_form_waits_for_it(
-    prefect_stack: PrefectStack, approval_probe_deployment: UUID
+    live_stack: LiveStack, approval_probe_deployment: UUID
 ) -> None:
     host = hostname()
-    with prefect_stack.client() as client:
+    with live_stack.client() as client:
         run, keyset = suspended_without_its_form(client, approval_probe_deployment, host)
         # The schema lands late, as on a busy server (seen under bench/scale.py's 20 clusters).
         save_form = partial(contextvars.copy_context().run, Approval.save, keyset, flow_run_id=run.id)
@@ -321,11 +321,11 @@ def test_an_answer_given_before_the_run_saved_its_form_waits_for_it(
 
 
 def test_an_answer_to_a_run_that_never_saves_its_form_says_where_to_look(
-    prefect_stack: PrefectStack, approval_probe_deployment: UUID, monkeypatch: pytest.MonkeyPatch
+    live_stack: LiveStack, approval_probe_deployment: UUID, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(runs, "ANSWERABLE_WITHIN_SECONDS", 1.0)
     host = hostname()
-    with prefect_stack.client() as client:
+    with live_stack.client() as client:
         run, _ = suspended_without_its_form(client, approval_probe_deployment, host)
         try:
             with pytest.raises(runs.RunsError, match=rf"has not saved the form of its answer .*`mchub logs {host}`"):
@@ -335,7 +335,7 @@ def test_an_answer_to_a_run_that_never_saves_its_form_says_where_to_look(
             client.delete_flow_run(run.id)
 
 
-def test_destroying_a_cluster_without_a_folder_is_refused(prefect_stack: PrefectStack) -> None:
+def test_destroying_a_cluster_without_a_folder_is_refused(live_stack: LiveStack) -> None:
     host = hostname()
     with pytest.raises(runs.RunsError, match=f"{host}: there is no cluster folder"):
         runs.submit_destroy(host)
@@ -343,11 +343,11 @@ def test_destroying_a_cluster_without_a_folder_is_refused(prefect_stack: Prefect
 
 
 def test_reconciliation_crashes_the_runs_whose_process_is_gone(
-    prefect_stack: PrefectStack, make_run: MakeRun
+    live_stack: LiveStack, make_run: MakeRun
 ) -> None:
     dead_worker = f"worker-{uuid4().hex[:6]}"
     host = hostname()
-    (prefect_stack.clusters_dir / host).mkdir()
+    (live_stack.clusters_dir / host).mkdir()
     orphan = make_run(host, BUILD_FLOW, Running(), "build", labels={"prefect.worker.name": dead_worker})
     alive = make_run(hostname(), BUILD_FLOW, Running(), "build", labels={"prefect.worker.name": dead_worker})
     elsewhere = make_run(hostname(), BUILD_FLOW, Running(), "build", labels={"prefect.worker.name": "another-machine"})
@@ -387,7 +387,7 @@ def test_mchub_up_starts_prefect_only_on_this_machine() -> None:
 
 
 def test_create_and_destroy_from_the_command_line(
-    prefect_stack: PrefectStack, clean_sandbox: SandboxCloud, tmp_path: Path
+    live_stack: LiveStack, clean_sandbox: SandboxCloud, tmp_path: Path
 ) -> None:
     spec = yaml.safe_load((ROOT / "examples" / "cluster.yaml").read_text())
     spec.update(cluster_name=f"c{uuid4().hex[:8]}", volumes={"nfs": {"home": {"size": 10}}})
@@ -420,16 +420,16 @@ def mchub(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_prefects_dashboard_form_and_rest_api_answer_a_plan(
-    prefect_stack: PrefectStack, approval_probe_deployment: UUID
+    live_stack: LiveStack, approval_probe_deployment: UUID
 ) -> None:
     """The dashboard draws its form from the JSON schema the run stored; any HTTP client
     can answer with a plain POST to the run's resume endpoint, as the dashboard does."""
     host = hostname()
-    with prefect_stack.client() as client:
+    with live_stack.client() as client:
         run_id = client.create_flow_run_from_deployment(approval_probe_deployment, tags=[cluster_tag(host)]).id
         wait_until_paused(run_id)
         keyset = client.read_flow_run(run_id).state.state_details.run_input_keyset
-    api, auth = prefect_stack.api_url, prefect_stack.http_auth()
+    api, auth = live_stack.api_url, live_stack.http_auth()
     schema = httpx.get(f"{api}/flow_runs/{run_id}/input/{keyset['schema']}", timeout=10, auth=auth)
     assert schema.status_code == 200
     form = json.loads(schema.json()) if isinstance(schema.json(), str) else schema.json()

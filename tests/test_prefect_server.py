@@ -10,7 +10,7 @@ import httpx
 from prefect import flow
 from prefect.states import Completed
 
-from tests.conftest_prefect import PrefectStack
+from tests.harness import LiveStack
 
 
 @flow(name="label-probe", persist_result=False)
@@ -18,17 +18,17 @@ def label_probe() -> None:
     """Never run: its runs are only records to label."""
 
 
-def test_writes_sent_together_all_succeed_at_the_first_try(prefect_stack: PrefectStack) -> None:
-    with prefect_stack.client() as client:
+def test_writes_sent_together_all_succeed_at_the_first_try(live_stack: LiveStack) -> None:
+    with live_stack.client() as client:
         run_ids: list[UUID] = [client.create_flow_run(label_probe, state=Completed()).id for _ in range(12)]
 
-    auth = prefect_stack.http_auth()
+    auth = live_stack.http_auth()
 
     def label(run_id: UUID) -> int:
         # Updating labels reads the run's labels, then writes them: the kind of transaction
         # that DEFERRED fails at once when another write commits in between.
         response = httpx.patch(
-            f"{prefect_stack.api_url}/flow_runs/{run_id}/labels", json={"probe": uuid4().hex}, auth=auth
+            f"{live_stack.api_url}/flow_runs/{run_id}/labels", json={"probe": uuid4().hex}, auth=auth
         )
         return response.status_code
 

@@ -20,7 +20,7 @@ from mchub.cluster.workspace import ARCHIVE
 from mchub.orchestration import runs
 from mchub.status import Status, cluster_status
 from tests import test_flows
-from tests.conftest_prefect import PrefectStack
+from tests.harness import LiveStack
 from tests.reliability_helpers import mchub
 from tests.test_flows import SANDBOX_OS_PASSWORD, build, cluster_spec, with_nodes
 
@@ -42,7 +42,7 @@ def readable_by_others(path: Path) -> bool:
     return bool(path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO))
 
 
-def prefect_database(stack: PrefectStack) -> list[Path]:
+def prefect_database(stack: LiveStack) -> list[Path]:
     """The server's SQLite files, with what waits in its write-ahead log written in."""
     found = sorted((stack.settings.home / "prefect").glob("*.db*"))
     assert found, "no Prefect database found"
@@ -51,7 +51,7 @@ def prefect_database(stack: PrefectStack) -> list[Path]:
     return found
 
 
-def what_prefect_tells(stack: PrefectStack) -> dict[str, list[str]]:
+def what_prefect_tells(stack: LiveStack) -> dict[str, list[str]]:
     """Every artifact, log line and flow run's parameters, as Prefect's API gives them."""
     with stack.client() as client:
         artifacts = runs.all_pages(lambda offset: client.read_artifacts(limit=runs.PAGE_SIZE, offset=offset))
@@ -65,7 +65,7 @@ def what_prefect_tells(stack: PrefectStack) -> dict[str, list[str]]:
 
 
 def test_a_clusters_secrets_stay_out_of_prefect_and_logs_and_only_in_private_files(
-    prefect_stack: PrefectStack, tmp_path: Path
+    live_stack: LiveStack, tmp_path: Path
 ) -> None:
     spec = cluster_spec(guest_passwd=PASSWORD)
     host = spec.hostname
@@ -81,17 +81,17 @@ def test_a_clusters_secrets_stay_out_of_prefect_and_logs_and_only_in_private_fil
     assert destroyed.code == 0, destroyed.err
     assert cluster_status(runs.runs_of(host)) == Status.DESTROYED
 
-    [archived] = (prefect_stack.clusters_dir / ARCHIVE).glob(f"{host}-*")
+    [archived] = (live_stack.clusters_dir / ARCHIVE).glob(f"{host}-*")
     cluster_logs = sorted((archived / "logs").glob("*.log*"))
     assert {"apply.log", "destroy.log"} <= {path.name for path in cluster_logs}
-    told = what_prefect_tells(prefect_stack)
+    told = what_prefect_tells(live_stack)
     assert all(any(host in text for text in told[kind]) for kind in told)  # this cluster's runs are searched
     printed = [created.out, created.err, destroyed.out, destroyed.err]
     assert host in created.out
 
-    everywhere = files_in(prefect_stack.settings.home, prefect_stack.clusters_dir)
+    everywhere = files_in(live_stack.settings.home, live_stack.clusters_dir)
     for secret in (PASSWORD, SANDBOX_OS_PASSWORD):
-        assert not holding(secret, [*prefect_database(prefect_stack), *prefect_stack.log_dir.iterdir(), *cluster_logs])
+        assert not holding(secret, [*prefect_database(live_stack), *live_stack.log_dir.iterdir(), *cluster_logs])
         for kind, texts in told.items():
             assert not [text for text in texts if secret in text], f"Prefect's {kind} hold a secret"
         assert not [text for text in printed if secret in text], "the commands printed a secret"

@@ -12,8 +12,6 @@ with a message naming `hostname`, and nothing from outside clusters/ is shown or
 
 import itertools
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,9 +21,8 @@ from pathlib import Path
 from urllib.parse import quote
 from uuid import UUID, uuid4
 
-import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 from prefect.exceptions import ObjectNotFound
 
 from flows.build import build_cluster
@@ -33,12 +30,14 @@ from flows.cluster_lock import lock_name
 from flows.destroy import destroy_cluster
 from mchub.cluster import lifecycle
 from mchub.cluster.workspace import WorkspaceError, check_name_free, create, list_hostnames, open_existing
+from mchub.settings import get_settings
 from mchub.spec.hostname import HostnameError, checked_hostname, cluster_name_problem, domain_problem
 from mchub.spec.model import ClusterSpec, SpecError, default_spec_data, dump_spec, parse_spec
 from mchub.status import BUILD_FLOW, DESTROY_FLOW
-from sandbox.launcher import SandboxCloud
-from tests.conftest_prefect import PrefectStack
-from tests.test_ui_e2e import chromium_path
+from sandbox.launcher import SandboxCloud, free_port
+from tests.harness import LiveStack, web_pages_alone
+from tests.reliability_helpers import Answer, finished, mchub_process
+from tests.reliability_helpers import mchub as run_mchub
 
 ROOT = Path(__file__).resolve().parent.parent
 DOMAIN = "sandbox.mchub.dev"
@@ -96,7 +95,7 @@ class Hub:
             "MCHUB_HOME": str(self.home),
             "MCHUB_CLUSTERS_DIR": str(self.clusters),
             # Nothing listens there: a refusal must come before any call to Prefect.
-            "MCHUB_PREFECT_API_URL": f"http://127.0.0.1:{_free_port()}/api",
+            "MCHUB_PREFECT_API_URL": f"http://127.0.0.1:{free_port()}/api",
             "PREFECT_HOME": str(self.home / "prefect"),
             **extra,
         }
@@ -124,12 +123,6 @@ def make_hub(root: Path) -> Hub:
 @pytest.fixture
 def hub(tmp_path: Path) -> Hub:
     return make_hub(tmp_path)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # --- the domain -----------------------------------------------------------------------
@@ -194,19 +187,25 @@ def test_the_hostname_grammar_is_the_specs(name: str, domain: str) -> None:
 # --- the command ----------------------------------------------------------------------
 
 
-def mchub(hub: Hub, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mchub.cli", *args], cwd=ROOT, env=hub.env(**env),
-        capture_output=True, text=True, timeout=120,
-    )
+def mchub(hub: Hub, *args: str, **env: str) -> Answer:
+    """`mchub ARGS` run in this process (the installed command's entry point) with the hub's
+    settings and `env`: the refusals come from the same code, without Python's start-up per call."""
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in hub.env(**env).items():
+            patch.setenv(key, value)
+        get_settings.cache_clear()
+        try:
+            return run_mchub(*args)
+        finally:
+            get_settings.cache_clear()
 
 
-def assert_refused_without_traceback(done: subprocess.CompletedProcess[str], *expected: str) -> None:
-    said = done.stdout + done.stderr
-    assert done.returncode != 0, said
+def assert_refused_without_traceback(done: Answer, *expected: str) -> None:
+    said = done.out + done.err
+    assert done.code != 0, said
     assert "Traceback" not in said and 'File "' not in said, said
     for text in expected:
-        assert text in done.stderr, said
+        assert text in done.err, said
 
 
 # Each hostile hostname with one of the commands taking a HOST, in turn: all of them are
@@ -230,10 +229,11 @@ def test_the_commands_refuse_a_cluster_folder_that_is_a_link_out(hub: Hub, verb:
 
 def test_destroy_through_a_path_to_a_real_cluster_is_refused_before_prefect(hub: Hub) -> None:
     """Reported: `mchub destroy ../clusters/<host>` skipped the busy check, which looks for
-    runs of the text as given, then destroyed the folder it led to."""
-    done = mchub(hub, "destroy", f"../clusters/real-one.{DOMAIN}", "--approve")
+    runs of the text as given, then destroyed the folder it led to. (As its own process: the
+    command a person runs.)"""
+    done = finished(mchub_process("destroy", f"../clusters/real-one.{DOMAIN}", "--approve", env=hub.env()))
     assert_refused_without_traceback(done, "hostname: ", "is not a cluster's hostname")
-    assert "Prefect" not in done.stderr  # refused before asking anything
+    assert "Prefect" not in done.err  # refused before asking anything
 
 
 def test_an_unexpected_error_is_one_line_on_the_terminal_and_its_traceback_is_logged(hub: Hub) -> None:
@@ -247,12 +247,13 @@ def test_an_unexpected_error_is_one_line_on_the_terminal_and_its_traceback_is_lo
         "runs.statuses = statuses\n"
         "sys.exit(main(['list']))\n"
     )
-    done = subprocess.run([sys.executable, "-c", broken], cwd=ROOT, env=hub.env(), capture_output=True,
-                          text=True, timeout=120)
+    ran = subprocess.run([sys.executable, "-c", broken], cwd=ROOT, env=hub.env(), capture_output=True,
+                         text=True, timeout=120)
+    done = Answer(ran.returncode, ran.stdout, ran.stderr)
     log = hub.home / "logs" / "cli.log"
     assert_refused_without_traceback(done, f"mchub list failed unexpectedly (RuntimeError: the database said no); "
                                            f"the full traceback is in {log}")
-    assert done.stderr.count("\n") == 1  # one line
+    assert done.err.count("\n") == 1  # one line
     assert "Traceback" in log.read_text() and "the database said no\nand more" in log.read_text()
     assert log.stat().st_mode & 0o777 == 0o600
 
@@ -280,13 +281,13 @@ def test_the_flows_refuse_a_hostile_hostname_parameter_first(hub: Hub, text: str
     assert not request.exists()  # it holds the guest password and can never be used
 
 
-def _run_from_deployment(stack: PrefectStack, flow_name: str, parameters: dict[str, object]) -> UUID:
+def _run_from_deployment(stack: LiveStack, flow_name: str, parameters: dict[str, object]) -> UUID:
     with stack.client() as client:
         deployment = client.read_deployment_by_name(f"{flow_name}/{flow_name}")
         return client.create_flow_run_from_deployment(deployment.id, parameters=parameters).id
 
 
-def _lock_exists(stack: PrefectStack, hostname: str) -> bool:
+def _lock_exists(stack: LiveStack, hostname: str) -> bool:
     with stack.client() as client:
         try:
             client.read_global_concurrency_limit_by_name(lock_name(hostname))
@@ -296,28 +297,28 @@ def _lock_exists(stack: PrefectStack, hostname: str) -> bool:
 
 
 def test_runs_started_through_prefects_api_with_a_path_for_hostname_fail_before_any_lock(
-    prefect_stack: PrefectStack,
+    live_stack: LiveStack,
 ) -> None:
     from tests.test_flows import ended
 
     real = spec_named(f"r{uuid4().hex[:8]}")
-    create(prefect_stack.clusters_dir, real)
-    dump_spec(real, prefect_stack.clusters_dir / real.hostname / "spec.yaml")
-    through = f"../{prefect_stack.clusters_dir.name}/{real.hostname}"
-    destroying = ended(_run_from_deployment(prefect_stack, DESTROY_FLOW, {"hostname": through}), timeout=60)
+    create(live_stack.clusters_dir, real)
+    dump_spec(real, live_stack.clusters_dir / real.hostname / "spec.yaml")
+    through = f"../{live_stack.clusters_dir.name}/{real.hostname}"
+    destroying = ended(_run_from_deployment(live_stack, DESTROY_FLOW, {"hostname": through}), timeout=60)
 
     requested = spec_named(f"q{uuid4().hex[:8]}")
     request = lifecycle.new_cluster_request(requested)
     building = ended(_run_from_deployment(
-        prefect_stack, BUILD_FLOW, {"request_file": str(request), "hostname": "../elsewhere", "new": True}
+        live_stack, BUILD_FLOW, {"request_file": str(request), "hostname": "../elsewhere", "new": True}
     ), timeout=60)
 
     for run, hostname in ((destroying, through), (building, "../elsewhere")):
         assert run.state_type == "FAILED", run.describe()
         assert "hostname: " in (run.state_message or "") and "is not a cluster's hostname" in run.state_message
-        assert not _lock_exists(prefect_stack, hostname)
-    assert sorted(p.name for p in (prefect_stack.clusters_dir / real.hostname).iterdir()) == ["logs", "spec.yaml"]
-    assert not (prefect_stack.clusters_dir / requested.hostname).exists()
+        assert not _lock_exists(live_stack, hostname)
+    assert sorted(p.name for p in (live_stack.clusters_dir / real.hostname).iterdir()) == ["logs", "spec.yaml"]
+    assert not (live_stack.clusters_dir / requested.hostname).exists()
     assert not request.exists()
 
 
@@ -334,61 +335,14 @@ class Pages:
 
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory: pytest.TempPathFactory, sandbox_cloud: SandboxCloud) -> Iterator[Pages]:
-    """The web pages alone (`streamlit run ui/app.py`, as `mchub up` starts them), with the
-    sandbox cloud (the modify form needs its flavors) and no Prefect."""
+    """The web pages alone (as `mchub up` starts them), with the sandbox cloud (the modify form
+    needs its flavors) and no Prefect."""
     hub = make_hub(tmp_path_factory.mktemp("pages"))
     broken = create(hub.clusters, spec_named("broken"))
     dump_spec(spec_named("broken"), broken.spec_file)
     broken.cluster_state_file.write_text("{ damaged")
-    port = _free_port()
-    env = hub.env(
-        MCHUB_CLOUDS_YAML=str(sandbox_cloud.clouds_yaml), MCHUB_SANDBOX_PORT=str(sandbox_cloud.port),
-    )
-    log = hub.home / "web-pages.log"
-    with open(log, "ab") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "ui/app.py", "--server.port", str(port),
-             "--server.headless", "true"],
-            cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while not _answers(f"http://127.0.0.1:{port}/_stcore/health"):
-            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.3)
-        yield Pages(url=f"http://127.0.0.1:{port}", hub=hub, log=log)
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=chromium_path(), args=["--no-sandbox", "--headless", "--disable-background-networking"]
-        )
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1400})
-    opened = context.new_page()
-    opened.set_default_timeout(30_000)
-    yield opened
-    context.close()
+    with web_pages_alone(hub.home, sandbox_cloud, clusters_dir=hub.clusters) as stack:
+        yield Pages(url=stack.ui_url, hub=hub, log=stack.log_dir / "web-pages.log")
 
 
 def opened(page: Page, url: str, message: str) -> str:

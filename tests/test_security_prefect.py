@@ -8,12 +8,10 @@ Screenshots of the dashboard's login and of a failing page go to build/screensho
 
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,7 +19,7 @@ from uuid import UUID, uuid4
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 from prefect.states import Cancelled, Scheduled
 
@@ -30,7 +28,8 @@ from mchub.orchestration import prefect_auth, runs
 from mchub.orchestration.stack import ROOT, web_pages
 from mchub.settings import Settings
 from mchub.status import BUILD_FLOW, DESTROY_FLOW, HOSTNAME_LABEL, Status, cluster_status, cluster_tag
-from tests.conftest_prefect import PrefectStack
+from sandbox.launcher import free_port
+from tests.harness import LiveStack
 from tests.test_flows import build, cluster_spec, destroy, ended, logs_with, paused, servers_of
 
 SHOTS = ROOT / "build" / "screenshots" / "security"
@@ -42,12 +41,6 @@ def hostname() -> str:
     return f"s{uuid4().hex[:8]}.sandbox.mchub.dev"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def mchub(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "mchub.cli", *args], cwd=ROOT, env=env if env is not None else os.environ,
@@ -55,25 +48,14 @@ def mchub(*args: str, env: dict[str, str] | None = None) -> subprocess.Completed
     )
 
 
-def deployment_id(stack: PrefectStack, flow: str) -> UUID:
+def deployment_id(stack: LiveStack, flow: str) -> UUID:
     with stack.client() as client:
         return client.read_deployment_by_name(f"{flow}/{flow}").id
 
 
-def runs_tagged(stack: PrefectStack, tag: str) -> list[Any]:
+def runs_tagged(stack: LiveStack, tag: str) -> list[Any]:
     with stack.client() as client:
         return client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[tag])))
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=os.environ.get("MCHUB_CHROMIUM") or shutil.which("chromium"),
-            args=["--no-sandbox", "--headless"],
-        )
-        yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")
@@ -85,10 +67,10 @@ def shots() -> Path:
 # --- finding 1: Prefect's API answered anyone -------------------------------------------
 
 
-def test_the_api_refuses_a_caller_without_the_credential(prefect_stack: PrefectStack) -> None:
+def test_the_api_refuses_a_caller_without_the_credential(live_stack: LiveStack) -> None:
     """Reading a deployment, and starting a run of it, without the credential: 401 / refused,
     and no run is created. The health check alone answers (as service managers need)."""
-    api, build_cluster = prefect_stack.api_url, deployment_id(prefect_stack, BUILD_FLOW)
+    api, build_cluster = live_stack.api_url, deployment_id(live_stack, BUILD_FLOW)
     assert httpx.get(f"{api}/deployments/{build_cluster}", timeout=10).status_code == 401
 
     tag = f"attack-{uuid4().hex[:8]}"
@@ -98,15 +80,15 @@ def test_the_api_refuses_a_caller_without_the_credential(prefect_stack: PrefectS
         timeout=10,
     )
     assert started.status_code in (401, 403), started.text
-    assert runs_tagged(prefect_stack, tag) == []
+    assert runs_tagged(live_stack, tag) == []
     assert httpx.get(f"{api}/health", timeout=10).status_code == 200
 
 
-def test_the_api_and_the_command_line_refuse_a_wrong_credential(prefect_stack: PrefectStack) -> None:
+def test_the_api_and_the_command_line_refuse_a_wrong_credential(live_stack: LiveStack) -> None:
     """A made-up secret: 401; `mchub` given one says so and where the right one is, no traceback."""
     wrong = f"not-the-secret-{uuid4().hex}"
     answer = httpx.get(
-        f"{prefect_stack.api_url}/deployments/{deployment_id(prefect_stack, BUILD_FLOW)}",
+        f"{live_stack.api_url}/deployments/{deployment_id(live_stack, BUILD_FLOW)}",
         headers={"Authorization": prefect_auth.basic_authorization(wrong)},
         timeout=10,
     )
@@ -118,7 +100,7 @@ def test_the_api_and_the_command_line_refuse_a_wrong_credential(prefect_stack: P
     assert "MCHUB_PREFECT_AUTH_STRING" in listed.stderr and "Traceback" not in listed.stderr
 
 
-def test_the_command_line_finds_the_credential_in_a_plain_shell(prefect_stack: PrefectStack) -> None:
+def test_the_command_line_finds_the_credential_in_a_plain_shell(live_stack: LiveStack) -> None:
     """`mchub list` run by the operator in a shell that has none of Prefect's settings (only
     MC Hub's, as `mchub up` had) reads the credential from MCHUB_HOME by itself."""
     plain = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
@@ -126,18 +108,18 @@ def test_the_command_line_finds_the_credential_in_a_plain_shell(prefect_stack: P
     assert listed.returncode == 0, listed.stderr
 
 
-def test_the_generated_credential_is_readable_by_its_owner_only(prefect_stack: PrefectStack) -> None:
-    path = prefect_stack.settings.home / prefect_auth.AUTH_FILE
+def test_the_generated_credential_is_readable_by_its_owner_only(live_stack: LiveStack) -> None:
+    path = live_stack.settings.home / prefect_auth.AUTH_FILE
     assert path.stat().st_mode & 0o777 == 0o600
-    assert prefect_auth.auth_string(prefect_stack.settings) == path.read_text().strip()
+    assert prefect_auth.auth_string(live_stack.settings) == path.read_text().strip()
 
 
-def test_a_web_page_of_another_origin_gets_no_cors_answer(prefect_stack: PrefectStack) -> None:
+def test_a_web_page_of_another_origin_gets_no_cors_answer(live_stack: LiveStack) -> None:
     """A page on http://evil.example calling the API (even one that knew the credential) gets
     no access-control-allow-origin, so the browser keeps the answer from it; the dashboard's
     own origin is answered."""
-    api = prefect_stack.api_url
-    path = f"{api}/deployments/{deployment_id(prefect_stack, BUILD_FLOW)}/create_flow_run"
+    api = live_stack.api_url
+    path = f"{api}/deployments/{deployment_id(live_stack, BUILD_FLOW)}/create_flow_run"
     ask = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization,content-type"}
 
     preflight = httpx.options(path, headers={"Origin": EVIL_ORIGIN, **ask}, timeout=10)
@@ -149,18 +131,18 @@ def test_a_web_page_of_another_origin_gets_no_cors_answer(prefect_stack: Prefect
     assert httpx.options(path, headers={"Origin": own, **ask}, timeout=10).headers["access-control-allow-origin"] == own
 
 
-def test_a_write_without_a_csrf_token_is_refused_even_with_the_credential(prefect_stack: PrefectStack) -> None:
+def test_a_write_without_a_csrf_token_is_refused_even_with_the_credential(live_stack: LiveStack) -> None:
     """CSRF protection is on: a POST with the credential but no CSRF token is refused (403);
     with a token fetched from the API, as Prefect's clients and dashboard do, it is answered."""
-    api = prefect_stack.api_url
-    secret = prefect_auth.auth_string(prefect_stack.settings)
+    api = live_stack.api_url
+    secret = prefect_auth.auth_string(live_stack.settings)
     assert secret is not None, "Prefect's API has no credential at all"
     bare = httpx.post(
         f"{api}/flow_runs/filter", json={"limit": 1},
         headers={"Authorization": prefect_auth.basic_authorization(secret)}, timeout=10,
     )
     assert bare.status_code == 403 and "CSRF" in bare.text, bare.text
-    assert httpx.post(f"{api}/flow_runs/filter", json={"limit": 1}, auth=prefect_stack.http_auth(), timeout=10).is_success
+    assert httpx.post(f"{api}/flow_runs/filter", json={"limit": 1}, auth=live_stack.http_auth(), timeout=10).is_success
 
 
 def test_prefects_server_does_not_start_without_authentication(tmp_path: Path) -> None:
@@ -179,17 +161,17 @@ def test_prefects_server_does_not_start_without_authentication(tmp_path: Path) -
 
 
 def test_prefects_dashboard_asks_for_the_credential(
-    prefect_stack: PrefectStack, browser: Browser, shots: Path
+    live_stack: LiveStack, browser: Browser, shots: Path
 ) -> None:
     """The dashboard opens on a login form; a wrong secret is refused; the one in
     MCHUB_HOME/prefect-auth shows MC Hub's deployments."""
-    secret = prefect_auth.auth_string(prefect_stack.settings)
+    secret = prefect_auth.auth_string(live_stack.settings)
     assert secret is not None, "Prefect's API has no credential at all"
     context = browser.new_context(viewport={"width": 1300, "height": 800})
     page = context.new_page()
     page.set_default_timeout(60_000)
     try:
-        page.goto(prefect_stack.api_url.removesuffix("/api"))
+        page.goto(live_stack.api_url.removesuffix("/api"))
         password = page.locator("input[type=password]")
         password.wait_for()
         page.screenshot(path=shots / "prefect-dashboard-login.png")
@@ -232,7 +214,7 @@ ATTACKS = {
 
 
 @pytest.mark.parametrize("attack", sorted(ATTACKS))
-def test_a_run_cannot_choose_what_the_worker_runs(prefect_stack: PrefectStack, tmp_path: Path, attack: str) -> None:
+def test_a_run_cannot_choose_what_the_worker_runs(live_stack: LiveStack, tmp_path: Path, attack: str) -> None:
     """A run of build-cluster created through the API with its own command, environment
     (another flow entrypoint) or working folder: refused by the server (a job variable the
     pool does not have) or by the worker (the run crashes, naming its job variables); the
@@ -240,10 +222,10 @@ def test_a_run_cannot_choose_what_the_worker_runs(prefect_stack: PrefectStack, t
     witness = tmp_path / "witness"
     job_variables = ATTACKS[attack](tmp_path / "attacker", witness)
     host = hostname()
-    with prefect_stack.client() as client:
+    with live_stack.client() as client:
         try:
             run = client.create_flow_run_from_deployment(
-                deployment_id(prefect_stack, BUILD_FLOW),
+                deployment_id(live_stack, BUILD_FLOW),
                 parameters={"request_file": "/nonexistent.yaml", "hostname": host, "new": True},
                 tags=[cluster_tag(host)],
                 job_variables=job_variables,
@@ -269,7 +251,7 @@ def test_a_run_cannot_choose_what_the_worker_runs(prefect_stack: PrefectStack, t
 
 
 def test_an_auto_approved_destroy_of_a_cluster_that_has_not_expired_waits_for_a_person(
-    prefect_stack: PrefectStack,
+    live_stack: LiveStack,
 ) -> None:
     """destroy-cluster started through the API with auto_approve on a cluster that expires
     next week: its plan waits for approval (the log says why), nothing is destroyed, and a
@@ -278,25 +260,25 @@ def test_an_auto_approved_destroy_of_a_cluster_that_has_not_expired_waits_for_a_
     spec = cluster_spec(expiration_date=expires.isoformat())
     host = spec.hostname
     assert build(spec).state_type == "COMPLETED"
-    built = servers_of(prefect_stack, host)
+    built = servers_of(live_stack, host)
     try:
-        with prefect_stack.client() as client:
+        with live_stack.client() as client:
             run = client.create_flow_run_from_deployment(
-                deployment_id(prefect_stack, DESTROY_FLOW),
+                deployment_id(live_stack, DESTROY_FLOW),
                 parameters={"hostname": host, "auto_approve": True},
                 tags=[cluster_tag(host)],
                 labels={HOSTNAME_LABEL: host},
             )
         paused(run.id)
         assert cluster_status(runs.runs_of(host)) == Status.AWAITING_APPROVAL
-        assert servers_of(prefect_stack, host) == built
+        assert servers_of(live_stack, host) == built
         assert f"auto_approve refused: it expires on {expires}, not past yet" in logs_with(run.id, "auto_approve refused")
 
         runs.reject(host, by="operator", comment="nobody asked for this")
         assert ended(run.id).state_type == "CANCELLED"
         assert cluster_status(runs.runs_of(host)) == Status.PROVISIONING_SUCCESS
-        assert servers_of(prefect_stack, host) == built
-        assert (prefect_stack.clusters_dir / host).is_dir()
+        assert servers_of(live_stack, host) == built
+        assert (live_stack.clusters_dir / host).is_dir()
     finally:
         assert destroy(host).state_type == "COMPLETED"
 
@@ -365,7 +347,7 @@ def test_the_pages_listen_on_loopback_and_show_no_traceback_from_any_folder(
 # --- finding 5: the request (and its password) of a run that never ran ---------------------
 
 
-def test_the_request_of_a_run_cancelled_before_it_started_is_removed(prefect_stack: PrefectStack) -> None:
+def test_the_request_of_a_run_cancelled_before_it_started_is_removed(live_stack: LiveStack) -> None:
     """`mchub reconcile` (run by `mchub up`, and hourly by the cull) removes the request of a
     run cancelled while scheduled, and one no run names; it keeps the request of a run still
     waiting to start, and a request just written (its run may be being created)."""
@@ -373,11 +355,11 @@ def test_the_request_of_a_run_cancelled_before_it_started_is_removed(prefect_sta
     requests = {role: lifecycle.new_cluster_request(spec) for role, spec in specs.items()}
     made: list[UUID] = []
     try:
-        with prefect_stack.client() as client:
+        with live_stack.client() as client:
             for role in ("cancelled", "waiting"):
                 spec = specs[role]
                 run = client.create_flow_run_from_deployment(
-                    deployment_id(prefect_stack, BUILD_FLOW),
+                    deployment_id(live_stack, BUILD_FLOW),
                     parameters={"request_file": str(requests[role].resolve()), "hostname": spec.hostname, "new": True},
                     state=Scheduled(scheduled_time=datetime.now(UTC) + timedelta(days=1)),
                     tags=[cluster_tag(spec.hostname)],
@@ -395,7 +377,7 @@ def test_the_request_of_a_run_cancelled_before_it_started_is_removed(prefect_sta
             "cancelled": False, "waiting": True, "no-run": False, "just-written": True,
         }
     finally:
-        with prefect_stack.client() as client:
+        with live_stack.client() as client:
             for run_id in made:
                 client.delete_flow_run(run_id)
         for path in requests.values():

@@ -6,7 +6,6 @@ Every test here failed on the sandbox of commit 9ab0153 (issue 13, finding 5).
 
 import os
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -21,6 +20,7 @@ import pytest
 
 from sandbox import accounts
 from sandbox.catalog import PUBLIC_NETWORK
+from sandbox.launcher import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 EVIL_ORIGIN = "http://evil.example"
@@ -201,15 +201,9 @@ def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_mchub_sandbox_keeps_clouds_yaml_state_and_keys_private(tmp_path):
     home = tmp_path / "home"
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "MCHUB_HOME": str(home), "MCHUB_SANDBOX_PORT": str(port)}
     env.pop("MCHUB_CLOUDS_YAML", None)
     process = subprocess.Popen(
@@ -267,7 +261,7 @@ def test_an_unexpected_error_answers_the_services_500_and_only_the_log_has_the_t
 @pytest.mark.parametrize("boot_seconds", ["inf", "nan", "1e308", "-1"])
 def test_a_boot_time_out_of_bounds_stops_the_start_with_a_message(tmp_path, boot_seconds):
     done = subprocess.run(
-        [sys.executable, "-m", "sandbox", "--port", str(_free_port()), "--data-dir", str(tmp_path / "data"),
+        [sys.executable, "-m", "sandbox", "--port", str(free_port()), "--data-dir", str(tmp_path / "data"),
          f"--boot-seconds={boot_seconds}"],
         cwd=ROOT, capture_output=True, text=True, timeout=30,
     )

@@ -5,7 +5,7 @@ with SIGKILL, real Terraform, the real sandbox cloud.
 - A killed runner (the flow run's engine), launcher or worker takes Terraform with it:
   Terraform gets SIGINT, saves its state and its lock, and the provisioners undo what they
   half made, so nothing is leaked (here at the level of each process; the flows' own runs
-  at the end, on a platform of their own).
+  at the end, on a stack of their own).
 - A machine that dies with everything on it leaves a leak, as the real OpenStack provider
   would: the sandbox module makes new objects under existing names, so the leak shows, and
   the cluster's folder stays marked as holding resources, never as empty.
@@ -21,7 +21,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -33,11 +33,11 @@ from mchub.cluster.state import read_cluster_state
 from mchub.cluster.workspace import ARCHIVE, Workspace, WorkspaceError, create
 from mchub.orchestration import runs
 from mchub.orchestration.stack import ROOT, worker_name
-from mchub.terraform.binary import TerraformBinary, TerraformNotFound, find_terraform
+from mchub.terraform.binary import TerraformNotFound, find_terraform
 from mchub.terraform.runner import Terraform
 from sandbox.launcher import SandboxCloud
+from tests.harness import LiveStack
 from tests.reliability_helpers import cloud_usage, mchub
-from tests.test_faults import OwnPlatform, on_own_platform, own_platform  # noqa: F401  (fixtures used by name)
 from tests.test_flows import (
     build,
     cluster_spec,
@@ -123,15 +123,9 @@ def log_records(log: Path) -> list[dict[str, Any]]:
 @pytest.fixture
 def hub(sandbox_cloud: SandboxCloud, tmp_path: Path) -> Iterator[Hub]:
     """The hub's settings on the session's sandbox for one test (test_lifecycle's, but put
-    back after each test: this module's last tests start a platform of their own)."""
+    back after each test: this module's last tests act on a stack of their own)."""
     with hub_on(sandbox_cloud, tmp_path) as on_sandbox:
         yield on_sandbox
-
-
-@pytest.fixture
-def fresh(hub: Hub, clean_sandbox: SandboxCloud) -> Hub:
-    """The hub on a sandbox reset to no servers, volumes or floating IPs and default knobs."""
-    return hub
 
 
 # --- a runner: a process that runs Terraform, as a flow run's engine does -------------------
@@ -519,7 +513,7 @@ def test_a_killed_launcher_takes_its_new_engine_with_it(tmp_path: Path) -> None:
     assert gone(engine) and gone(child), "the engine outlived its launcher"
 
 
-# --- the flows' own runs, on a platform of their own ---------------------------------------
+# --- the flows' own runs, on a stack of their own ---------------------------------------
 
 
 def run_process(run_id: UUID, program: bytes) -> int:
@@ -539,9 +533,9 @@ def engine_of(folder: Path) -> int:
 
 @pytest.mark.parametrize("victim", ["engine", "launcher", "worker"])
 def test_a_killed_engine_launcher_or_worker_takes_terraform_with_it_and_leaks_nothing(
-    on_own_platform: OwnPlatform, victim: str
+    on_own_stack: LiveStack, victim: str
 ) -> None:
-    own = on_own_platform
+    own = on_own_stack
     before = cloud_usage(own.sandbox)
     spec = cluster_spec()
     host = spec.hostname
@@ -557,7 +551,7 @@ def test_a_killed_engine_launcher_or_worker_takes_terraform_with_it_and_leaks_no
         assert terraform_processes_in(folder), "Terraform is not running"
 
         if victim == "worker":
-            own.kill_worker()
+            own.stop_part("prefect worker", kill=True)
         else:
             os.kill(engine_of(folder) if victim == "engine" else run_process(run_id, b"engine_launcher.py"), signal.SIGKILL)
         killed = time.monotonic()
@@ -568,7 +562,7 @@ def test_a_killed_engine_launcher_or_worker_takes_terraform_with_it_and_leaks_no
     finally:
         own.sandbox.set_knobs(latency_seconds=0)
         if victim == "worker":
-            own.start_worker()
+            own.start_part("prefect worker")
     # Interrupted, not killed (nor left to die of a closed pipe mid-write): it saved its state.
     apply_log = folder / "logs" / "apply.log"
     assert "mchub_orphaned" in [record["type"] for record in log_records(apply_log)]

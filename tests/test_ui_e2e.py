@@ -9,22 +9,15 @@ quota, one with a bad SSH key. Each step's screenshot goes to `build/screenshots
 folder is printed); the README shows one of them.
 """
 
-import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Locator, Page, expect
 
-from sandbox.launcher import admin_client
+from tests.harness import LiveStack, whole_product
 
 pytestmark = pytest.mark.live  # starts the whole product with `mchub up`
 
@@ -37,90 +30,11 @@ BOOT_SECONDS = 15
 STEP_TIMEOUT_MS = 90_000
 
 
-@dataclass
-class Product:
-    url: str
-    sandbox_url: str
-    home: Path
-
-    def sandbox_admin(self) -> httpx.Client:
-        """A client of the sandbox's admin API (`mchub up` keeps the sandbox's data in home/sandbox)."""
-        return admin_client(self.sandbox_url, self.home / "sandbox")
-
-    def knobs(self, **knobs: object) -> None:
-        with self.sandbox_admin() as admin:
-            admin.put("/knobs", json=knobs).raise_for_status()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def chromium_path() -> str | None:
-    """Debian's chromium if installed (Playwright's own download is not always possible),
-    else None: Playwright's browser (`python -m playwright install chromium`)."""
-    return os.environ.get("MCHUB_CHROMIUM") or shutil.which("chromium")
-
-
 @pytest.fixture(scope="module")
-def product(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Product]:
+def product(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
     home = tmp_path_factory.mktemp("e2e-home")
-    ui_port = _free_port()
-    sandbox_port = _free_port()
-    env = {
-        **os.environ,
-        "MCHUB_HOME": str(home),
-        "MCHUB_CLUSTERS_DIR": str(home / "clusters"),
-        "MCHUB_CLOUDS_YAML": str(home / "clouds.yaml"),
-        "MCHUB_SANDBOX_PORT": str(sandbox_port),
-        "MCHUB_SANDBOX_BOOT_SECONDS": str(BOOT_SECONDS),
-        "MCHUB_PREFECT_API_URL": f"http://127.0.0.1:{_free_port()}/api",
-        "MCHUB_UI_PORT": str(ui_port),
-        "MCHUB_UI_REFRESH_SECONDS": "0.5",
-    }
-    (home / "clusters").mkdir()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mchub.cli", "up"], cwd=ROOT, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    try:
-        printed = []
-        assert process.stdout is not None
-        for line in process.stdout:
-            printed.append(line)
-            if line.startswith("MC Hub is up"):
-                break
-        else:
-            pytest.fail("mchub up did not start:\n" + "".join(printed))
-        yield Product(url=f"http://localhost:{ui_port}", sandbox_url=f"http://127.0.0.1:{sandbox_port}", home=home)
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=chromium_path(),
-            args=["--no-sandbox", "--headless", "--disable-background-networking"],
-        )
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1800})
-    opened = context.new_page()
-    opened.set_default_timeout(30_000)
-    yield opened
-    context.close()
+    with whole_product(home, sandbox_boot_seconds=BOOT_SECONDS, ui_refresh_seconds=0.5) as product:
+        yield product
 
 
 @pytest.fixture(scope="module")
@@ -135,8 +49,8 @@ def snap(page: Page, folder: Path, name: str) -> None:
     page.screenshot(path=folder / f"{name}.png", full_page=True)
 
 
-def open_form(page: Page, product: Product) -> None:
-    page.goto(f"{product.url}/create-cluster")
+def open_form(page: Page, product: LiveStack) -> None:
+    page.goto(f"{product.ui_url}/create-cluster")
     expect(page.get_by_role("heading", name="Create a cluster")).to_be_visible()
     expect(page.get_by_text("Quotas", exact=True)).to_be_visible()
     expect(page.get_by_role("textbox", name="Cluster name")).not_to_have_value("")  # a pet name
@@ -164,7 +78,7 @@ def wait_for_status(page: Page, status: str) -> None:
     expect(chip).to_have_text(re.compile(rf"(^|\s){re.escape(status.replace('_', ' '))}$"), timeout=STEP_TIMEOUT_MS)
 
 
-def test_create_watch_modify_and_destroy_a_cluster(page: Page, product: Product, shots: Path) -> None:
+def test_create_watch_modify_and_destroy_a_cluster(page: Page, product: LiveStack, shots: Path) -> None:
     open_form(page, product)
     hostname = f"{cluster_name(page)}.sandbox.mchub.dev"
     fill(page.get_by_role("textbox", name="SSH public keys, one per line"), PUBLIC_KEY)
@@ -181,12 +95,12 @@ def test_create_watch_modify_and_destroy_a_cluster(page: Page, product: Product,
     snap(page, shots, "02-plan")
 
     # Slow the cloud down so that the build lasts long enough to be watched.
-    product.knobs(latency_seconds=0.4)
+    product.sandbox.set_knobs(latency_seconds=0.4)
     page.get_by_role("button", name="OK").click()
     wait_for_status(page, "build_running")
     expect(page.get_by_role("button", name="OK")).to_have_count(0)  # the answered plan is gone
     snap(page, shots, "03-build-running")
-    product.knobs(latency_seconds=0)
+    product.sandbox.set_knobs(latency_seconds=0)
     wait_for_status(page, "provisioning_running")
     # Each probe's last answer: the sandbox's services say 503 until the machines have booted.
     expect(page.get_by_text(re.compile(r"freeipa http://\S+/freeipa: HTTP 503"))).to_be_visible()
@@ -207,7 +121,7 @@ def test_create_watch_modify_and_destroy_a_cluster(page: Page, product: Product,
     expect(listed).to_be_visible()
     expect(page.get_by_text(re.compile(r"provisioning success$")).first).to_be_visible()
     snap(page, shots, "06-clusters-list")
-    page.goto(f"{product.url}/cluster?hostname={hostname}")
+    page.goto(f"{product.ui_url}/cluster?hostname={hostname}")
     wait_for_status(page, "provisioning_success")
 
     page.get_by_role("link", name="Modify").click()
@@ -239,13 +153,12 @@ def test_create_watch_modify_and_destroy_a_cluster(page: Page, product: Product,
     destroy.click()
     wait_for_status(page, "destroyed")
     snap(page, shots, "10-destroyed")
-    with product.sandbox_admin() as admin:
-        usage = admin.get("/usage").json()
+    usage = product.sandbox.admin().get("/usage").json()
     assert hostname not in usage["clusters"]
     assert not any(usage["in_use"].values()), f"the sandbox still holds {usage['in_use']}"
 
 
-def test_an_over_quota_request_is_refused_on_the_page(page: Page, product: Product, shots: Path) -> None:
+def test_an_over_quota_request_is_refused_on_the_page(page: Page, product: LiveStack, shots: Path) -> None:
     open_form(page, product)
     fill(page.get_by_role("textbox", name="SSH public keys, one per line"), PUBLIC_KEY)
     set_count(page, 2, 40)
@@ -257,14 +170,14 @@ def test_an_over_quota_request_is_refused_on_the_page(page: Page, product: Produ
     expect(page.get_by_text("Nothing was submitted")).to_be_visible()
     snap(page, shots, "11-over-quota")
     assert page.url.endswith("/create-cluster")
-    assert not list((product.home / "clusters").glob(f"{cluster_name(page)}*"))
+    assert not list(product.clusters_dir.glob(f"{cluster_name(page)}*"))
 
 
-def test_a_bad_ssh_key_is_refused_beside_the_field(page: Page, product: Product, shots: Path) -> None:
+def test_a_bad_ssh_key_is_refused_beside_the_field(page: Page, product: LiveStack, shots: Path) -> None:
     open_form(page, product)
     fill(page.get_by_role("textbox", name="SSH public keys, one per line"), "-----BEGIN OPENSSH PRIVATE KEY-----")
     expect(page.get_by_text(re.compile(r"this is a PRIVATE key; paste the .pub file instead")).first).to_be_visible()
     page.get_by_role("button", name="Apply").click()
     expect(page.get_by_text("Nothing was submitted")).to_be_visible()
     snap(page, shots, "12-bad-ssh-key")
-    assert not list((product.home / "clusters").glob(f"{cluster_name(page)}*"))
+    assert not list(product.clusters_dir.glob(f"{cluster_name(page)}*"))

@@ -1,5 +1,5 @@
 """Each web page's logic with Streamlit's AppTest, against the session's real Prefect server,
-worker and sandbox cloud (prefect_stack): what the page shows for a cluster in each state,
+worker and sandbox cloud (live_stack): what the page shows for a cluster in each state,
 and what its buttons start. The browser tests (test_ui_e2e.py) drive the same pages in
 Chromium; these are quicker and reach the states a browser journey does not.
 """
@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from mchub.orchestration import runs
 from mchub.status import BUILD_FLOW, HOSTNAME_LABEL, PHASE_LABEL, Status, cluster_status, cluster_tag
-from tests.conftest_prefect import PrefectStack
+from tests.harness import LiveStack
 from tests.test_flows import (
     PUBLIC_KEY,
     build,
@@ -23,6 +23,8 @@ from tests.test_flows import (
     paused,
     submit_build,
 )
+
+pytestmark = pytest.mark.usefixtures("live_stack")  # every page reads the session's stack
 
 APP = Path(__file__).resolve().parent.parent / "ui" / "app.py"
 TIMEOUT = 60
@@ -51,11 +53,6 @@ def button(app: AppTest, label: str) -> Callable[[], AppTest]:
     return found[0].click
 
 
-@pytest.fixture(autouse=True)
-def platform(prefect_stack: PrefectStack) -> PrefectStack:
-    return prefect_stack
-
-
 def test_the_create_form_opens_with_defaults_from_the_cloud() -> None:
     app = page("create_cluster.py")
     assert not app.exception
@@ -65,15 +62,15 @@ def test_the_create_form_opens_with_defaults_from_the_cloud() -> None:
     assert "Instances" in texts(app) and "Floating IPs" in texts(app)  # the quota bars
 
 
-def test_the_create_form_refuses_a_bad_key_beside_the_field_and_submits_nothing(platform: PrefectStack) -> None:
+def test_the_create_form_refuses_a_bad_key_beside_the_field_and_submits_nothing(live_stack: LiveStack) -> None:
     app = page("create_cluster.py")
     app.text_area(key="create-public_keys").set_value("ssh-rsa AAAAnot-a-key me@laptop").run()
     assert "public_keys" not in texts(app)  # the message is in words, not field paths
     assert "the key data is not valid base64; paste the line of the .pub file unchanged" in texts(app)
-    before = sorted(platform.clusters_dir.iterdir())
+    before = sorted(live_stack.clusters_dir.iterdir())
     button(app, "Apply")().run()
     assert "Nothing was submitted" in texts(app)
-    assert sorted(platform.clusters_dir.iterdir()) == before
+    assert sorted(live_stack.clusters_dir.iterdir()) == before
 
 
 def test_apply_submits_a_build_that_waits_for_approval_on_the_cluster_page() -> None:

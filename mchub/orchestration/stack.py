@@ -10,7 +10,7 @@ folder, clouds.yaml and API, and send the same credential to Prefect's API (see
 mchub.orchestration.prefect_auth). Only Prefect's server gets the settings that make it require that
 credential, refuse other origins and check CSRF tokens.
 
-The test harness (tests/conftest_prefect.py) starts the same Prefect parts (prefect_parts) with `Stack`.
+The test and benchmark harness (tests/harness.py) starts the same Prefect parts (prefect_parts) with `Stack`.
 """
 
 import io

@@ -1,90 +1,35 @@
-"""What every benchmark of the platform starts from: a sandbox cloud and MC Hub's platform
-(Prefect server, deployments, reconciliation, worker) on free loopback ports, under a
-temporary home that is removed afterwards, plus the small tools the benchmarks share
+"""What the benchmarks share: MC Hub's Prefect part (tests/harness.py) on a sandbox cloud of
+its own, under a temporary home that is removed afterwards, and the small tools they use
 (cluster specs, waiting for statuses, the processes of the product and their memory).
 
-    with running_platform(boot_seconds=0) as hub:
-        ...  # mchub.orchestration.runs and mchub.cluster.lifecycle act on hub's server and folders
+    with running_platform(boot_seconds=0) as stack:
+        ...  # mchub.orchestration.runs and mchub.cluster.lifecycle act on stack's server and folders
 
 Everything started is stopped on leaving the block, also on Ctrl-C, SIGTERM or an error
 (an error keeps the temporary home, with the logs, and says where).
-The default ports (4200, 5000, 8790) are never used: another MC Hub may run on them.
 """
 
-import os
 import shutil
 import signal
-import socket
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from uuid import uuid4
 
-# Importing prefect creates its home: keep this process's out of ~/.prefect.
-_CLIENT_HOME = tempfile.mkdtemp(prefix="mchub-bench-client-")
-os.environ["PREFECT_HOME"] = _CLIENT_HOME
-os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
-
 from prefect.client.orchestration import SyncPrefectClient
-from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
 from mchub.orchestration import runs
-from mchub.orchestration.stack import Stack, child_env, prefect_parts
-from mchub.settings import Settings, get_settings
 from mchub.spec.model import ClusterSpec, default_spec_data, parse_spec
 from mchub.status import Status, cluster_status
-from sandbox.launcher import SandboxCloud, start_sandbox
+from sandbox.launcher import start_sandbox
+from tests.harness import LiveStack, acting_on, prefect_part
 
 DOMAIN = "sandbox.mchub.dev"
 PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILvnN/o+Ku37TEhyolHdgfl4IfQfJwrnlXUB7/f1IHjH bench@mchub"
 UNLIMITED_QUOTAS = {name: -1 for name in ("instances", "cores", "ram", "volumes", "gigabytes", "floating_ips")}
-
-
-@dataclass
-class Hub:
-    settings: Settings
-    """The settings the worker's flows run with (also this process's while the block lasts)."""
-    sandbox: SandboxCloud
-    stack: Stack
-    home: Path
-
-    @property
-    def api_url(self) -> str:
-        return self.settings.prefect_api_url
-
-    def client(self, **httpx_settings: Any) -> SyncPrefectClient:
-        """A new client of the server, for a `with` block."""
-        return runs.connect(self.api_url, httpx_settings or None)
-
-    def server_pid(self) -> int:
-        return self._pid_of("prefect server")
-
-    def worker_pid(self) -> int:
-        return self._pid_of("prefect worker")
-
-    def engines_pid(self) -> int:
-        """The warm engines: the flow runs' engines are forks of it, the worker's children their launchers."""
-        return self._pid_of("warm engines")
-
-    def product_pids(self) -> list[int]:
-        """Every process of the product now: the sandbox, the server, the worker, and all
-        their descendants (flow-run engines, Terraform)."""
-        roots = [self.sandbox.process.pid, *(process.pid for _, process in self.stack.running)]
-        return process_tree(roots)
-
-    def _pid_of(self, name: str) -> int:
-        return next(process.pid for service, process in self.stack.running if service.name == name)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -92,55 +37,30 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 @contextmanager
-def running_platform(boot_seconds: float = 0, quotas: dict[str, int] | None = None) -> Iterator[Hub]:
+def running_platform(boot_seconds: float = 0, quotas: dict[str, int] | None = None) -> Iterator[LiveStack]:
     """A sandbox (its clusters' services answer `boot_seconds` after their servers are
-    created; `quotas` replace its limits) and the platform, stopped on leaving."""
+    created; `quotas` replace its limits) and the Prefect part on it, this process acting on
+    it; stopped on leaving."""
     signal.signal(signal.SIGTERM, _interrupt)
     home = Path(tempfile.mkdtemp(prefix="mchub-bench-"))
     sandbox = start_sandbox(home / "sandbox", home, boot_seconds=boot_seconds)
-    stack: Stack | None = None
-    saved = dict(os.environ)
     keep = False  # an error keeps the logs and cluster folders, to see why
     try:
         if quotas:
             sandbox.set_knobs(quotas=quotas)
-        settings = Settings(
-            home=home,
-            clusters_dir=home / "clusters",
-            clouds_yaml=sandbox.clouds_yaml,
-            sandbox_port=sandbox.port,
-            sandbox_boot_seconds=boot_seconds,
-            prefect_api_url=f"http://127.0.0.1:{_free_port()}/api",
-            ui_port=_free_port(),
-        )
-        settings.clusters_dir.mkdir()
-        env = child_env(settings)
-        client = ("PREFECT_API_URL", "PREFECT_API_AUTH_STRING")
-        os.environ.update({key: value for key, value in env.items() if key.startswith("MCHUB_") or key in client})
-        get_settings.cache_clear()
-        stack = Stack(env=env, log_dir=home / "logs")
         started = time.monotonic()
-        prefect_client = {PREFECT_API_URL: env["PREFECT_API_URL"], PREFECT_API_AUTH_STRING: env["PREFECT_API_AUTH_STRING"]}
-        with temporary_settings(prefect_client):
-            for part in prefect_parts(settings):
-                stack.start(part)
-            print(f"(platform up in {time.monotonic() - started:.0f} s; logs in {stack.log_dir})", flush=True)
-            yield Hub(settings=settings, sandbox=sandbox, stack=stack, home=home)
+        with prefect_part(home, sandbox, sandbox_boot_seconds=boot_seconds) as stack, acting_on(stack):
+            print(f"(stack up in {time.monotonic() - started:.0f} s; logs in {stack.log_dir})", flush=True)
+            yield stack
     except Exception:
         keep = True
         raise
     finally:
-        if stack is not None:
-            stack.stop()
         sandbox.stop()
-        os.environ.clear()
-        os.environ.update(saved)
-        get_settings.cache_clear()
         if keep:
             print(f"(logs and cluster folders kept in {home})", file=sys.stderr)
         else:
             shutil.rmtree(home, ignore_errors=True)
-        shutil.rmtree(_CLIENT_HOME, ignore_errors=True)
 
 
 # --- clusters ---------------------------------------------------------------------------
@@ -165,7 +85,7 @@ def wait_for_status(
     timeout: float = 300.0,
     poll_seconds: float = 0.05,
 ) -> float:
-    """Poll runs.status_of (what the web pages read) until `hostname` has a `wanted` status;
+    """Poll the status of `hostname` (cluster_status of its runs, what the web pages read) until it is `wanted`;
     returns the time.monotonic() it was first seen. RuntimeError on an error status or timeout."""
     wanted = {wanted} if isinstance(wanted, Status) else set(wanted)
     deadline = time.monotonic() + timeout
@@ -217,6 +137,13 @@ def process_tree(roots: Iterable[int]) -> list[int]:
         found.append(pid)
         todo += children.get(pid, [])
     return found
+
+
+def product_pids(stack: LiveStack) -> list[int]:
+    """Every process of the product now: the sandbox, the server, the worker, and all their
+    descendants (flow-run engines, Terraform)."""
+    assert stack.sandbox.process is not None
+    return process_tree([stack.sandbox.process.pid, *(process.pid for _, process in stack.parts.running)])
 
 
 def memory_bytes(pids: Iterable[int]) -> int:
