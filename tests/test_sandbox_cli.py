@@ -8,8 +8,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from sandbox import accounts
 from sandbox.catalog import PUBLIC_NETWORK
+
+pytestmark = pytest.mark.live  # each `openstack` call starts the client anew: seconds apiece
 
 OPENSTACK = Path(sys.executable).parent / "openstack"
 HOSTNAME = "hpc.sandbox.mchub.dev"

@@ -13,7 +13,7 @@ import os
 import resource
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,11 +24,13 @@ import yaml
 from mchub.cluster import lifecycle
 from mchub.cluster.state import read_cluster_state
 from mchub.cluster.workspace import WorkspaceError
+from mchub.settings import get_settings
 from mchub.spec.model import SpecError, default_spec_data, load_spec
 from sandbox.launcher import SandboxCloud
 from tests import test_lifecycle
-from tests.test_lifecycle import Hub
+from tests.reliability_helpers import Answer, mchub
 from tests.spec_changes import setting
+from tests.test_lifecycle import Hub
 
 ROOT = Path(__file__).resolve().parent.parent
 PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILvnN/o+Ku37TEhyolHdgfl4IfQfJwrnlXUB7/f1IHjH test@mchub"
@@ -169,37 +171,43 @@ CHECK_CASES = [case for case in HOSTILE if case.id in (
 )]  # fmt: skip
 
 
-Check = Callable[[dict[str, Any] | Path], subprocess.CompletedProcess[str]]
-
-
-def _limit_memory() -> None:
-    # Reading an endless file must not take the test machine with it.
-    resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+Check = Callable[[dict[str, Any] | Path], Answer]
 
 
 @pytest.fixture
-def check(sandbox_cloud: SandboxCloud, tmp_path: Path) -> Check:
-    """`mchub check` of a spec (data, or a file), run as its own process against the sandbox."""
+def check_env(sandbox_cloud: SandboxCloud, tmp_path: Path) -> dict[str, str]:
+    """A shell's environment with MC Hub's settings on the sandbox, and no OS_* credentials."""
     env = {key: value for key, value in os.environ.items() if not key.startswith(("OS_", "MCHUB_"))}
-    env.update(MCHUB_HOME=str(tmp_path / "home"), MCHUB_CLOUDS_YAML=str(sandbox_cloud.clouds_yaml), MCHUB_CLOUD="sandbox")
+    return {**env, "MCHUB_HOME": str(tmp_path / "home"), "MCHUB_CLOUDS_YAML": str(sandbox_cloud.clouds_yaml),
+            "MCHUB_CLOUD": "sandbox"}  # fmt: skip
 
-    def run(spec: dict[str, Any] | Path) -> subprocess.CompletedProcess[str]:
+
+@pytest.fixture
+def check(check_env: dict[str, str], tmp_path: Path) -> Iterator[Check]:
+    """`mchub check` of a spec (data, or a file) against the sandbox, run in this process (the
+    installed command's entry point: the same code, without Python's start-up per call)."""
+
+    def run(spec: dict[str, Any] | Path) -> Answer:
         if isinstance(spec, dict):
             spec_file = tmp_path / "spec.yaml"
             spec_file.write_text(yaml.safe_dump(spec))
             spec = spec_file
-        return subprocess.run(
-            [sys.executable, "-m", "mchub.cli", "check", str(spec)],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, preexec_fn=_limit_memory,
-        )  # fmt: skip
+        return mchub("check", str(spec))
 
-    return run
+    with pytest.MonkeyPatch.context() as patch:
+        for key in [key for key in os.environ if key not in check_env]:
+            patch.delenv(key)
+        for key, value in check_env.items():
+            patch.setenv(key, value)
+        get_settings.cache_clear()
+        yield run
+    get_settings.cache_clear()
 
 
 def test_mchub_check_calls_the_good_spec_valid(check: Check) -> None:
     answer = check(good_data())
-    assert answer.returncode == 0, answer.stderr
-    assert "the spec is valid" in answer.stdout
+    assert answer.code == 0, answer.err
+    assert "the spec is valid" in answer.out
 
 
 @pytest.mark.parametrize("case", CHECK_CASES, ids=[case.id for case in CHECK_CASES])
@@ -207,24 +215,28 @@ def test_mchub_check_calls_a_hostile_spec_invalid_naming_the_field(check: Check,
     data = copy.deepcopy(good_data())
     case.change(data)
     answer = check(data)
-    assert answer.returncode == 1, answer
-    assert f"{case.field}: " in answer.stderr and case.says in answer.stderr, answer.stderr
-    assert "Traceback" not in answer.stderr and "the spec is valid" not in answer.stdout
+    assert answer.code == 1, answer
+    assert f"{case.field}: " in answer.err and case.says in answer.err, answer.err
+    assert "Traceback" not in answer.err and "the spec is valid" not in answer.out
 
 
-def test_mchub_check_reads_an_endless_file_only_up_to_the_limit(check: Check) -> None:
-    answer = check(Path("/dev/zero"))
+def _limit_memory() -> None:
+    # Reading an endless file must not take the test machine with it.
+    resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+
+def test_mchub_check_reads_an_endless_file_only_up_to_the_limit(check_env: dict[str, str]) -> None:
+    """As its own process, its memory limited: were the limit gone, it would read forever."""
+    answer = subprocess.run(
+        [sys.executable, "-m", "mchub.cli", "check", "/dev/zero"],
+        cwd=ROOT, env=check_env, capture_output=True, text=True, timeout=120, preexec_fn=_limit_memory,
+    )  # fmt: skip
     assert answer.returncode == 1, answer
     assert "/dev/zero cannot be used:\n/dev/zero: is larger than 256 KiB" in answer.stderr, answer.stderr
     assert "Traceback" not in answer.stderr
 
 
 # --- templates through a real plan and apply on the sandbox ---------------------------------
-
-
-@pytest.fixture
-def fresh(hub: Hub, clean_sandbox: SandboxCloud) -> Hub:
-    return hub
 
 
 @pytest.fixture(scope="module")
