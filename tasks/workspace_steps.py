@@ -28,8 +28,10 @@ def prepare_workspace(request_file: str, hostname: str, new: bool) -> tuple[Work
 
 @uncached_task(name="open")
 def open_workspace(hostname: str) -> tuple[Workspace, Terraform]:
-    """The existing folder of `hostname`, and Terraform for it."""
+    """The existing folder of `hostname`, with main.tf.json rendered from its applied spec
+    (a build killed mid-plan leaves its proposal's), and Terraform for it."""
     workspace = open_existing(get_settings().clusters_dir, hostname)
+    lifecycle.render_applied(workspace)
     return workspace, lifecycle.terraform_for(workspace)
 
 

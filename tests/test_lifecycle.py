@@ -7,11 +7,14 @@ the sandbox's admin usage API and openstacksdk, not with what the hub believes.
 
 import os
 import re
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,7 +25,7 @@ from mchub.cloud.quota import allocation_of
 from mchub.cloud.resources import Flavor, ResourceReader
 from mchub.cluster import lifecycle
 from mchub.cluster.state import read_cluster_state
-from mchub.cluster.workspace import ARCHIVE, Workspace, WorkspaceError
+from mchub.cluster.workspace import ARCHIVE, Workspace, WorkspaceError, open_existing
 from mchub.settings import get_settings
 from mchub.spec.model import ClusterSpec, SpecError, default_spec_data, dump_spec, parse_spec
 from mchub.terraform.errors import TerraformCancelled, TerraformError
@@ -133,7 +136,9 @@ def test_a_new_cluster_is_planned_applied_with_progress_and_read_back(fresh: Hub
     assert ws.root == fresh.clusters_dir / "demo.sandbox.mchub.dev"
     assert not request.exists()  # it held the password; the folder has the spec now
     assert ws.spec() == spec
-    assert mode(ws.root) == 0o700 and mode(ws.spec_file) == mode(ws.main_tf) == 0o600
+    # Nothing is applied yet: the spec is a proposal, the cluster's spec only once its apply starts.
+    assert not ws.spec_file.exists()
+    assert mode(ws.root) == 0o700 and mode(ws.proposal_file) == mode(ws.main_tf) == 0o600
     # A flow resumed after approval prepares again from the same, since removed, request.
     written = ws.main_tf.stat().st_mtime_ns
     assert lifecycle.prepare(request, new=True).root == ws.root
@@ -166,6 +171,7 @@ def test_a_new_cluster_is_planned_applied_with_progress_and_read_back(fresh: Hub
     )
 
     assert seen[0] == (0, 0) and seen == sorted(seen) and seen[-1] == (10, 100)
+    assert not ws.proposal_file.exists() and ws.spec() == spec and mode(ws.spec_file) == 0o600
     assert progress.percent == 100 and progress.applied == ChangeCounts(add=10)
     assert fresh.usage_since(before) == allocation_of(spec, fresh.flavors).model_dump()
 
@@ -229,6 +235,78 @@ def test_three_nodes_instead_of_one_plan_and_apply_node2_and_node3_only(fresh: H
         assert archived_logs(ws.logs, step) == [ws.logs / f"{step}.1.log"]
         assert "node2" not in (ws.logs / f"{step}.1.log").read_text()
         assert "node2" in (ws.logs / f"{step}.log").read_text()
+
+
+# Holds a file's fcntl lock, as Terraform's local backend holds its state's, until its stdin closes.
+_LOCK_HOLDER = "import fcntl, sys; f = open(sys.argv[1], 'r+'); fcntl.lockf(f, fcntl.LOCK_EX); print(flush=True); sys.stdin.read()"
+
+
+@contextmanager
+def state_locked(ws: Workspace) -> Iterator[None]:
+    """Terraform's state held by another process, as by another Terraform run, so that a plan
+    fails as it does then. Another process: this one drops its fcntl locks on a file whenever it
+    closes any descriptor of it (reading the state does)."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _LOCK_HOLDER, str(ws.state_file)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    assert holder.stdin is not None and holder.stdout is not None
+    holder.stdout.readline()
+    try:
+        yield
+    finally:
+        holder.stdin.close()
+        holder.wait()
+
+
+def with_volume(spec: ClusterSpec, name: str, **changes: Any) -> ClusterSpec:
+    data = spec.to_data(include_secrets=True)
+    data["volumes"]["nfs"][name] = {"size": 10}
+    return parse_spec({**data, **changes})
+
+
+def test_a_change_planned_but_never_applied_leaves_the_cluster_as_it_was(fresh: Hub) -> None:
+    """Rejected, never answered, or its plan failed: the cluster's spec (what the Modify form
+    and the cull read), main.tf.json and its values stay those of the applied spec."""
+    in_a_month = date.today() + timedelta(days=30)
+    spec = fresh.spec("undo", expiration_date=in_a_month.isoformat())
+    ws, tf = fresh.build(spec)
+    applied_config = {name: (ws.root / name).read_bytes() for name in ("main.tf.json", "terraform.tfvars.json")}
+
+    def as_it_was() -> None:
+        assert open_existing(fresh.clusters_dir, ws.hostname).spec() == spec
+        assert {name: (ws.root / name).read_bytes() for name in applied_config} == applied_config
+        assert b"extra" not in applied_config["main.tf.json"] + applied_config["terraform.tfvars.json"]
+
+    later = (in_a_month + timedelta(days=60)).isoformat()
+    change = with_volume(spec, "extra", expiration_date=later)
+    request = lifecycle.new_cluster_request(change, new=False, clusters_dir=fresh.clusters_dir)
+    ws = lifecycle.prepare(request, new=False)
+    assert ws.proposed_spec() == change and mode(ws.proposal_file) == 0o600
+    record, summary = lifecycle.plan(ws, tf)  # then rejected, or never answered: nothing more runs
+    assert summary.lines("volume") == ["+1 volume nfs-extra 10 GB"]
+    as_it_was()
+
+    fresh.prepare(with_volume(spec, "other"), new=False)
+    with state_locked(ws), pytest.raises(TerraformError, match="state lock"):
+        lifecycle.plan(ws, tf)
+    as_it_was()
+
+    # The volume never applied may be left out of the next change; an applied one may not.
+    lifecycle.new_cluster_request(spec, new=False, clusters_dir=fresh.clusters_dir).unlink()
+    with pytest.raises(SpecError, match="removing a volume deletes it with its data"):
+        fresh.prepare(fresh.spec("undo", volumes={"nfs": {"home": {"size": 100}}}), new=False)
+
+    # A run resumed with an approval prepares and plans again: it finds its own proposal and
+    # plan, and its apply makes the proposal the cluster's spec.
+    approved = lifecycle.new_cluster_request(change, new=False, clusters_dir=fresh.clusters_dir)
+    ws = lifecycle.prepare(approved, new=False)
+    record, _ = lifecycle.plan(ws, tf)
+    as_it_was()
+    assert lifecycle.prepare(approved, new=False).root == ws.root and lifecycle.plan(ws, tf)[0] == record
+    lifecycle.apply(ws, tf, record)
+    assert ws.spec() == change and ws.proposed_spec() is None
+    assert b"extra" in ws.variables_file.read_bytes()
+    assert {v.name for v in read_cluster_state(tf, change, fresh.flavors).volumes} >= {"nfs-extra"}
 
 
 def test_a_plan_made_before_the_configuration_changed_is_refused_and_nothing_applied(fresh: Hub) -> None:

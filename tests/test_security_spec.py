@@ -25,7 +25,7 @@ from mchub.cluster import lifecycle
 from mchub.cluster.state import read_cluster_state
 from mchub.cluster.workspace import WorkspaceError
 from mchub.settings import get_settings
-from mchub.spec.model import SpecError, default_spec_data, load_spec
+from mchub.spec.model import SpecError, default_spec_data, dump_spec, load_spec
 from sandbox.launcher import SandboxCloud
 from tests import test_lifecycle
 from tests.reliability_helpers import Answer, mchub
@@ -311,15 +311,16 @@ def test_a_template_in_hieradata_or_a_key_comment_reaches_the_module_literally(
     assert read.guest_password == spec.guest_passwd and len(read.instances) == 3
 
 
-def test_a_changed_variables_file_after_the_plan_refuses_the_apply(fresh: Hub) -> None:
+def test_a_proposal_changed_after_the_plan_refuses_the_apply(fresh: Hub) -> None:
+    """The apply renders main.tf.json and its values from the proposal again: a value changed
+    since the plan (nb_users here) makes them differ from what was planned."""
     before = fresh.usage()
     ws = fresh.prepare(fresh.spec("tpl-stale"))
     tf = lifecycle.terraform_for(ws)
     lifecycle.init(ws, tf)
     approved, _ = lifecycle.plan(ws, tf)
     config = ws.main_tf.read_bytes()
-    values = json.loads(ws.variables_file.read_text())
-    ws.variables_file.write_text(json.dumps({**values, "nb_users": 99}))
+    dump_spec(ws.spec().model_copy(update={"nb_users": 99}), ws.proposal_file)
 
     with pytest.raises(WorkspaceError, match="changed after the plan was made"):
         lifecycle.apply(ws, tf, approved)

@@ -15,6 +15,7 @@ from mchub.cloud.quota import Allocation
 from mchub.cluster import lifecycle
 from mchub.cluster.state import ClusterState
 from mchub.cluster.workspace import ARCHIVE, Workspace, WorkspaceError, create
+from mchub.spec.model import SpecError, default_spec_data, parse_spec
 from mchub.terraform.runner import Terraform
 from tests.test_spec import default_spec
 
@@ -155,3 +156,26 @@ def test_cluster_json_keeps_the_guest_password_for_its_owner_only(ws: Workspace)
     assert "kept-for-the-owner" in ws.cluster_state_file.read_text()
     assert "kept-for-the-owner" not in repr(state) + state.model_dump_json()
     assert Workspace(ws.root).cluster_state() == state
+
+
+def test_a_proposal_waits_beside_the_applied_spec_and_its_archive_keeps_no_password(clusters_dir: Path) -> None:
+    applied = parse_spec({**default_spec_data(domain="example.org", name="prop"), "public_keys": [PUBLIC_KEY],
+                          "guest_passwd": "proposal-guest-password"})
+    proposal = applied.model_copy(update={"nb_users": 20})
+    ws = create(clusters_dir, applied)
+    with pytest.raises(SpecError, match="no such file"):
+        ws.spec()
+
+    ws.propose(applied)
+    assert ws.spec() == ws.proposed_spec() == applied  # never applied: its proposal is all it has
+    ws.adopt_proposal()
+    assert (ws.spec(), ws.proposed_spec()) == (applied, None)
+    ws.propose(proposal)
+    assert (ws.spec(), ws.proposed_spec()) == (applied, proposal)
+    assert mode(ws.spec_file) == mode(ws.proposal_file) == 0o600
+    with pytest.raises(WorkspaceError, match="cluster_name/domain: this folder belongs to prop.example.org"):
+        ws.propose(applied.model_copy(update={"cluster_name": "other"}))
+
+    archived = ws.archive()
+    assert "proposal-guest-password" not in (archived / ws.proposal_file.name).read_text()
+    assert "nb_users: 20" in (archived / ws.proposal_file.name).read_text()

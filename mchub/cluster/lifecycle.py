@@ -7,6 +7,11 @@ request, `init` is skipped for an unchanged configuration, and `plan` returns th
 was waiting for approval. `apply` applies only that plan, and only while main.tf.json is
 what it was planned from.
 
+A change is kept as the cluster's proposal beside its applied spec, and becomes its spec only
+when an apply of its plan starts; main.tf.json is rendered from the proposal only while it is
+planned and applied. A rejected plan, one never answered or one that failed leaves the cluster's
+spec and configuration as they were, without any step having to undo anything.
+
 The spec travels between the submitter and the flow as a request file under
 `clusters/.requests/` (0600), because flow parameters are stored in Prefect's database and
 the spec holds the guest password.
@@ -21,7 +26,6 @@ from typing import Any
 from uuid import uuid4
 
 from mchub.cloud import connection
-from mchub.cloud.connection import CloudTarget
 from mchub.cluster.workspace import (
     PlanRecord,
     Workspace,
@@ -67,21 +71,24 @@ def new_cluster_request(
 
 
 def prepare(request_file: Path, *, new: bool, hostname: str | None = None) -> Workspace:
-    """The cluster's folder, holding the requested spec and its main.tf.json.
+    """The cluster's folder, holding the requested spec as its proposal and main.tf.json
+    rendered from it for the plan; the cluster's spec (spec.yaml) stays the applied one until
+    an apply of that plan starts.
 
     `new`: creates `clusters/<hostname>/`, refusing a folder that exists. Else opens the
     folder of `hostname` (default: the request's own) and refuses a request that changes its
     cluster_name, domain, image, cloud or guest password or removes a volume. The request
     file is removed once copied, and also when refused (it holds the guest password and can
     never be used). Run again with the same request (a resumed flow), it changes nothing,
-    unless the folder's spec or configuration is no longer what the request renders (cut
-    short, damaged): then it is written again.
+    unless the folder's proposal or configuration is no longer what the request renders (cut
+    short, damaged, or put back to the applied spec's after the plan): then it is written again.
     """
     clusters_dir = _clusters_dir_of(request_file)
     request_id = request_file.stem
     if not request_file.exists():
         ws = _prepared_from(clusters_dir, request_id, request_file)
-        spec = ws.spec()
+        proposal = ws.proposed_spec()
+        spec = proposal if proposal is not None else ws.spec()  # else its apply has started
     else:
         spec = load_spec(request_file, stored=True)  # stored: an expiration date may pass while it waits
         try:
@@ -94,11 +101,20 @@ def prepare(request_file: Path, *, new: bool, hostname: str | None = None) -> Wo
         except (WorkspaceError, SpecError):
             request_file.unlink()
             raise
-    target = connection.target(spec.cloud)
-    if not _written_from(ws, spec, target):
-        ws.write(spec, target.kind, target.sandbox_url)
+    if not _proposes(ws, spec):
+        ws.propose(spec)
+    _render(ws, spec)
     request_file.unlink(missing_ok=True)
     return ws
+
+
+def render_applied(ws: Workspace) -> None:
+    """main.tf.json and its values rendered from the cluster's applied spec: what its folder
+    holds but while a build plans or applies a proposal, so that a proposal rejected, never
+    answered or failing its plan leaves the configuration as it was. Without a proposal,
+    main.tf.json was rendered from nothing else: it is left as it is."""
+    if ws.proposal_file.exists():
+        _render(ws, ws.spec())
 
 
 def discard_request(request_file: Path) -> None:
@@ -155,7 +171,11 @@ def init(ws: Workspace, tf: Terraform) -> bool:
     fingerprint = _init_fingerprint(ws, tf)
     if ws.initialised_for() == fingerprint:
         return False
-    tf.init()
+    try:
+        tf.init()
+    except BaseException:
+        render_applied(ws)  # the build ends here, its proposal never planned
+        raise
     ws.record_init(fingerprint)
     return True
 
@@ -164,7 +184,20 @@ def plan(ws: Workspace, tf: Terraform, *, destroy: bool = False) -> tuple[PlanRe
     """Plan (a destroy plan with `destroy`) and summarise it. The latest plan is returned
     instead when it is of the same kind, made from the current main.tf.json and not applied
     yet: a flow resumed after approval gets the plan that was approved. Refused
-    (WorkspaceError, nothing run) while Terraform's state is empty or unreadable."""
+    (WorkspaceError, nothing run) while Terraform's state is empty or unreadable.
+
+    A build plans the proposal `prepare` rendered; whatever the outcome, main.tf.json is the
+    applied spec's again afterwards (`render_applied`): its plan may be rejected or never
+    answered, and then no step of the run comes back to put it back."""
+    if destroy:
+        return _plan(ws, tf, destroy=True)
+    try:
+        return _plan(ws, tf, destroy=False)
+    finally:
+        render_applied(ws)
+
+
+def _plan(ws: Workspace, tf: Terraform, *, destroy: bool) -> tuple[PlanRecord, PlanSummary]:
     problem = ws.state_problem()
     if problem is not None:
         # Terraform would read an empty state as "nothing built" and plan every resource
@@ -201,12 +234,23 @@ def apply(
     """Apply exactly the `approved` plan, calling `on_progress` at each Terraform message.
 
     Refused (WorkspaceError, nothing run) when it is no longer the latest plan, was applied
-    already, or main.tf.json changed since. The plan is marked applied before Terraform
-    starts: whatever the outcome, the next step is a new plan. A failure raises
+    already, or main.tf.json (for a build: rendered from the proposal) changed since. A build's
+    proposal becomes the cluster's spec as its apply starts. The plan is marked applied before
+    Terraform starts: whatever the outcome, the next step is a new plan. A failure raises
     TerraformError (its message is Terraform's diagnostic, e.g. the cloud's quota refusal),
     a cancellation TerraformCancelled once Terraform has saved its state.
     """
-    plan_file = ws.approved_plan(approved)
+    proposal = None if approved.destroy else ws.proposed_spec()
+    if proposal is not None:
+        _render(ws, proposal)  # what the plan was made from
+    try:
+        plan_file = ws.approved_plan(approved)
+    except WorkspaceError:
+        render_applied(ws)
+        raise
+    if proposal is not None:
+        # From here the cloud moves towards the proposal, even if the apply fails halfway.
+        ws.adopt_proposal()
     progress = ApplyProgress.from_plan(PlanSummary.from_plan_json(ws.plan_json(approved)))
     ws.mark_applied(approved)
 
@@ -234,19 +278,25 @@ def apply(
     return progress
 
 
-def _written_from(ws: Workspace, spec: ClusterSpec, target: CloudTarget) -> bool:
-    """The folder holds `spec` and exactly the configuration it renders for `target`: not a
-    main.tf.json cut short (a full disk, a crash) or edited by hand."""
+def _proposes(ws: Workspace, spec: ClusterSpec) -> bool:
     try:
-        if ws.spec() != spec:
-            return False
-    except SpecError:  # missing or damaged: written again
+        return ws.proposed_spec() == spec
+    except SpecError:  # damaged: written again
         return False
+
+
+def _render(ws: Workspace, spec: ClusterSpec) -> None:
+    """Write main.tf.json and its variables for `spec`, unless the folder holds exactly them
+    already (a resumed run's), not a main.tf.json cut short (a full disk, a crash) or edited
+    by hand."""
+    target = connection.target(spec.cloud)
     # Rendered beside the folder, so that its relative paths (the sandbox module's) are the same.
     with tempfile.TemporaryDirectory(prefix=".render-", dir=ws.root.parent) as scratch:
         write_config(spec, target.kind, Path(scratch), target.sandbox_url)
         rendered = [path for path in Path(scratch).iterdir() if path.is_file()]
-        return all(_same_bytes(path, ws.root / path.name) for path in rendered)
+        if all(_same_bytes(path, ws.root / path.name) for path in rendered):
+            return
+    ws.write_config(spec, target.kind, target.sandbox_url)
 
 
 def _same_bytes(expected: Path, found: Path) -> bool:

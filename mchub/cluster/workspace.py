@@ -5,7 +5,9 @@ whose Terraform state still holds resources is never removed, and destroy archiv
 folder with its logs instead of deleting it. The folder is 0700 and every file in it that
 can hold the guest password (spec, Terraform variables, plan files, plan JSON, cluster.json) 0600.
 
-    spec.yaml, main.tf.json      what the cluster should be
+    spec.yaml                    the spec the cluster was last applied with: what it is
+    spec.proposed.yaml           a requested change, until an apply of its plan starts
+    main.tf.json                 rendered from spec.yaml; from the proposal only while it is planned and applied
     terraform.tfvars.json        the values main.tf.json's variables take (mchub.terraform.config)
     plans/<kind>-<time>.tfplan   the latest plan, and its `terraform show -json` (.json)
     plan.meta.json               the PlanRecord of that plan
@@ -92,6 +94,10 @@ class Workspace:
         return self.root / "spec.yaml"
 
     @property
+    def proposal_file(self) -> Path:
+        return self.root / "spec.proposed.yaml"
+
+    @property
     def logs(self) -> Path:
         return self.root / "logs"
 
@@ -116,18 +122,40 @@ class Workspace:
         return self.root / "init.meta"
 
     def spec(self) -> ClusterSpec:
+        """The spec the cluster was last applied with; a cluster never applied has only its
+        proposal, and nothing in the cloud yet."""
+        if not self.spec_file.exists() and self.proposal_file.exists():
+            return load_spec(self.proposal_file, stored=True)
         return load_spec(self.spec_file, stored=True)
 
-    def write(self, spec: ClusterSpec, kind: CloudKind, sandbox_url: str = "") -> str:
-        """Write the spec, main.tf.json and its variables; returns the configuration's hash."""
+    def proposed_spec(self) -> ClusterSpec | None:
+        """The change requested last, None when there is none or it was applied."""
+        if not self.proposal_file.exists():
+            return None
+        return load_spec(self.proposal_file, stored=True)
+
+    def propose(self, spec: ClusterSpec) -> None:
+        """Keep `spec` beside the applied one until an apply of its plan starts."""
+        self._check_hostname(spec)
+        dump_spec(spec, self.proposal_file)
+
+    def adopt_proposal(self) -> None:
+        """The proposal becomes the cluster's spec (its plan is being applied)."""
+        if self.proposal_file.exists():
+            os.replace(self.proposal_file, self.spec_file)
+
+    def write_config(self, spec: ClusterSpec, kind: CloudKind, sandbox_url: str = "") -> str:
+        """Write main.tf.json and its variables for `spec`; returns the configuration's hash."""
+        self._check_hostname(spec)
+        write_config(spec, kind, self.root, sandbox_url)
+        return self.config_hash()
+
+    def _check_hostname(self, spec: ClusterSpec) -> None:
         if spec.hostname != self.hostname:
             raise WorkspaceError(
                 f"cluster_name/domain: this folder belongs to {self.hostname}; a cluster cannot be "
                 f"renamed to {spec.hostname}. Create a new cluster instead."
             )
-        dump_spec(spec, self.spec_file)
-        write_config(spec, kind, self.root, sandbox_url)
-        return self.config_hash()
 
     def config_hash(self) -> str:
         """sha256 of everything a plan is made from: main.tf.json and the values of its
@@ -334,10 +362,11 @@ class Workspace:
         return target
 
     def _secrets(self) -> set[str]:
-        """The guest passwords in the folder: the spec's, or the one Terraform generated."""
+        """The guest passwords in the folder: the specs', or the one Terraform generated."""
         found = set()
-        with contextlib.suppress(SpecError):
-            found.add(self.spec().guest_passwd.get_secret_value())
+        for path in (self.spec_file, self.proposal_file):
+            with contextlib.suppress(SpecError):
+                found.add(load_spec(path, stored=True).guest_passwd.get_secret_value())
         # Terraform's configuration and variables, cluster.json, the state and its backup.
         for path in [*self.root.glob("*.json"), *self.root.glob(f"{self.state_file.name}*")]:
             try:
