@@ -3,7 +3,9 @@
 A run acting on a cluster is tagged `cluster:<hostname>` and moves its `mchub.phase` label
 at each boundary of the workflow; the cluster's status is its latest run's state read with
 that phase. A rejected approval changed nothing, so the cluster keeps the status it had
-before that run. Whoever answers a plan labels the run `mchub.answer` (approved or
+before that run; so does a build run that ended before its apply (its plan failed, or its
+approval never came) on a cluster an older run tells about, and that run is shown beside
+the status as the change that was not made. Whoever answers a plan labels the run `mchub.answer` (approved or
 rejected), so a run resumed with an approval shows as building at once, while it goes
 through its finished steps again before it reaches the apply.
 """
@@ -89,6 +91,17 @@ class RunView(BaseModel):
         return self.answer == "rejected" or (self.state_type == "CANCELLED" and self.phase_label == "approval")
 
     @property
+    def ended_before_apply(self) -> bool:
+        """A build-cluster run that ended without applying anything: its plan failed, or was
+        never answered (Prefect fails a run whose approval timed out). Like a rejected one, it
+        changed nothing."""
+        return (
+            self.flow_name == BUILD_FLOW
+            and self.state_type in ("FAILED", "CRASHED", "CANCELLED")
+            and self.phase in (None, "plan", "approval")
+        )
+
+    @property
     def phase(self) -> str | None:
         """The phase the run is in. A paused run waits for approval (the flows label the
         phase `approval` only once answered). An approved plan counts as the start of its
@@ -156,12 +169,30 @@ _ERROR = {
 
 
 def cluster_status(runs: Sequence[RunView]) -> Status:
-    """The status of a cluster from its runs (any order): that of the newest run whose plan
-    was not rejected; not_found when there is none."""
-    for run in sorted(runs, key=lambda r: r.created, reverse=True):
-        if not run.rejected:
-            return run_status(run)
-    return Status.NOT_FOUND
+    """The status of a cluster from its runs (any order): that of `current_run`; not_found
+    when there is none."""
+    current = current_run(runs)
+    return run_status(current) if current is not None else Status.NOT_FOUND
+
+
+def current_run(runs: Sequence[RunView]) -> RunView | None:
+    """The run a cluster's status comes from: the newest whose plan was not rejected, passing
+    over the build runs that ended before their apply when an older run tells what the
+    cluster is (for a cluster never built, its failed plan is all there is)."""
+    standing = _standing(runs)
+    return next((run for run in standing if not run.ended_before_apply), standing[0] if standing else None)
+
+
+def failed_change(runs: Sequence[RunView]) -> RunView | None:
+    """The newest run, when it is a change that ended before its apply and the status comes
+    from an older run: shown beside the status."""
+    standing = _standing(runs)
+    return standing[0] if standing and standing[0] is not current_run(standing) else None
+
+
+def _standing(runs: Sequence[RunView]) -> list[RunView]:
+    """The runs whose plan was not rejected, newest first."""
+    return [run for run in sorted(runs, key=lambda r: r.created, reverse=True) if not run.rejected]
 
 
 def run_status(run: RunView) -> Status:

@@ -12,7 +12,10 @@ from mchub.status import (
     Status,
     artifact_key,
     cluster_status,
+    current_run,
+    failed_change,
     hostname_of_tags,
+    run_status,
 )
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -70,8 +73,12 @@ def run(flow: str, state: str, phase: str | None = None, minutes: int = 0, answe
     ],
 )
 def test_latest_run_gives_the_status(flow: str, state: str, phase: str | None, status: Status) -> None:
+    latest = run(flow, state, phase, minutes=5)
+    assert run_status(latest) == status
     older = run(BUILD_FLOW, "COMPLETED", "provisioning", minutes=0)
-    assert cluster_status([older, run(flow, state, phase, minutes=5)]) == status
+    # A build that ended before its apply changed nothing: the cluster is as the older run left it.
+    shown = Status.PROVISIONING_SUCCESS if latest.ended_before_apply else status
+    assert cluster_status([older, latest]) == shown
 
 
 def test_every_status_is_reachable_from_a_single_run() -> None:
@@ -175,3 +182,55 @@ def test_names_shared_with_the_flows() -> None:
     assert hostname_of_tags(["other", "cluster:hpc1.sandbox.mchub.dev"]) == "hpc1.sandbox.mchub.dev"
     assert hostname_of_tags(["other"]) is None
     assert artifact_key("plan", "hpc1.sandbox.mchub.dev") == "plan-hpc1-sandbox-mchub-dev"
+
+
+@pytest.mark.parametrize(
+    ("state", "phase"),
+    [
+        # The plan failed, or its approval never came (Prefect fails the suspended run, whose
+        # phase label the flow writes only once answered).
+        ("FAILED", "plan"),
+        ("FAILED", None),  # before its first step
+        ("CRASHED", "plan"),
+        ("CANCELLED", "plan"),
+    ],
+)
+def test_a_change_that_ended_before_its_apply_leaves_the_cluster_up_and_shows_beside_it(
+    state: str, phase: str | None
+) -> None:
+    built = run(BUILD_FLOW, "COMPLETED", "provisioning", minutes=0)
+    rejected = run(BUILD_FLOW, "CANCELLED", "approval", minutes=3, answer="rejected")
+    change = run(BUILD_FLOW, state, phase, minutes=5)
+
+    assert cluster_status([change, rejected, built]) == Status.PROVISIONING_SUCCESS
+    assert current_run([change, built]) is built and failed_change([rejected, change, built]) is change
+    # A later change that went through takes the status on, and no failed change is shown.
+    again = run(BUILD_FLOW, "RUNNING", "build", minutes=9, answer="approved")
+    assert cluster_status([again, change, built]) == Status.BUILD_RUNNING
+    assert failed_change([again, change, built]) is None
+
+
+def test_a_change_is_shown_beside_the_status_of_a_failed_build_too() -> None:
+    failed_build = run(BUILD_FLOW, "FAILED", "build", minutes=0)
+    change = run(BUILD_FLOW, "FAILED", "plan", minutes=5)
+    assert cluster_status([failed_build, change]) == Status.BUILD_ERROR
+    assert failed_change([failed_build, change]) is change
+
+
+def test_a_cluster_whose_only_plans_failed_is_in_plan_error() -> None:
+    first, second = run(BUILD_FLOW, "FAILED", "plan", minutes=0), run(BUILD_FLOW, "FAILED", "plan", minutes=5)
+    assert cluster_status([first, second]) == Status.PLAN_ERROR
+    assert current_run([first, second]) is second and failed_change([first, second]) is None
+
+
+def test_an_approved_change_that_failed_is_a_build_error() -> None:
+    """Approved, it went on to its apply (a refused stale plan included): not passed over."""
+    built = run(BUILD_FLOW, "COMPLETED", "provisioning", minutes=0)
+    approved = run(BUILD_FLOW, "FAILED", "approval", minutes=5, answer="approved")
+    assert cluster_status([built, approved]) == Status.BUILD_ERROR
+    assert failed_change([built, approved]) is None
+
+
+def test_a_destroy_that_failed_is_not_passed_over() -> None:
+    built = run(BUILD_FLOW, "COMPLETED", "provisioning", minutes=0)
+    assert cluster_status([built, run(DESTROY_FLOW, "FAILED", "destroy-plan", minutes=5)]) == Status.DESTROY_ERROR

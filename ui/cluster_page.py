@@ -17,7 +17,7 @@ from mchub.cluster.workspace import Workspace
 from mchub.errors import MCHubError
 from mchub.orchestration import runs
 from mchub.settings import get_settings
-from mchub.status import DESTROY_FLOW, RunView, Status, cluster_status
+from mchub.status import DESTROY_FLOW, RunView, Status, cluster_status, current_run, failed_change
 from ui.cluster_files import apply_progress, log_files, readable_log, workspace_of
 from ui.loading import loading
 from ui.page_errors import shown_errors
@@ -47,8 +47,8 @@ class ClusterView(BaseModel):
 
     @property
     def current(self) -> RunView | None:
-        """The run the status comes from: the newest whose plan was not rejected."""
-        return next((run for run in self.runs if not run.rejected), None)
+        """The run the status comes from (mchub.status.current_run)."""
+        return current_run(self.runs)
 
     @property
     def busy(self) -> bool:
@@ -121,6 +121,11 @@ def _live(hostname: str, drawn: Status, was_busy: bool) -> None:
     if newest is not None and newest.rejected:
         by = f": {newest.state_message}" if newest.state_message else ""
         st.info(f"The last plan was rejected{literal(by)}. Nothing was changed.", icon=":material/block:")
+    failed = failed_change(view.runs)
+    if failed is not None:
+        why = f": {failed.state_message}" if failed.state_message else ""
+        st.warning(f"The last change was not made ({literal(failed.describe())}{literal(why)}); the cluster is as it "
+                   "was.", icon=":material/undo:")
     run = view.current
     if run is None:
         if newest is None:  # else every run was a rejected plan, as said above

@@ -172,12 +172,16 @@ def _reject(args: argparse.Namespace) -> int:
 @_prefect_command
 def _status(args: argparse.Namespace) -> int:
     from mchub.orchestration import runs
-    from mchub.status import cluster_status
+    from mchub.status import cluster_status, failed_change
 
     with runs.connect() as client:
         history = runs.runs_of(args.hostname, client=client)
         status = cluster_status(history)
         print(f"{args.hostname}: {status}")
+        failed = failed_change(history)
+        if failed is not None:
+            why = f": {failed.state_message}" if failed.state_message else ""
+            print(f"  change not made (the cluster is as it was): {failed.describe()}{why}")
         if history:
             latest = history[0]
             print(f"  latest run: {latest.describe()}" + (f", phase {latest.phase_label}" if latest.phase_label else ""))
