@@ -25,6 +25,7 @@ from flows.cluster_lock import lock_name
 from flows.reports import ApplyReport
 from flows.run_labels import current_run
 from mchub.cluster import lifecycle
+from mchub.cluster.expiration import expired
 from mchub.cluster.workspace import ARCHIVE, open_existing
 from mchub.orchestration import runs, warm_engines
 from mchub.spec.model import ClusterSpec, default_spec_data, dump_spec, parse_spec
@@ -36,10 +37,13 @@ from mchub.status import (
     artifact_key,
     cluster_status,
     cluster_tag,
+    failed_change,
 )
 from mchub.terraform.progress import ApplyProgress
 from sandbox.catalog import QuotaSizes
 from tests.harness import LiveStack
+from tests.reliability_helpers import mchub
+from tests.test_lifecycle import state_locked, with_volume
 
 DOMAIN = "sandbox.mchub.dev"
 PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILvnN/o+Ku37TEhyolHdgfl4IfQfJwrnlXUB7/f1IHjH test@mchub"
@@ -283,6 +287,63 @@ def test_an_approval_that_never_comes_fails_the_run(live_stack: LiveStack) -> No
     assert "never resumed" in (done.state_message or "")
     assert cluster_status(runs.runs_of(spec.hostname)) == Status.PLAN_ERROR
     assert servers_of(live_stack, spec.hostname) == []
+
+
+def test_a_change_rejected_never_answered_or_failing_its_plan_leaves_the_cluster_as_it_was(
+    live_stack: LiveStack,
+) -> None:
+    in_a_month = date.today() + timedelta(days=30)
+    spec = cluster_spec(expiration_date=in_a_month.isoformat())
+    hostname = spec.hostname
+    assert build(spec).state_type == "COMPLETED"
+    ws = open_existing(live_stack.clusters_dir, hostname)
+    config = {name: (ws.root / name).read_bytes() for name in ("main.tf.json", "terraform.tfvars.json")}
+    change = with_volume(spec, "extra", expiration_date=(in_a_month + timedelta(days=60)).isoformat())
+
+    def as_it_was(ending: str) -> None:
+        history = runs.runs_of(hostname)
+        assert cluster_status(history) == Status.PROVISIONING_SUCCESS, ending
+        assert ws.spec() == spec, ending  # what the Modify form opens with (ui/modify.py)
+        # The cull reads the same spec (flows/cull.py): it still expires on the applied date.
+        culled_on = open_existing(live_stack.clusters_dir, hostname).spec()
+        assert expired(culled_on, today=in_a_month + timedelta(days=1)), ending
+        assert {name: (ws.root / name).read_bytes() for name in config} == config, ending
+        assert b"extra" not in config["terraform.tfvars.json"]
+
+    rejected = submit_build(change, new=False)
+    paused(rejected)
+    runs.reject(hostname, by="tester", comment="not this week")
+    assert ended(rejected).rejected
+    as_it_was("rejected")
+    assert failed_change(runs.runs_of(hostname)) is None  # a rejection is said on its own
+
+    never_answered = submit_build(change, new=False, env={"MCHUB_APPROVAL_TIMEOUT_SECONDS": "1"})
+    paused(never_answered)
+    assert ended(never_answered, timeout=30).state_type == "FAILED"
+    as_it_was("approval timed out")
+    shown = failed_change(runs.runs_of(hostname))
+    assert shown is not None and shown.id == never_answered and "never resumed" in (shown.state_message or "")
+
+    # Another change (the same one would get its plan, made and never applied, back at once),
+    # while another Terraform run holds the state: its plan fails.
+    with state_locked(ws):
+        failed_plan = submit_build(with_volume(change, "other"), new=False)
+        assert (ended(failed_plan).state_type, runs.read_run(failed_plan).phase) == ("FAILED", "plan")
+    as_it_was("plan failed")
+    shown = failed_change(runs.runs_of(hostname))
+    assert shown is not None and shown.id == failed_plan and "state lock" in (shown.state_message or "")
+    status = mchub("status", hostname)
+    assert status.code == 0 and status.out.startswith(f"{hostname}: provisioning_success\n")
+    assert f"change not made (the cluster is as it was): {shown.describe()}: " in status.out
+
+    # The volume that was never added is not kept: a change without it goes through, and the
+    # cluster's status and spec follow it.
+    later = with_nodes(spec, 2)
+    assert build(later, new=False).state_type == "COMPLETED"
+    assert cluster_status(runs.runs_of(hostname)) == Status.PROVISIONING_SUCCESS
+    assert failed_change(runs.runs_of(hostname)) is None
+    assert ws.spec() == later and ws.proposed_spec() is None
+    assert len(servers_of(live_stack, hostname)) == 4
 
 
 def test_services_not_up_in_time_end_in_provisioning_error_with_their_last_answers(
