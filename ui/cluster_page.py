@@ -124,8 +124,8 @@ def _live(hostname: str, drawn: Status, was_busy: bool) -> None:
     failed = failed_change(view.runs)
     if failed is not None:
         why = f": {failed.state_message}" if failed.state_message else ""
-        st.warning(f"The last change was not made ({literal(failed.describe())}{literal(why)}); the cluster is as it "
-                   "was.", icon=":material/undo:")
+        made = f"The last change was not made ({literal(failed.describe())}{literal(why)})"
+        st.warning(f"{made}; the cluster is as it was.", icon=":material/undo:")
     run = view.current
     if run is None:
         if newest is None:  # else every run was a rejected plan, as said above

@@ -7,7 +7,7 @@ can hold the guest password (spec, Terraform variables, plan files, plan JSON, c
 
     spec.yaml                    the spec the cluster was last applied with: what it is
     spec.proposed.yaml           a requested change, until an apply of its plan starts
-    main.tf.json                 rendered from spec.yaml; from the proposal only while it is planned and applied
+    main.tf.json                 rendered from spec.yaml (from the proposal while it is planned and applied)
     terraform.tfvars.json        the values main.tf.json's variables take (mchub.terraform.config)
     plans/<kind>-<time>.tfplan   the latest plan, and its `terraform show -json` (.json)
     plan.meta.json               the PlanRecord of that plan
@@ -144,11 +144,10 @@ class Workspace:
         if self.proposal_file.exists():
             os.replace(self.proposal_file, self.spec_file)
 
-    def write_config(self, spec: ClusterSpec, kind: CloudKind, sandbox_url: str = "") -> str:
-        """Write main.tf.json and its variables for `spec`; returns the configuration's hash."""
+    def write_config(self, spec: ClusterSpec, kind: CloudKind, sandbox_url: str = "") -> None:
+        """Write main.tf.json and its variables for `spec`."""
         self._check_hostname(spec)
         write_config(spec, kind, self.root, sandbox_url)
-        return self.config_hash()
 
     def _check_hostname(self, spec: ClusterSpec) -> None:
         if spec.hostname != self.hostname:
