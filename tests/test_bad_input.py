@@ -279,7 +279,9 @@ def existing(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ClusterSpe
     """A clusters folder holding one cluster, as a build leaves it before its apply."""
     clusters_dir = tmp_path_factory.mktemp("clusters")
     spec = cluster_spec()
-    create(clusters_dir, spec).write(spec, "sandbox", "http://127.0.0.1:9")
+    workspace = create(clusters_dir, spec)
+    workspace.propose(spec)
+    workspace.write_config(spec, "sandbox", "http://127.0.0.1:9")
     return clusters_dir, spec
 
 
