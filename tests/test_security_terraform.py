@@ -525,10 +525,23 @@ def run_process(run_id: UUID, program: bytes) -> int:
 def engine_of(folder: Path) -> int:
     """The run's engine (a warm fork, whose environment /proc does not show): the process that
     started Terraform (or the guard it runs Terraform under) in the cluster's folder."""
-    working = processes_in(folder)
-    parents = {int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]) for pid in working}
-    [engine] = parents - set(working)
-    return engine
+    deadline = time.monotonic() + 10
+    while True:
+        # Provisioners come and go while the apply runs: one may end between the two reads.
+        working = processes_in(folder)
+        parents = {parent for pid in working if (parent := _parent(pid)) is not None}
+        outside = parents - set(working)
+        if len(outside) == 1 or time.monotonic() > deadline:
+            [engine] = outside
+            return engine
+        time.sleep(0.1)
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return None  # ended meanwhile
 
 
 @pytest.mark.parametrize("victim", ["engine", "launcher", "worker"])
