@@ -8,6 +8,10 @@ approval never came) on a cluster an older run tells about, and that run is show
 the status as the change that was not made. Whoever answers a plan labels the run `mchub.answer` (approved or
 rejected), so a run resumed with an approval shows as building at once, while it goes
 through its finished steps again before it reaches the apply.
+
+A run a person cancelled (Prefect's Cancelled state, other than a rejection) leaves the
+cluster `cancelled` once it had started changing the cloud (its apply, or a destroy's); one
+cancelled before its apply changed nothing, and is passed over like a failed plan.
 """
 
 from collections.abc import Sequence
@@ -53,6 +57,7 @@ class Status(StrEnum):
     DESTROY_RUNNING = "destroy_running"
     DESTROY_ERROR = "destroy_error"
     DESTROYED = "destroyed"
+    CANCELLED = "cancelled"
     NOT_FOUND = "not_found"
 
 
@@ -88,16 +93,25 @@ class RunView(BaseModel):
         (and a run answered with a rejection is on its way there)."""
         if self.state_type == "PAUSED":
             return False
-        return self.answer == "rejected" or (self.state_type == "CANCELLED" and self.phase_label == "approval")
+        return self.answer == "rejected" or (
+            self.state_type == "CANCELLED" and self.phase_label == "approval" and self.answer != "approved"
+        )
+
+    @property
+    def cancelled(self) -> bool:
+        """Someone cancelled the run (a rejection also ends in Cancelled, but is not one)."""
+        return self.state_type == "CANCELLED" and not self.rejected
 
     @property
     def ended_before_apply(self) -> bool:
-        """A build-cluster run that ended without applying anything: its plan failed, or was
-        never answered (Prefect fails a run whose approval timed out). Like a rejected one, it
-        changed nothing."""
+        """A run that ended without applying anything: a build-cluster run whose plan failed,
+        or was never answered (Prefect fails a run whose approval timed out), or any run
+        cancelled before its apply. Like a rejected one, it changed nothing."""
+        if self.cancelled:
+            return self.phase in (None, *_BEFORE_APPLY)
         return (
             self.flow_name == BUILD_FLOW
-            and self.state_type in ("FAILED", "CRASHED", "CANCELLED")
+            and self.state_type in ("FAILED", "CRASHED")
             and self.phase in (None, "plan", "approval")
         )
 
@@ -201,8 +215,10 @@ def run_status(run: RunView) -> Status:
         return Status.AWAITING_APPROVAL
     if run.state_type == "COMPLETED":
         return Status.DESTROYED if run.flow_name == DESTROY_FLOW else Status.PROVISIONING_SUCCESS
+    if run.cancelled:
+        return Status.CANCELLED
     phase = _status_phase(run)
-    if run.state_type in ("FAILED", "CRASHED", "CANCELLED"):
+    if run.state_type in ("FAILED", "CRASHED"):
         return _ERROR[phase or "plan"]
     # SCHEDULED, PENDING, RUNNING, CANCELLING: the run is under way in its phase.
     return _RUNNING[phase] if phase else Status.CREATED

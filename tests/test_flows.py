@@ -19,7 +19,6 @@ from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from prefect.client.schemas.sorting import ArtifactSort
-from prefect.states import Cancelling
 
 from flows.cluster_lock import lock_name
 from flows.reports import ApplyReport
@@ -461,24 +460,52 @@ def test_cancelling_mid_apply_stops_terraform_cleanly_and_a_later_build_complete
     runs.approve(spec.hostname, by="tester")
     midway = wait_for(run_id, lambda run: bool(run.progress) and not run.progress.startswith("0/"))
     cancelled = time.monotonic()
-    with live_stack.client() as client:
-        client.set_flow_run_state(run_id, Cancelling(message="cancelled by the test"), force=True)
-    done = ended(run_id, timeout=60)
+    answer = mchub("cancel", spec.hostname)  # follows the run to its end
     print(f"\ncancel: run ended {time.monotonic() - cancelled:.1f} s after the cancel")
+    done = runs.read_run(run_id)
 
     assert midway.phase == "build"
+    assert answer.code == 0, answer.err
     assert (done.state_type, done.phase) == ("CANCELLED", "build")
-    assert cluster_status(runs.runs_of(spec.hostname)) == Status.BUILD_ERROR
+    assert cluster_status(runs.runs_of(spec.hostname)) == Status.CANCELLED
     workspace = open_existing(live_stack.clusters_dir, spec.hostname)
     assert terraform_processes_in(workspace.root) == []
     apply_log = (workspace.logs / "apply.log").read_text()
     assert '"stopped": "cancelled"' in apply_log and '"killed": false' in apply_log
     assert workspace.why_not_archived()  # what was created before the cancel is in the saved state
+    left = workspace.left_in_cloud()
+    assert left and all(item.split()[0] in ("instance", "volume", "floating") for item in left)
+    assert f"{spec.hostname}: cancelled" in answer.out and f"left in the cloud (from Terraform's state): {left[0]}" in answer.out
+    assert "left in the cloud" in mchub("status", spec.hostname).out
 
     sandbox_knobs(latency_seconds=0)
     again = build(spec, new=False)
     assert again.state_type == "COMPLETED", again.state_message
     assert len(servers_of(live_stack, spec.hostname)) == 3
+
+
+def test_a_cancel_while_the_plan_waits_ends_the_run_and_changes_nothing(live_stack: LiveStack) -> None:
+    new = cluster_spec()
+    waiting = paused(submit_build(new))
+    answer = mchub("cancel", new.hostname)
+    assert answer.code == 0, answer.err
+    assert f"{new.hostname}: cancelled" in answer.out and "nothing of it is left in the cloud" in answer.out
+    assert ended(waiting.id).cancelled
+    assert cluster_status(runs.runs_of(new.hostname)) == Status.CANCELLED
+
+    # A modification cancelled while its plan waits leaves the cluster up, the change beside it.
+    built = cluster_spec()
+    assert build(built).state_type == "COMPLETED"
+    change = paused(submit_build(with_nodes(built, 2), new=False))
+    assert mchub("cancel", built.hostname).code == 0
+    history = runs.runs_of(built.hostname)
+    assert cluster_status(history) == Status.PROVISIONING_SUCCESS
+    shown = failed_change(history)
+    assert shown is not None and shown.id == change.id and shown.cancelled
+    assert open_existing(live_stack.clusters_dir, built.hostname).spec().instances["node"].count == 1
+
+    refused = mchub("cancel", built.hostname)
+    assert refused.code == 1 and f"{built.hostname} has no run to cancel" in refused.err
 
 
 def test_a_busy_cluster_refuses_a_second_action_naming_the_run_that_holds_it(live_stack: LiveStack) -> None:

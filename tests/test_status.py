@@ -57,7 +57,9 @@ def run(flow: str, state: str, phase: str | None = None, minutes: int = 0, answe
         (BUILD_FLOW, "CRASHED", "plan", Status.PLAN_ERROR),
         (BUILD_FLOW, "FAILED", "build", Status.BUILD_ERROR),
         (BUILD_FLOW, "CRASHED", "build", Status.BUILD_ERROR),
-        (BUILD_FLOW, "CANCELLED", "build", Status.BUILD_ERROR),  # cancelled mid-apply
+        (BUILD_FLOW, "CANCELLED", "build", Status.CANCELLED),  # cancelled mid-apply
+        (BUILD_FLOW, "CANCELLED", "plan", Status.CANCELLED),  # cancelled before it (passed over when built)
+        (BUILD_FLOW, "CANCELLED", "provisioning", Status.CANCELLED),
         (BUILD_FLOW, "FAILED", "provisioning", Status.PROVISIONING_ERROR),
         (BUILD_FLOW, "CRASHED", "provisioning", Status.PROVISIONING_ERROR),
         (DESTROY_FLOW, "SCHEDULED", None, Status.DESTROY_RUNNING),
@@ -69,7 +71,8 @@ def run(flow: str, state: str, phase: str | None = None, minutes: int = 0, answe
         (DESTROY_FLOW, "FAILED", "destroy-plan", Status.DESTROY_ERROR),
         (DESTROY_FLOW, "FAILED", "approval", Status.DESTROY_ERROR),
         (DESTROY_FLOW, "CRASHED", "destroy", Status.DESTROY_ERROR),
-        (DESTROY_FLOW, "CANCELLED", "destroy", Status.DESTROY_ERROR),
+        (DESTROY_FLOW, "CANCELLED", "destroy", Status.CANCELLED),
+        (DESTROY_FLOW, "CANCELLED", "destroy-plan", Status.CANCELLED),
     ],
 )
 def test_latest_run_gives_the_status(flow: str, state: str, phase: str | None, status: Status) -> None:
@@ -234,3 +237,35 @@ def test_an_approved_change_that_failed_is_a_build_error() -> None:
 def test_a_destroy_that_failed_is_not_passed_over() -> None:
     built = run(BUILD_FLOW, "COMPLETED", "provisioning", minutes=0)
     assert cluster_status([built, run(DESTROY_FLOW, "FAILED", "destroy-plan", minutes=5)]) == Status.DESTROY_ERROR
+
+
+def test_a_cancelled_apply_leaves_the_cluster_cancelled_not_in_error() -> None:
+    built = run(BUILD_FLOW, "COMPLETED", "provisioning", minutes=0)
+    for cancelled in (
+        run(BUILD_FLOW, "CANCELLED", "build", minutes=5),
+        # Approved, then cancelled before the worker took it up again: a cancel, not a rejection.
+        run(BUILD_FLOW, "CANCELLED", "approval", minutes=5, answer="approved"),
+        run(DESTROY_FLOW, "CANCELLED", "destroy", minutes=5),
+    ):
+        assert cancelled.cancelled and not cancelled.rejected
+        assert cluster_status([built, cancelled]) == Status.CANCELLED
+        assert failed_change([built, cancelled]) is None
+
+
+@pytest.mark.parametrize("flow", [BUILD_FLOW, DESTROY_FLOW])
+def test_a_change_cancelled_while_its_plan_waits_leaves_the_cluster_as_it_was(flow: str) -> None:
+    built = run(BUILD_FLOW, "COMPLETED", "provisioning", minutes=0)
+    # A suspended run is labelled approval only once answered: cancelled, it is still in its plan phase.
+    cancelled = run(flow, "CANCELLED", "plan" if flow == BUILD_FLOW else "destroy-plan", minutes=5)
+    assert cancelled.cancelled and cancelled.ended_before_apply
+    assert cluster_status([built, cancelled]) == Status.PROVISIONING_SUCCESS
+    assert failed_change([built, cancelled]) is cancelled
+
+
+def test_a_new_cluster_cancelled_while_its_plan_waits_is_cancelled() -> None:
+    assert cluster_status([run(BUILD_FLOW, "CANCELLED", "plan")]) == Status.CANCELLED
+
+
+def test_a_rejection_is_not_a_cancel() -> None:
+    for rejected in (run(BUILD_FLOW, "CANCELLED", "approval"), run(BUILD_FLOW, "CANCELLED", "approval", answer="rejected")):
+        assert rejected.rejected and not rejected.cancelled

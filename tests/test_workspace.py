@@ -13,7 +13,7 @@ from pydantic import SecretStr
 
 from mchub.cloud.quota import Allocation
 from mchub.cluster import lifecycle
-from mchub.cluster.state import ClusterState
+from mchub.cluster.state import ClusterState, left_summary
 from mchub.cluster.workspace import ARCHIVE, Workspace, WorkspaceError, create
 from mchub.spec.model import SpecError, default_spec_data, parse_spec
 from mchub.terraform.runner import Terraform
@@ -179,3 +179,23 @@ def test_a_proposal_waits_beside_the_applied_spec_and_its_archive_keeps_no_passw
     archived = ws.archive()
     assert "proposal-guest-password" not in (archived / ws.proposal_file.name).read_text()
     assert "nb_users: 20" in (archived / ws.proposal_file.name).read_text()
+
+
+def test_what_a_cancelled_cluster_left_in_the_cloud_is_read_from_its_state(ws: Workspace) -> None:
+    assert ws.left_in_cloud() == []  # never applied: no state, nothing in the cloud
+    ws.state_file.write_text(json.dumps({"resources": [
+        {"mode": "managed", "type": "openstack_compute_instance_v2", "name": "instances",
+         "instances": [{"index_key": "mgmt1", "attributes": {"flavor_name": "p4-6gb"}}]},
+        {"mode": "managed", "type": "openstack_blockstorage_volume_v3", "name": "volumes",
+         "instances": [{"index_key": "nfs-home", "attributes": {"size": 100}}]},
+        {"mode": "managed", "type": "openstack_networking_secgroup_v2", "name": "external",
+         "instances": [{"attributes": {}}]},
+        {"mode": "data", "type": "openstack_images_image_v2", "name": "image", "instances": [{}]},
+    ]}))
+    assert ws.left_in_cloud() == ["instance mgmt1", "volume nfs-home"]
+    assert left_summary(ws.left_in_cloud()) == (
+        "left in the cloud (from Terraform's state): instance mgmt1, volume nfs-home"
+    )
+    ws.state_file.write_text('{"resources": [{"mode": "managed", "instan')
+    assert ws.left_in_cloud() is None
+    assert "unknown" in left_summary(None)

@@ -13,6 +13,7 @@ from datetime import UTC
 import streamlit as st
 from pydantic import BaseModel
 
+from mchub.cluster.state import left_summary
 from mchub.cluster.workspace import Workspace
 from mchub.errors import MCHubError
 from mchub.orchestration import runs
@@ -84,12 +85,17 @@ def cluster_page(hostname: str) -> None:
 
 
 def _header(view: ClusterView, ws: Workspace | None) -> None:
-    chip, modify, destroy = st.columns([6, 1, 1], vertical_alignment="center")
+    chip, cancel, modify, destroy = st.columns([5, 1, 1, 1], vertical_alignment="center")
     # Keyed: its container is marked st-key-cluster-status, for the browser tests.
     with chip, st.container(key="cluster-status"):
         status_chip(view.status)
     blocked = view.busy or ws is None
     why = "A run is acting on the cluster; wait for it to end." if view.busy else "The cluster has no folder."
+    with cancel:
+        # Shown only while a run acts on the cluster: the one thing there is then to do.
+        if view.busy and st.button("Cancel", icon=":material/stop_circle:", key="cancel",
+                                   help="Stops the run; Terraform saves what it made so far."):
+            _submit(lambda: runs.cancel(view.hostname, by=APPROVER))
     with modify:
         st.page_link(MODIFY_PAGE, label="Modify", icon=":material/edit:", query_params={"hostname": view.hostname},
                      disabled=blocked, help=why if blocked else "Change instances, volumes, keys, expiration")
@@ -143,6 +149,8 @@ def _live(hostname: str, drawn: Status, was_busy: bool) -> None:
         loading("Terraform is working out what to change…")
     elif status == Status.AWAITING_APPROVAL:
         _approval(view, run)
+    elif run.state_type == "CANCELLING":
+        loading("Cancelling: Terraform is stopping and saving its state…")
     elif status in (Status.BUILD_RUNNING, Status.DESTROY_RUNNING) and run.phase in ("build", "destroy"):
         _progress(run, ws)
     elif status == Status.DESTROY_RUNNING:
@@ -153,6 +161,8 @@ def _live(hostname: str, drawn: Status, was_busy: bool) -> None:
         _ready(ws)
     elif status in ERRORS:
         _failure(view, run, ws)
+    elif status == Status.CANCELLED:
+        _cancelled(view, run, ws)
     elif status == Status.DESTROYED:
         st.info(literal(run.state_message or "The cluster is destroyed."), icon=":material/delete:")
 
@@ -231,9 +241,23 @@ def _ready(ws: Workspace | None) -> None:
 def _failure(view: ClusterView, run: RunView, ws: Workspace | None) -> None:
     st.error(f"**{literal(run.describe())} failed.**\n\n{literal(run.state_message or 'No reason was given.')}",
              icon=":material/error:")
+    if ws is not None and not view.busy:
+        st.caption("Fix the cause (the Terraform logs below tell more), then try again or modify the cluster.")
+    _retry(view, run, ws)
+
+
+def _cancelled(view: ClusterView, run: RunView, ws: Workspace | None) -> None:
+    left = left_summary(ws.left_in_cloud() if ws is not None else [])
+    with st.container(key="cancelled"):
+        st.warning(f"**{literal(run.describe())} was cancelled** ({literal(run.state_message or 'no reason given')}) "
+                   f"during its {literal(run.phase or 'start')}; {literal(left)}.", icon=":material/cancel:")
+    _retry(view, run, ws)
+
+
+def _retry(view: ClusterView, run: RunView, ws: Workspace | None) -> None:
+    """What to do after a run that did not finish: try it again."""
     if ws is None or view.busy:
         return
-    st.caption("Fix the cause (the Terraform logs below tell more), then try again or modify the cluster.")
     if run.flow_name == DESTROY_FLOW:
         if st.button("Try destroying again", icon=":material/refresh:", key=f"retry-{run.id}"):
             _submit(lambda: runs.submit_destroy(view.hostname))

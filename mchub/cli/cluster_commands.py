@@ -1,5 +1,5 @@
 """The commands that act on clusters through Prefect's deployments: create, approve, reject,
-status, list, destroy, logs; and deploy / reconcile, which `mchub up` runs at start-up.
+cancel, status, list, destroy, logs; and deploy / reconcile, which `mchub up` runs at start-up.
 
 `create` and `destroy` follow their run in the terminal until it ends, showing each change
 of status and the plan to approve; the exit code is 0 only when the cluster is up
@@ -45,6 +45,13 @@ def add_cluster_commands(commands: "argparse._SubParsersAction[argparse.Argument
         answer.add_argument("--comment", default="", help="recorded with the answer")
         answer.add_argument("--by", default=getpass.getuser(), help="who answers (default: your user name)")
         answer.set_defaults(run=run)
+
+    cancel = commands.add_parser(
+        "cancel", help="cancel the run acting on a cluster; Terraform stops and saves its state"
+    )
+    _host_argument(cancel)
+    cancel.add_argument("--no-wait", action="store_true", help="return once the cancel is asked for")
+    cancel.set_defaults(run=_cancel)
 
     status = commands.add_parser("status", help="a cluster's status and its latest run")
     _host_argument(status)
@@ -170,6 +177,40 @@ def _reject(args: argparse.Namespace) -> int:
 
 
 @_prefect_command
+def _cancel(args: argparse.Namespace) -> int:
+    from mchub.orchestration import runs
+    from mchub.status import cluster_status
+
+    with runs.connect() as client:
+        run = runs.cancel(args.hostname, by=getpass.getuser(), client=client)
+        print(f"{args.hostname}: cancelling {run.describe()}")
+        if args.no_wait:
+            return 0
+        ended = runs.wait(run.id, poll_seconds=0.5, client=client)
+        status = cluster_status(runs.runs_of(args.hostname, client=client))
+    print(f"{args.hostname}: {status}")
+    _print_left_in_cloud(args.hostname, status)
+    if not ended.cancelled:
+        print(f"mchub: {args.hostname}: the run ended before the cancel reached it: {ended.describe()}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _print_left_in_cloud(hostname: str, status: Status) -> None:
+    """For a cancelled cluster, what its state says it still holds."""
+    from mchub.cluster.state import left_summary
+    from mchub.cluster.workspace import open_existing
+
+    if status != Status.CANCELLED:
+        return
+    try:
+        workspace = open_existing(get_settings().clusters_dir, hostname)
+    except WorkspaceError:
+        return
+    print(f"  {left_summary(workspace.left_in_cloud())}")
+
+
+@_prefect_command
 def _status(args: argparse.Namespace) -> int:
     from mchub.orchestration import runs
     from mchub.status import cluster_status, failed_change
@@ -190,6 +231,7 @@ def _status(args: argparse.Namespace) -> int:
                     print(f"  {heading}: {text}")
             if latest.state_type == "PAUSED":
                 print(runs.plan_markdown(latest, client=client) or "  (the run has published no plan)")
+        _print_left_in_cloud(args.hostname, status)
     return 1 if status == Status.NOT_FOUND else 0
 
 

@@ -16,7 +16,7 @@ from mchub.cloud.quota import Allocation
 from mchub.cloud.resources import Flavor
 from mchub.errors import MCHubError
 from mchub.spec.model import ClusterSpec
-from mchub.terraform.plan import describe_resource
+from mchub.terraform.plan import Kind, describe_resource, label
 from mchub.terraform.runner import Terraform, TerraformOutput
 
 REVEAL_SECRETS = "reveal_secrets"
@@ -97,7 +97,7 @@ def read_cluster_state(tf: Terraform, spec: ClusterSpec, flavors: Mapping[str, F
 class _CloudObject(BaseModel):
     """One cloud object of the state, as a person and the quota know it."""
 
-    kind: str
+    kind: Kind
     name: str
     flavor: str = ""
     size_gb: int = 0
@@ -127,6 +127,21 @@ def _state_resources(state: Mapping[str, Any]) -> list[_CloudObject]:
                 )
             )
     return held
+
+
+def cloud_objects(state: Mapping[str, Any]) -> list[str]:
+    """What a Terraform state holds in the cloud, as a person knows it ("instance mgmt1",
+    "volume nfs-home"): what a cancelled or failed run left there."""
+    return [label(obj.kind, obj.name) for obj in _state_resources(state)]
+
+
+def left_summary(objects: list[str] | None) -> str:
+    """One line on what a cluster's state holds, for a cancelled or failed cluster."""
+    if objects is None:
+        return "what it holds in the cloud is unknown: Terraform's state cannot be read"
+    if not objects:
+        return "nothing of it is left in the cloud"
+    return f"left in the cloud (from Terraform's state): {', '.join(objects)}"
 
 
 def _held(resources: list[_CloudObject], flavors: Mapping[str, Flavor]) -> Allocation:

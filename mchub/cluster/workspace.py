@@ -32,7 +32,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from mchub.cluster.secret_scrub import remove_secrets
-from mchub.cluster.state import REVEAL_SECRETS, ClusterState
+from mchub.cluster.state import REVEAL_SECRETS, ClusterState, cloud_objects
 from mchub.errors import MCHubError
 from mchub.private_file import write_private
 from mchub.spec.hostname import HostnameError, checked_hostname, hostname_problem
@@ -270,6 +270,15 @@ class Workspace:
         if not self.cluster_state_file.exists():
             return None
         return ClusterState.model_validate_json(self.cluster_state_file.read_text())
+
+    def left_in_cloud(self) -> list[str] | None:
+        """What Terraform's state says the cluster holds in the cloud ("instance mgmt1", …);
+        None when the state cannot be read (`state_problem` says why)."""
+        if self.state_problem() is not None:
+            return None
+        if not self.state_file.exists():
+            return []
+        return cloud_objects(json.loads(self.state_file.read_text()))
 
     # --- an apply that did not end: its state may miss what it made ---
 

@@ -34,6 +34,7 @@ from prefect.client.schemas.objects import FlowRun, Log
 from prefect.client.schemas.responses import SetStateStatus
 from prefect.client.schemas.sorting import ArtifactSort, FlowRunSort, LogSort
 from prefect.exceptions import ObjectNotFound
+from prefect.states import Cancelled, Cancelling
 
 from mchub.cluster import lifecycle
 from mchub.errors import MCHubError
@@ -89,6 +90,10 @@ class ClusterBusy(RunsError):
 
 class NotAwaitingApproval(RunsError):
     """An approval or rejection for a cluster that has no plan waiting for one."""
+
+
+class NothingToCancel(RunsError):
+    """A cancel for a cluster that no run is acting on."""
 
 
 def connect(api_url: str | None = None, httpx_settings: dict[str, Any] | None = None) -> SyncPrefectClient:
@@ -323,6 +328,24 @@ def reject(hostname: str, by: str, comment: str = "", *, client: SyncPrefectClie
     return _answer(hostname, approve=False, by=by, comment=comment, client=client)
 
 
+def cancel(hostname: str, by: str, *, client: SyncPrefectClient | None = None) -> RunView:
+    """Cancel the run acting on `hostname`; returns that run. A run holding no process (waiting
+    for approval, or not started) ends cancelled at once. A working run is asked to stop: its
+    worker ends its engine, which interrupts Terraform as Ctrl-C does (Terraform saves its state)
+    before it ends; `wait` follows it to its end."""
+    with session(client) as c:
+        history = runs_of(hostname, client=c)
+        if not history or not history[0].busy:
+            now = f"its latest run is {history[0].describe()}" if history else "it has no runs"
+            raise NothingToCancel(f"{hostname} has no run to cancel: {now}")
+        acting = history[0]
+        message = f"cancelled by {by or 'an unnamed person'}"
+        # A suspended or scheduled run has no process to stop: nothing would act on Cancelling.
+        idle = acting.state_type in ("PAUSED", "SCHEDULED")
+        c.set_flow_run_state(acting.id, Cancelled(message=message) if idle else Cancelling(message=message), force=True)
+    return acting
+
+
 def refuse_if_busy(runs: list[RunView], hostname: str) -> None:
     """ClusterBusy naming the run that holds `hostname`, when its newest run is unfinished."""
     if runs and runs[0].busy:
@@ -330,7 +353,7 @@ def refuse_if_busy(runs: list[RunView], hostname: str) -> None:
         what_to_do = (
             f"approve or reject its plan (`mchub approve {hostname}` / `mchub reject {hostname}`)"
             if holder.state_type == "PAUSED"
-            else "wait for it to finish, or cancel it in Prefect's dashboard"
+            else f"wait for it to finish, or cancel it (`mchub cancel {hostname}`)"
         )
         raise ClusterBusy(f"{hostname} is busy: {holder.describe()} is acting on it; {what_to_do}, then try again")
 
