@@ -124,8 +124,29 @@ class Settings(BaseSettings):
         "(the clusters list: every 5 × this).",
     )
     cluster_lifetime_days: int = Field(
-        default=14, description="Expiration date the create-cluster form proposes, in days from today."
+        default=14,
+        ge=1,
+        description="Expiration date the create-cluster form proposes, in days from today; also how "
+        "far the cluster page's Extend proposes to push an expiration date.",
     )
+    max_lifetime_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="Longest a cluster may live, in days from its creation: a later expiration date, "
+        "or none, is refused (create, modify, extend). Unset: no maximum.",
+    )
+    expiry_reminder_hours: list[float] = Field(
+        default=[168.0, 24.0, 1.0],
+        description="When reminders go out before a cluster expires, in hours before (JSON list); "
+        "the cull never destroys a cluster before the last one went out. []: no reminders.",
+    )
+
+    @field_validator("expiry_reminder_hours")
+    @classmethod
+    def _positive_leads(cls, leads: list[float]) -> list[float]:
+        if any(lead <= 0 for lead in leads):
+            raise ValueError("each reminder is a number of hours before the expiry, above 0, e.g. [168, 24, 1]")
+        return sorted(set(leads), reverse=True)
 
     @field_validator("prefect_auth_string")
     @classmethod

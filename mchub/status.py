@@ -26,6 +26,7 @@ PHASE_LABEL = "mchub.phase"
 HOSTNAME_LABEL = "mchub.hostname"
 PROGRESS_LABEL = "mchub.progress"
 ANSWER_LABEL = "mchub.answer"
+CANCEL_LABEL = "mchub.cancelled-by"
 CLUSTER_TAG_PREFIX = "cluster:"
 
 BUILD_FLOW = "build-cluster"
@@ -75,6 +76,9 @@ class RunView(BaseModel):
     progress: str | None = None
     answer: str | None = None
     """How its plan was answered (the `mchub.answer` label), None before an answer."""
+    cancelled_by: str | None = None
+    """Who asked for it to be cancelled (the `mchub.cancelled-by` label): Prefect writes its own
+    message on a run it cancels."""
     created: datetime
     hostname: str
 
@@ -125,6 +129,13 @@ class RunView(BaseModel):
         if self.answer == "approved" and self.phase_label in _BEFORE_APPLY:
             return "destroy" if self.flow_name == DESTROY_FLOW else "build"
         return self.phase_label
+
+    @property
+    def reason(self) -> str | None:
+        """Why the run ended as it did, as a person says it: who cancelled it, else its state's message."""
+        if self.cancelled and self.cancelled_by:
+            return f"cancelled by {self.cancelled_by}"
+        return self.state_message
 
     def describe(self) -> str:
         """"build-cluster run 'brave-otter' (Running)", for messages naming the run."""

@@ -4,17 +4,19 @@ the same client the CLI uses (mchub.orchestration.runs) and looks at what a user
 status, its plan and progress, its folder, its cloud objects, its services.
 """
 
+import json
 import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
 import httpx
 import pytest
+import yaml
 from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
@@ -534,19 +536,63 @@ def expire(hostname: str, clusters_dir: Path) -> None:
     dump_spec(workspace.spec().model_copy(update={"expiration_date": yesterday}), workspace.spec_file)
 
 
-def test_the_cull_destroys_expired_clusters_and_leaves_busy_ones(live_stack: LiveStack) -> None:
+def run_cull(stack: LiveStack) -> RunView:
+    with stack.client() as client:
+        deployment = client.read_deployment_by_name("cull-expired-clusters/cull-expired-clusters")
+        cull = client.create_flow_run_from_deployment(deployment.id).id
+    culled = ended(cull)
+    assert culled.state_type == "COMPLETED", culled.state_message
+    return culled
+
+
+def reminder_events(stack: LiveStack, hostname: str, count: int, timeout: float = 20.0) -> list[dict[str, Any]]:
+    """The `mchub.cluster.expiry-reminder` events Prefect's server holds for `hostname`, once
+    there are `count` (events reach the server a moment after the run that emits them)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = httpx.post(
+            f"{stack.api_url}/events/filter",
+            json={"filter": {"event": {"name": ["mchub.cluster.expiry-reminder"]},
+                             "resource": {"id": [f"mchub.cluster.{hostname}"]}}, "limit": 50},
+            auth=stack.http_auth(),
+        )
+        answer.raise_for_status()
+        found = answer.json()["events"]
+        if len(found) >= count or time.monotonic() > deadline:
+            return found
+        time.sleep(0.5)
+
+
+def reminded_long_ago(hostname: str, clusters_dir: Path) -> None:
+    """Date the reminders that went out two hours back, as if the cull had run then."""
+    path = open_existing(clusters_dir, hostname).reminders_file
+    record = json.loads(path.read_text())
+    record["sent"] = {lead: (datetime.fromisoformat(when) - timedelta(hours=2)).isoformat()
+                      for lead, when in record["sent"].items()}
+    path.write_text(json.dumps(record))
+
+
+def test_the_cull_warns_first_then_destroys_expired_clusters_and_leaves_busy_ones(live_stack: LiveStack) -> None:
     expired, busy = cluster_spec(), cluster_spec()
     assert build(expired).state_type == "COMPLETED"
     waiting = paused(submit_build(busy))
     expire(expired.hostname, live_stack.clusters_dir)
     expire(busy.hostname, live_stack.clusters_dir)
 
-    with live_stack.client() as client:
-        deployment = client.read_deployment_by_name("cull-expired-clusters/cull-expired-clusters")
-        cull = client.create_flow_run_from_deployment(deployment.id).id
-    culled = ended(cull)
+    # Expired but never warned: the last reminder goes out, and nothing is destroyed yet.
+    warned = run_cull(live_stack)
+    assert (warned.state_message or "").startswith("0 expired cluster(s) being destroyed")
+    [event] = reminder_events(live_stack, expired.hostname, 1)
+    assert event["payload"]["lead_hours"] == 1.0
+    assert f"{expired.hostname} expires at" in event["payload"]["message"]
+    assert cluster_status(runs.runs_of(expired.hostname)) == Status.PROVISIONING_SUCCESS
+    # Each reminder goes out once.
+    run_cull(live_stack)
+    assert len(reminder_events(live_stack, expired.hostname, 2, timeout=5)) == 1
 
-    assert culled.state_type == "COMPLETED", culled.state_message
+    reminded_long_ago(expired.hostname, live_stack.clusters_dir)
+    reminded_long_ago(busy.hostname, live_stack.clusters_dir)
+    culled = run_cull(live_stack)
     # Only the expired cluster: those of the other tests here have no expiration date.
     assert (culled.state_message or "").startswith(f"1 expired cluster(s) being destroyed: {expired.hostname};")
     assert f"busy, left for the next cull: {busy.hostname}" in (culled.state_message or "")
@@ -558,6 +604,45 @@ def test_the_cull_destroys_expired_clusters_and_leaves_busy_ones(live_stack: Liv
     assert cluster_status(runs.runs_of(busy.hostname)) == Status.AWAITING_APPROVAL
     runs.reject(busy.hostname, by="tester")
     ended(waiting.id)
+
+
+def test_modify_and_extend_from_the_command_line(live_stack: LiveStack, tmp_path: Path) -> None:
+    spec = cluster_spec(expiration_date=date.today() + timedelta(days=3))
+    assert build(spec).state_type == "COMPLETED"
+    workspace = open_existing(live_stack.clusters_dir, spec.hostname)
+    config_before = workspace.main_tf.read_bytes()
+    runs_before = len(runs.runs_of(spec.hostname))
+
+    later = date.today() + timedelta(days=20)
+    extended = mchub("extend", spec.hostname, "--until", later.isoformat())
+    assert extended.code == 0, extended.err
+    assert "no Terraform run was needed" in extended.out
+    assert workspace.spec().expiration_date == later
+    assert workspace.main_tf.read_bytes() == config_before and len(runs.runs_of(spec.hostname)) == runs_before
+    past = mchub("extend", spec.hostname, "--until", date.today().isoformat())
+    assert past.code == 1 and f"--until: {date.today().isoformat()} is not in the future" in past.err
+    assert "is not a date: give it as YYYY-MM-DD" in mchub("extend", spec.hostname, "--until", "31/01/2027").err
+
+    # The same path as the Modify form: plan, approval, apply; a spec file need not repeat the password.
+    changed = with_nodes(spec, 2).to_data(include_secrets=True)
+    changed["guest_passwd"] = ""
+    changed["expiration_date"] = later.isoformat()
+    spec_file = tmp_path / "changed.yaml"
+    spec_file.write_text(yaml.safe_dump(changed))
+    submitted = mchub("modify", spec.hostname, str(spec_file), "--no-wait")
+    assert submitted.code == 0, submitted.err
+    change = paused(runs.runs_of(spec.hostname)[0].id)
+    busy = mchub("extend", spec.hostname, "--until", (later + timedelta(days=1)).isoformat())
+    assert busy.code == 1 and f"{spec.hostname} is busy: {change.describe()}" in busy.err
+    runs.approve(spec.hostname, by="tester")
+    assert ended(change.id).state_type == "COMPLETED"
+    assert len(servers_of(live_stack, spec.hostname)) == 4
+    assert workspace.spec().guest_passwd.get_secret_value() == GUEST_PASSWORD
+
+    renamed = dict(changed, cluster_name="someone-else")
+    spec_file.write_text(yaml.safe_dump(renamed))
+    refused = mchub("modify", spec.hostname, str(spec_file))
+    assert refused.code == 1 and f"it describes someone-else.{DOMAIN}, not {spec.hostname}" in refused.err
 
 
 def test_nothing_prefect_stored_holds_a_secret(live_stack: LiveStack) -> None:

@@ -248,6 +248,7 @@ def test_a_cancelled_apply_leaves_the_cluster_cancelled_not_in_error() -> None:
         run(DESTROY_FLOW, "CANCELLED", "destroy", minutes=5),
     ):
         assert cancelled.cancelled and not cancelled.rejected
+        assert cancelled.model_copy(update={"cancelled_by": "ana"}).reason == "cancelled by ana"
         assert cluster_status([built, cancelled]) == Status.CANCELLED
         assert failed_change([built, cancelled]) is None
 

@@ -51,7 +51,8 @@ def snap(page: Page, folder: Path, name: str) -> None:
 
 def open_form(page: Page, product: LiveStack) -> None:
     page.goto(f"{product.ui_url}/create-cluster")
-    expect(page.get_by_role("heading", name="Create a cluster")).to_be_visible()
+    # The first page a fresh product draws takes a while on a busy machine.
+    expect(page.get_by_role("heading", name="Create a cluster")).to_be_visible(timeout=STEP_TIMEOUT_MS)
     expect(page.get_by_text("Quotas", exact=True)).to_be_visible()
     expect(page.get_by_role("textbox", name="Cluster name")).not_to_have_value("")  # a pet name
 
@@ -181,3 +182,28 @@ def test_a_bad_ssh_key_is_refused_beside_the_field(page: Page, product: LiveStac
     expect(page.get_by_text("Nothing was submitted")).to_be_visible()
     snap(page, shots, "12-bad-ssh-key")
     assert not list(product.clusters_dir.glob(f"{cluster_name(page)}*"))
+
+
+def test_cancel_stops_a_build_and_the_page_says_what_is_left_in_the_cloud(
+    page: Page, product: LiveStack, shots: Path
+) -> None:
+    open_form(page, product)
+    fill(page.get_by_role("textbox", name="SSH public keys, one per line"), PUBLIC_KEY)
+    page.get_by_role("button", name="Apply").click()
+    page.wait_for_url(re.compile(r"/cluster\?hostname="))
+    expect(page.get_by_role("button", name="OK")).to_be_visible(timeout=STEP_TIMEOUT_MS)
+    product.sandbox.set_knobs(latency_seconds=1.0)  # an apply long enough to be cancelled halfway
+    try:
+        page.get_by_role("button", name="OK").click()
+        wait_for_status(page, "build_running")
+        expect(page.get_by_text(re.compile(r"\b[1-9]\d*/\d+ resources")).first).to_be_visible(timeout=STEP_TIMEOUT_MS)
+        page.get_by_role("button", name="Cancel").click()
+        wait_for_status(page, "cancelled")
+    finally:
+        product.sandbox.set_knobs(latency_seconds=0)
+    cancelled = page.locator(".st-key-cancelled")
+    expect(cancelled).to_contain_text("was cancelled by MC Hub web page during its build")
+    expect(cancelled).to_contain_text(re.compile(r"left in the cloud \(from Terraform's state\): (volume|instance)"))
+    expect(page.get_by_role("button", name="Cancel")).to_have_count(0)  # nothing acts on it any more
+    expect(page.get_by_role("button", name="Try again")).to_be_visible()
+    snap(page, shots, "13-cancelled")

@@ -5,14 +5,16 @@ Chromium; these are quicker and reach the states a browser journey does not.
 """
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from prefect.states import Scheduled
 from streamlit.testing.v1 import AppTest
 
+from mchub.cluster.workspace import open_existing
 from mchub.orchestration import runs
+from mchub.settings import get_settings
 from mchub.status import BUILD_FLOW, HOSTNAME_LABEL, PHASE_LABEL, Status, cluster_status, cluster_tag
 from tests.harness import LiveStack
 from tests.test_flows import (
@@ -150,3 +152,25 @@ def test_a_cluster_page_for_an_unknown_hostname_says_so() -> None:
     app = page("cluster.py", hostname="nothing-here.sandbox.mchub.dev")
     assert not app.exception
     assert "There is no cluster named" in texts(app)
+
+
+def test_cancel_on_a_plan_waiting_for_approval_and_extend_on_the_cancelled_cluster() -> None:
+    spec = cluster_spec(expiration_date=date.today() + timedelta(days=3))
+    run = paused(submit_build(spec))
+    app = page("cluster.py", hostname=spec.hostname)
+    button(app, "Cancel")().run()
+    assert ended(run.id).cancelled
+    assert cluster_status(runs.runs_of(spec.hostname)) == Status.CANCELLED
+
+    app = page("cluster.py", hostname=spec.hostname)
+    shown = texts(app)
+    assert "cancelled" in shown and "was cancelled by MC Hub web page" in shown
+    assert "nothing of it is left in the cloud" in shown
+    assert not [b for b in app.button if b.label == "Cancel"]  # nothing acts on it any more
+    assert f"Expires at the end of **{spec.expiration_date}** (UTC)" in shown
+    proposed = spec.expiration_date + timedelta(days=get_settings().cluster_lifetime_days)
+    assert app.date_input(key=f"extend-until-{spec.hostname}").value == proposed
+    button(app, "Extend")().run()
+    assert not app.exception
+    assert open_existing(get_settings().clusters_dir, spec.hostname).spec().expiration_date == proposed
+    assert f"Expires at the end of **{proposed}** (UTC)" in texts(page("cluster.py", hostname=spec.hostname))

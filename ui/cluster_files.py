@@ -21,14 +21,6 @@ def workspace_of(hostname: str) -> Workspace | None:
     return Workspace(root) if root.is_dir() else None
 
 
-def created_at(ws: Workspace) -> datetime:
-    """When the cluster was created: when its first `terraform init` log was written (logs
-    are never rewritten, only renamed), else when the folder changed last."""
-    first_inits = sorted(path.stat().st_mtime for path in ws.logs.glob("init*.log"))
-    stamp = first_inits[0] if first_inits else ws.root.stat().st_mtime
-    return datetime.fromtimestamp(stamp, UTC)
-
-
 def apply_progress(ws: Workspace, step: str, since: datetime) -> ApplyProgress | None:
     """The progress of the apply logged in `<step>.log` ("apply", or "destroy"), replayed from
     its messages; None when that log is older than `since` (the apply has not started yet)."""

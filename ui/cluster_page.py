@@ -1,6 +1,7 @@
 """A cluster's page: its status and the steps of its run, updating by itself; the plan to
 approve or reject; per-resource progress while building; each probe's last answer while
-provisioning; the connection details once it is up; its Terraform logs; modify and destroy.
+provisioning; the connection details once it is up; its expiry and reminders, with Extend;
+its Terraform logs; cancel, modify and destroy.
 
 The status comes from the cluster's runs (mchub.orchestration.runs), the rest from its folder. The
 part that changes is a fragment re-run every few seconds; when the status changes the
@@ -20,6 +21,7 @@ from mchub.orchestration import runs
 from mchub.settings import get_settings
 from mchub.status import DESTROY_FLOW, RunView, Status, cluster_status, current_run, failed_change
 from ui.cluster_files import apply_progress, log_files, readable_log, workspace_of
+from ui.expiry_section import expiry_section
 from ui.loading import loading
 from ui.page_errors import shown_errors
 from ui.phases import phase_steps
@@ -81,6 +83,7 @@ def cluster_page(hostname: str) -> None:
     run_every = interval if view.status in MOVING else interval * QUIET_REFRESH_FACTOR
     st.fragment(_live, run_every=run_every)(hostname, view.status, view.busy)
     if ws is not None:
+        expiry_section(ws, view.busy)
         _details(ws, view)
 
 
@@ -129,7 +132,7 @@ def _live(hostname: str, drawn: Status, was_busy: bool) -> None:
         st.info(f"The last plan was rejected{literal(by)}. Nothing was changed.", icon=":material/block:")
     failed = failed_change(view.runs)
     if failed is not None:
-        why = f": {failed.state_message}" if failed.state_message else ""
+        why = f": {failed.reason}" if failed.reason else ""
         made = f"The last change was not made ({literal(failed.describe())}{literal(why)})"
         st.warning(f"{made}; the cluster is as it was.", icon=":material/undo:")
     run = view.current
@@ -249,8 +252,9 @@ def _failure(view: ClusterView, run: RunView, ws: Workspace | None) -> None:
 def _cancelled(view: ClusterView, run: RunView, ws: Workspace | None) -> None:
     left = left_summary(ws.left_in_cloud() if ws is not None else [])
     with st.container(key="cancelled"):
-        st.warning(f"**{literal(run.describe())} was cancelled** ({literal(run.state_message or 'no reason given')}) "
-                   f"during its {literal(run.phase or 'start')}; {literal(left)}.", icon=":material/cancel:")
+        by = f" by {run.cancelled_by}" if run.cancelled_by else ""
+        st.warning(f"**{literal(run.describe())} was cancelled{literal(by)}** during its "
+                   f"{literal(run.phase or 'start')}; {literal(left)}.", icon=":material/cancel:")
     _retry(view, run, ws)
 
 

@@ -15,7 +15,7 @@ from mchub.orchestration import runs
 from mchub.settings import get_settings
 from mchub.spec.model import SpecError
 from mchub.status import Status
-from ui.cluster_files import created_at, workspace_of
+from ui.cluster_files import workspace_of
 from ui.page_errors import shown_errors
 from ui.status_chip import MOVING, status_chip
 from ui.text import literal
@@ -56,7 +56,7 @@ def cluster_rows(statuses: dict[str, Status] | None, hostnames: list[str]) -> li
             ClusterRow(
                 hostname=hostname,
                 status=known.get(hostname, Status.NOT_FOUND) if statuses is not None else None,
-                created=created_at(ws) if ws is not None else None,
+                created=ws.created_at() if ws is not None else None,
                 expiration=expiration,
                 has_folder=ws is not None,
             )

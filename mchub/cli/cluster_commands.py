@@ -1,7 +1,8 @@
-"""The commands that act on clusters through Prefect's deployments: create, approve, reject,
-cancel, status, list, destroy, logs; and deploy / reconcile, which `mchub up` runs at start-up.
+"""The commands that act on clusters through Prefect's deployments: create, modify, approve,
+reject, cancel, extend, status, list, destroy, logs; and deploy / reconcile, which `mchub up`
+runs at start-up.
 
-`create` and `destroy` follow their run in the terminal until it ends, showing each change
+`create`, `modify` and `destroy` follow their run in the terminal until it ends, showing each change
 of status and the plan to approve; the exit code is 0 only when the cluster is up
 (provisioning_success) or gone (destroyed).
 """
@@ -13,12 +14,12 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-from mchub.cli.spec_file import checked_spec
+from mchub.cli.spec_file import SpecProblemsError, checked_spec
 from mchub.cluster.workspace import WorkspaceError, folder_of
 from mchub.orchestration.stack import worker_name
 from mchub.settings import get_settings
@@ -35,6 +36,22 @@ def add_cluster_commands(commands: "argparse._SubParsersAction[argparse.Argument
     create.add_argument("spec", type=Path, help="cluster spec in YAML, e.g. examples/cluster.yaml")
     _follow_options(create)
     create.set_defaults(run=_refusing_approve_without_wait(create, _create))
+
+    modify = commands.add_parser(
+        "modify", help="change a cluster to match a spec file, through its plan and approval (as the Modify form)"
+    )
+    _host_argument(modify)
+    modify.add_argument("spec", type=Path, help="the cluster's new spec in YAML (an empty guest_passwd keeps its own)")
+    _follow_options(modify)
+    modify.set_defaults(run=_refusing_approve_without_wait(modify, _modify))
+
+    extend = commands.add_parser("extend", help="move a cluster's expiration date; nothing else changes, no Terraform run")
+    _host_argument(extend)
+    extend.add_argument(
+        "--until", required=True, type=_day, metavar="DATE",
+        help="the new expiration date, YYYY-MM-DD: the cluster lives through that day (UTC)",
+    )
+    extend.set_defaults(run=_extend)
 
     for verb, run, help_text in (
         ("approve", _approve, "approve the plan a cluster's run waits for"),
@@ -98,6 +115,13 @@ def _hostname(text: str) -> str:
     return text
 
 
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date: give it as YYYY-MM-DD, e.g. 2027-01-31") from None
+
+
 def _follow_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--approve", action="store_true", help="approve the plan without waiting for someone to")
     parser.add_argument(
@@ -147,6 +171,35 @@ def _create(args: argparse.Namespace) -> int:
     with runs.connect() as client:
         run_id = runs.submit_spec(spec, new=True, client=client)
         return _submitted(client, run_id, spec.hostname, args, Status.PROVISIONING_SUCCESS)
+
+
+@_prefect_command
+def _modify(args: argparse.Namespace) -> int:
+    from mchub.cluster.lifecycle import as_modification
+    from mchub.cluster.workspace import open_existing
+    from mchub.orchestration import runs
+
+    workspace = open_existing(get_settings().clusters_dir, args.hostname)
+    state = workspace.cluster_state()
+    spec = checked_spec(args.spec, held=state.held if state is not None else None)
+    if spec.hostname != args.hostname:
+        raise SpecProblemsError(
+            f"{args.spec} cannot be used:\ncluster_name/domain: it describes {spec.hostname}, not {args.hostname}; "
+            "give the cluster's own cluster_name and domain (a cluster cannot be renamed)"
+        )
+    spec = as_modification(workspace.spec(), spec)
+    with runs.connect() as client:
+        run_id = runs.submit_spec(spec, new=False, client=client)
+        return _submitted(client, run_id, args.hostname, args, Status.PROVISIONING_SUCCESS)
+
+
+@_prefect_command
+def _extend(args: argparse.Namespace) -> int:
+    from mchub.orchestration import runs
+
+    runs.extend(args.hostname, args.until, field="--until")
+    print(f"{args.hostname}: expires at the end of {args.until.isoformat()} (UTC); no Terraform run was needed")
+    return 0
 
 
 @_prefect_command
@@ -221,12 +274,12 @@ def _status(args: argparse.Namespace) -> int:
         print(f"{args.hostname}: {status}")
         failed = failed_change(history)
         if failed is not None:
-            why = f": {failed.state_message}" if failed.state_message else ""
+            why = f": {failed.reason}" if failed.reason else ""
             print(f"  change not made (the cluster is as it was): {failed.describe()}{why}")
         if history:
             latest = history[0]
             print(f"  latest run: {latest.describe()}" + (f", phase {latest.phase_label}" if latest.phase_label else ""))
-            for heading, text in (("progress", latest.progress), ("message", latest.state_message)):
+            for heading, text in (("progress", latest.progress), ("message", latest.reason)):
                 if text:
                     print(f"  {heading}: {text}")
             if latest.state_type == "PAUSED":

@@ -21,11 +21,13 @@ import hashlib
 import json
 import tempfile
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
 from mchub.cloud import connection
+from mchub.cluster.expiration import check_lifetime
 from mchub.cluster.workspace import (
     PlanRecord,
     Workspace,
@@ -57,12 +59,17 @@ def new_cluster_request(
     flow's parameter. `new` False: a modification of the cluster `hostname` (default: the
     spec's). Refused before anything is written: a new cluster whose folder exists
     (WorkspaceError naming cluster_name), a modification of a cluster that has no folder, or
-    one that changes what cannot change (SpecError naming the fields)."""
+    one that changes what cannot change, or an expiration date past the maximum lifetime
+    (SpecError naming the fields)."""
     clusters_dir = clusters_dir if clusters_dir is not None else get_settings().clusters_dir
     if new:
         check_name_free(clusters_dir, spec.hostname)
+        created = datetime.now(UTC).date()
     else:
-        refuse_locked_changes(open_existing(clusters_dir, hostname or spec.hostname).spec(), spec)
+        existing = open_existing(clusters_dir, hostname or spec.hostname)
+        refuse_locked_changes(existing.spec(), spec)
+        created = existing.created_at().date()
+    check_lifetime(spec.expiration_date, created=created, max_days=get_settings().max_lifetime_days)
     requests = clusters_dir / REQUESTS
     requests.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = requests / f"{uuid4()}.yaml"
@@ -123,6 +130,14 @@ def discard_request(request_file: Path) -> None:
     any file)."""
     if request_file.parent.name == REQUESTS:
         request_file.unlink(missing_ok=True)
+
+
+def as_modification(current: ClusterSpec, requested: ClusterSpec) -> ClusterSpec:
+    """`requested` as a modification of the cluster whose spec is `current`: an empty guest
+    password keeps the cluster's (the guest accounts keep theirs; a spec file need not repeat it)."""
+    if requested.guest_passwd.get_secret_value():
+        return requested
+    return requested.model_copy(update={"guest_passwd": current.guest_passwd})
 
 
 def refuse_locked_changes(current: ClusterSpec, requested: ClusterSpec) -> None:

@@ -25,7 +25,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +133,25 @@ class Workspace:
         if not self.proposal_file.exists():
             return None
         return load_spec(self.proposal_file, stored=True)
+
+    def set_expiration(self, day: date) -> None:
+        """Change only the expiration date of the cluster's spec (the applied one; a cluster never
+        applied, its proposal's)."""
+        path = self.spec_file if self.spec_file.exists() or not self.proposal_file.exists() else self.proposal_file
+        spec = load_spec(path, stored=True)
+        dump_spec(spec.model_copy(update={"expiration_date": day}), path)
+
+    def created_at(self) -> datetime:
+        """When the cluster was created: when its first `terraform init` log was written (logs
+        are never rewritten, only renamed), else when the folder changed last."""
+        first_inits = sorted(path.stat().st_mtime for path in self.logs.glob("init*.log"))
+        stamp = first_inits[0] if first_inits else self.root.stat().st_mtime
+        return datetime.fromtimestamp(stamp, UTC)
+
+    @property
+    def reminders_file(self) -> Path:
+        """Which expiry reminders went out (mchub.cluster.expiration)."""
+        return self.root / "reminders.json"
 
     def propose(self, spec: ClusterSpec) -> None:
         """Keep `spec` beside the applied one until an apply of its plan starts."""

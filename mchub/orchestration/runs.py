@@ -10,6 +10,7 @@ a client is opened for the call.
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID
@@ -36,7 +37,8 @@ from prefect.client.schemas.sorting import ArtifactSort, FlowRunSort, LogSort
 from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelled, Cancelling
 
-from mchub.cluster import lifecycle
+from mchub.cluster import expiration, lifecycle
+from mchub.cluster.workspace import open_existing
 from mchub.errors import MCHubError
 from mchub.orchestration import prefect_auth, worker_wakeup
 from mchub.settings import get_settings
@@ -44,6 +46,7 @@ from mchub.spec.model import ClusterSpec
 from mchub.status import (
     ANSWER_LABEL,
     BUILD_FLOW,
+    CANCEL_LABEL,
     CLUSTER_FLOWS,
     DESTROY_FLOW,
     FINAL_STATES,
@@ -339,11 +342,25 @@ def cancel(hostname: str, by: str, *, client: SyncPrefectClient | None = None) -
             now = f"its latest run is {history[0].describe()}" if history else "it has no runs"
             raise NothingToCancel(f"{hostname} has no run to cancel: {now}")
         acting = history[0]
-        message = f"cancelled by {by or 'an unnamed person'}"
+        who = by or "an unnamed person"
+        message = f"cancelled by {who}"
+        c.update_flow_run_labels(acting.id, {CANCEL_LABEL: who})
         # A suspended or scheduled run has no process to stop: nothing would act on Cancelling.
         idle = acting.state_type in ("PAUSED", "SCHEDULED")
         c.set_flow_run_state(acting.id, Cancelled(message=message) if idle else Cancelling(message=message), force=True)
     return acting
+
+
+def extend(hostname: str, until: date, *, field: str = "expiration_date", client: SyncPrefectClient | None = None) -> None:
+    """Move `hostname`'s expiration date to `until` (mchub.cluster.expiration.extend), no
+    Terraform run; ClusterBusy while a run acts on it: a change waiting for approval would put
+    its own date back when applied."""
+    with session(client) as c:
+        refuse_if_busy(runs_of(hostname, client=c), hostname)
+    workspace = open_existing(get_settings().clusters_dir, hostname)
+    expiration.extend(
+        workspace, until, today=datetime.now(UTC).date(), max_days=get_settings().max_lifetime_days, field=field
+    )
 
 
 def refuse_if_busy(runs: list[RunView], hostname: str) -> None:
@@ -474,6 +491,7 @@ def _view(run: FlowRun, flow_name: str) -> RunView:
         phase_label=_label(labels, PHASE_LABEL),
         progress=_label(labels, PROGRESS_LABEL),
         answer=_label(labels, ANSWER_LABEL),
+        cancelled_by=_label(labels, CANCEL_LABEL),
         created=run.created or run.expected_start_time,
         hostname=hostname_of_tags(run.tags) or str(labels.get(HOSTNAME_LABEL, "")),
     )
