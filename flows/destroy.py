@@ -3,13 +3,15 @@
     plan -destroy → approval (unless auto_approve and expired) → apply → archive the folder
 
 `auto_approve` (the hourly cull's) skips the approval only for a cluster past its expiration
-date, as its spec says when this run reads it: anyone who can start a run can set the
-parameter. For any other cluster the plan waits for a person's approval as usual, and the
+date, as its spec says when this run reads it, whose last expiry reminder went out long enough
+ago (mchub.cluster.expiration.may_cull): anyone who can start a run can set the parameter. For any other cluster the plan waits for a person's approval as usual, and the
 log and the plan's title say why.
 
 Like build-cluster, the wait for approval holds no process and the flow runs again from
 the top once answered; the destroy plan made before the wait is the one applied.
 """
+
+from datetime import UTC, datetime
 
 from prefect import flow, get_run_logger
 from prefect.states import Completed, State
@@ -19,8 +21,9 @@ from flows.cluster_lock import cluster_lock
 from flows.cluster_runs import cluster_claimed
 from flows.reports import apply_approved_plan, publish_plan
 from flows.run_labels import set_phase
-from mchub.cluster.expiration import expired
+from mchub.cluster.expiration import expired, may_cull
 from mchub.cluster.workspace import Workspace
+from mchub.settings import get_settings
 from mchub.spec.model import SpecError
 from tasks.terraform_steps import init_terraform, plan_changes
 from tasks.workspace_steps import archive_workspace, open_workspace
@@ -58,6 +61,8 @@ def approval_needed(workspace: Workspace) -> str:
         spec = workspace.spec()
     except SpecError:
         return "its spec cannot be read, so it is not known to have expired"
-    if expired(spec):
-        return ""
-    return f"it expires on {spec.expiration_date}, not past yet" if spec.expiration_date else "it has no expiration date"
+    if not expired(spec):
+        return f"it expires on {spec.expiration_date}, not past yet" if spec.expiration_date else "it has no expiration date"
+    if not may_cull(workspace, get_settings().expiry_reminder_hours, datetime.now(UTC)):
+        return "its last expiry reminder has not gone out, or went out less than its lead ago"
+    return ""

@@ -30,7 +30,7 @@ from mchub.settings import Settings
 from mchub.status import BUILD_FLOW, DESTROY_FLOW, HOSTNAME_LABEL, Status, cluster_status, cluster_tag
 from sandbox.launcher import free_port
 from tests.harness import LiveStack
-from tests.test_flows import build, cluster_spec, destroy, ended, logs_with, paused, servers_of
+from tests.test_flows import build, cluster_spec, destroy, ended, expire, logs_with, paused, servers_of
 
 SHOTS = ROOT / "build" / "screenshots" / "security"
 EVIL_ORIGIN = "http://evil.example"
@@ -279,6 +279,23 @@ def test_an_auto_approved_destroy_of_a_cluster_that_has_not_expired_waits_for_a_
         assert cluster_status(runs.runs_of(host)) == Status.PROVISIONING_SUCCESS
         assert servers_of(live_stack, host) == built
         assert (live_stack.clusters_dir / host).is_dir()
+
+        # Expired, but its owner was never reminded: still a person's decision.
+        expire(host, live_stack.clusters_dir)
+        with live_stack.client() as client:
+            unwarned = client.create_flow_run_from_deployment(
+                deployment_id(live_stack, DESTROY_FLOW),
+                parameters={"hostname": host, "auto_approve": True},
+                tags=[cluster_tag(host)],
+                labels={HOSTNAME_LABEL: host},
+            )
+        paused(unwarned.id)
+        assert "auto_approve refused: its last expiry reminder has not gone out" in logs_with(
+            unwarned.id, "auto_approve refused"
+        )
+        runs.reject(host, by="operator")
+        ended(unwarned.id)
+        assert servers_of(live_stack, host) == built
     finally:
         assert destroy(host).state_type == "COMPLETED"
 

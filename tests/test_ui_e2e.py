@@ -5,18 +5,23 @@ Streamlit), on free ports and a temporary home.
 A person's journey: open /create-cluster, fill the form, Apply, read the plan, OK, watch
 build_running → provisioning_running → provisioning_success and the success dialog; then
 modify the node count and destroy the cluster. Also two forms refused on the page: one over
-quota, one with a bad SSH key. Each step's screenshot goes to `build/screenshots/e2e/` (the
+quota, one with a bad SSH key; a build cancelled halfway; the expiry reminders and Extend. Each step's screenshot goes to `build/screenshots/e2e/` (the
 folder is printed); the README shows one of them.
 """
 
 import re
 import shutil
+import time
 from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
+import yaml
 from playwright.sync_api import Locator, Page, expect
 
+from mchub.spec.model import default_spec_data
 from tests.harness import LiveStack, whole_product
 
 pytestmark = pytest.mark.live  # starts the whole product with `mchub up`
@@ -28,6 +33,7 @@ PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILvnN/o+Ku37TEhyolHdgfl4IfQfJw
 # enough that provisioning_running (and a probe told 503) is seen even on a busy machine.
 BOOT_SECONDS = 15
 STEP_TIMEOUT_MS = 90_000
+FINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
 
 
 @pytest.fixture(scope="module")
@@ -207,3 +213,43 @@ def test_cancel_stops_a_build_and_the_page_says_what_is_left_in_the_cloud(
     expect(page.get_by_role("button", name="Cancel")).to_have_count(0)  # nothing acts on it any more
     expect(page.get_by_role("button", name="Try again")).to_be_visible()
     snap(page, shots, "13-cancelled")
+
+
+def test_the_page_shows_the_reminders_sent_and_extend_moves_the_date(
+    page: Page, product: LiveStack, shots: Path, tmp_path: Path
+) -> None:
+    tomorrow = date.today() + timedelta(days=1)
+    spec = {**default_spec_data(domain="sandbox.mchub.dev"), "public_keys": [PUBLIC_KEY],
+            "volumes": {"nfs": {"home": {"size": 10}}}, "expiration_date": tomorrow.isoformat()}
+    spec_file = tmp_path / "cluster.yaml"
+    spec_file.write_text(yaml.safe_dump(spec))
+    hostname = f"{spec['cluster_name']}.sandbox.mchub.dev"
+    created = product.mchub("create", str(spec_file), "--approve", timeout=300)
+    assert created.returncode == 0, created.stderr
+    # It expires in a day and a half: the cull sends the 7-day reminder (the 1-day one is not due).
+    with httpx.Client(base_url=product.api_url, auth=product.http_auth()) as api:
+        deployment = api.get("/deployments/name/cull-expired-clusters/cull-expired-clusters").json()["id"]
+        cull = api.post(f"/deployments/{deployment}/create_flow_run", json={}).json()["id"]
+        deadline = time.monotonic() + 120
+        while (state := api.get(f"/flow_runs/{cull}").json()["state"]["type"]) not in FINAL and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert state == "COMPLETED"
+
+    page.goto(f"{product.ui_url}/cluster?hostname={hostname}")
+    wait_for_status(page, "provisioning_success")
+    expiry = page.locator(".st-key-expiry")
+    expect(expiry).to_contain_text(f"Expires at the end of {tomorrow.isoformat()} (UTC)")
+    expect(expiry).to_contain_text(re.compile(r"Reminder 7 days before: sent \d{4}-\d\d-\d\d \d\d:\d\d UTC"))
+    expect(expiry).to_contain_text("Reminder 1 day before: due")
+    expiry.scroll_into_view_if_needed()
+    snap(page, shots, "14-expiry-reminder-sent")
+
+    proposed = tomorrow + timedelta(days=14)  # MCHUB_CLUSTER_LIFETIME_DAYS further
+    expiry.get_by_role("button", name="Extend").click()
+    expect(expiry).to_contain_text(f"Expires at the end of {proposed.isoformat()} (UTC)", timeout=STEP_TIMEOUT_MS)
+    expect(expiry).not_to_contain_text("sent")  # a new date starts the reminders over
+    expect(expiry.locator("input").first).to_have_value((proposed + timedelta(days=14)).isoformat())
+    expect(page.get_by_role("button", name="Cancel")).to_have_count(0)  # no run was started
+    snap(page, shots, "15-extended")
+    shown = product.mchub("status", hostname)
+    assert "provisioning_success" in shown.stdout

@@ -169,8 +169,11 @@ def test_cancel_on_a_plan_waiting_for_approval_and_extend_on_the_cancelled_clust
     assert not [b for b in app.button if b.label == "Cancel"]  # nothing acts on it any more
     assert f"Expires at the end of **{spec.expiration_date}** (UTC)" in shown
     proposed = spec.expiration_date + timedelta(days=get_settings().cluster_lifetime_days)
-    assert app.date_input(key=f"extend-until-{spec.hostname}").value == proposed
+    assert app.date_input(key=f"extend-until-{spec.hostname}-{spec.expiration_date}").value == proposed
     button(app, "Extend")().run()
     assert not app.exception
     assert open_existing(get_settings().clusters_dir, spec.hostname).spec().expiration_date == proposed
-    assert f"Expires at the end of **{proposed}** (UTC)" in texts(page("cluster.py", hostname=spec.hostname))
+    extended = page("cluster.py", hostname=spec.hostname)
+    assert f"Expires at the end of **{proposed}** (UTC)" in texts(extended)
+    again = proposed + timedelta(days=get_settings().cluster_lifetime_days)
+    assert extended.date_input(key=f"extend-until-{spec.hostname}-{proposed}").value == again

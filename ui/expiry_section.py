@@ -55,8 +55,9 @@ def expiry_section(ws: Workspace, busy: bool) -> None:
                                       days=settings.cluster_lifetime_days, max_days=settings.max_lifetime_days)
         latest = latest_date(created, settings.max_lifetime_days)
         pick, extend = st.columns([2, 1], vertical_alignment="bottom")
+        # Keyed by the current date: once extended, it proposes again from the new one.
         until = pick.date_input("New expiration date", value=proposed, min_value=today + timedelta(days=1),
-                                max_value=latest, key=f"extend-until-{ws.hostname}",
+                                max_value=latest, key=f"extend-until-{ws.hostname}-{spec.expiration_date}",
                                 help=f"At most {latest} (the maximum lifetime)" if latest else None)
         why = "A run is acting on the cluster; wait for it to end." if busy else "Changes the date only: no Terraform run."
         if extend.button("Extend", icon=":material/event_upcoming:", key=f"extend-{ws.hostname}", disabled=busy,
