@@ -24,7 +24,8 @@ one it means (ClusterBusy, SpecError, TerraformCancelled ...).
     │   ├── PrefectUnreachable
     │   ├── PrefectCredentialError
     │   ├── ClusterBusy        another run acts on the cluster
-    │   └── NotAwaitingApproval
+    │   ├── NotAwaitingApproval
+    │   └── NothingToCancel    no run acts on the cluster
     ├── CredentialError        mchub.orchestration.prefect_auth   Prefect's credential unusable
     ├── SocketPathError        mchub.orchestration.private_socket a socket path too long for Unix
     ├── JobVariablesRefused    mchub.orchestration.worker a run that sets its own job variables
