@@ -6,6 +6,7 @@ status, its plan and progress, its folder, its cloud objects, its services.
 
 import json
 import os
+import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -619,6 +620,7 @@ def test_modify_and_extend_from_the_command_line(live_stack: LiveStack, tmp_path
     assert "no Terraform run was needed" in extended.out
     assert workspace.spec().expiration_date == later
     assert workspace.main_tf.read_bytes() == config_before and len(runs.runs_of(spec.hostname)) == runs_before
+    assert re.search(rf"expires: end of {later.isoformat()} \(UTC\), in about 2[01] days", mchub("status", spec.hostname).out)
     past = mchub("extend", spec.hostname, "--until", date.today().isoformat())
     assert past.code == 1 and f"--until: {date.today().isoformat()} is not in the future" in past.err
     assert "is not a date: give it as YYYY-MM-DD" in mchub("extend", spec.hostname, "--until", "31/01/2027").err

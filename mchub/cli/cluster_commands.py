@@ -285,7 +285,33 @@ def _status(args: argparse.Namespace) -> int:
             if latest.state_type == "PAUSED":
                 print(runs.plan_markdown(latest, client=client) or "  (the run has published no plan)")
         _print_left_in_cloud(args.hostname, status)
+    _print_expiry(args.hostname)
     return 1 if status == Status.NOT_FOUND else 0
+
+
+def _print_expiry(hostname: str) -> None:
+    """When the cluster expires and which reminders went out, as its page shows them."""
+    from datetime import UTC
+
+    from mchub.cluster.expiration import expires_at, reminder_schedule, time_left
+    from mchub.cluster.workspace import open_existing
+    from mchub.spec.model import SpecError
+
+    try:
+        workspace = open_existing(get_settings().clusters_dir, hostname)
+        spec = workspace.spec()
+    except (WorkspaceError, SpecError):
+        return  # destroyed (archived), or a spec the status above explains
+    expires = expires_at(spec)
+    if expires is None:
+        print("  expires: never")
+        return
+    now = datetime.now(UTC)
+    when = f"in about {time_left(expires, now)}" if expires > now else "expired"
+    print(f"  expires: end of {spec.expiration_date} (UTC), {when}")
+    sent = [r for r in reminder_schedule(workspace, get_settings().expiry_reminder_hours) if r.sent_at is not None]
+    for reminder in sent:
+        print(f"  reminder {reminder.lead} before: sent {reminder.sent_at:%Y-%m-%d %H:%M} UTC")
 
 
 @_prefect_command
