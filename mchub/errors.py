@@ -27,6 +27,7 @@ one it means (ClusterBusy, SpecError, TerraformCancelled ...).
     │   ├── NotAwaitingApproval
     │   └── NothingToCancel    no run acts on the cluster
     ├── CredentialError        mchub.orchestration.prefect_auth   Prefect's credential unusable
+    ├── DatabaseError          mchub.orchestration.database  Prefect's PostgreSQL unreachable
     ├── SocketPathError        mchub.orchestration.private_socket a socket path too long for Unix
     ├── JobVariablesRefused    mchub.orchestration.worker a run that sets its own job variables
     ├── StartError             mchub.orchestration.stack  a part of `mchub up` did not come up

@@ -6,6 +6,7 @@ Each field is documented in the README's configuration table; keep the two in st
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -101,6 +102,11 @@ class Settings(BaseSettings):
         description="The secret Prefect's API requires (its auth string, sent as HTTP Basic) and the "
         "hub's parts send; unset: generated on the first `mchub up` into <home>/prefect-auth (0600).",
     )
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="Prefect's database on PostgreSQL, as postgresql+asyncpg://USER[:PASSWORD]@HOST[:PORT]/DATABASE "
+        "(created on the first `mchub up` if missing); unset: SQLite under <home>/prefect.",
+    )
     approval_timeout_seconds: float = Field(
         default=86400.0,
         description="How long a plan waits for approval before its run fails (plan_error; "
@@ -159,6 +165,19 @@ class Settings(BaseSettings):
                 f"needs at least {MIN_AUTH_STRING_LENGTH} printable characters, with no space at either end; "
                 "make one with `python -c 'import secrets; print(secrets.token_urlsafe())'`, or unset it "
                 "for the one `mchub up` generates"
+            )
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgresql_database(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        url = urlsplit(value.get_secret_value())
+        if url.scheme != "postgresql+asyncpg" or not url.hostname or not url.path.strip("/") or url.query:
+            raise ValueError(
+                "give a PostgreSQL database as postgresql+asyncpg://USER[:PASSWORD]@HOST[:PORT]/DATABASE, "
+                "for example postgresql+asyncpg://postgres@127.0.0.1:5432/mchub; unset it for SQLite"
             )
         return value
 

@@ -13,6 +13,7 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from sandbox.launcher import SandboxCloud, start_sandbox
+from tests import postgres
 from tests.harness import LiveStack, acting_on, prefect_part
 
 # The fixtures behind the slow tests, the `live` tier, which `./dev test --fast` leaves out: a
@@ -85,9 +86,17 @@ def own_stack(
     live_stack: LiveStack, sandbox_cloud: SandboxCloud, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveStack]:
     """A second Prefect part on the session's sandbox, for the tests that kill and restart its
-    parts, so that the session's, which the other tests use, is never touched."""
-    with prefect_part(tmp_path_factory.mktemp("own-stack"), sandbox_cloud) as stack:
-        yield stack
+    parts, so that the session's, which the other tests use, is never touched. Its Prefect
+    database is PostgreSQL (tests/postgres.py), new for the session, when PostgreSQL answers,
+    so that those tests prove both database modes; else SQLite (in CI, PostgreSQL must answer)."""
+    url = postgres.new_database_url() if postgres.required(skip=False) else None
+    database = {"database_url": url} if url else {}
+    try:
+        with prefect_part(tmp_path_factory.mktemp("own-stack"), sandbox_cloud, **database) as stack:
+            yield stack
+    finally:
+        if url:
+            postgres.drop(postgres.database_of(url))
 
 
 @pytest.fixture

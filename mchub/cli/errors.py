@@ -11,9 +11,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pydantic import ValidationError
+import typing
 
-from mchub.settings import get_settings
+from pydantic import SecretStr, ValidationError
+
+from mchub.settings import Settings, get_settings
 from mchub.spec.sshkey import shorten
 
 CRASH_LOG = "cli.log"
@@ -23,9 +25,19 @@ _SHOWN_CHARACTERS = 200
 def settings_problem(error: ValidationError) -> str:
     """The MCHUB_ variables that cannot be read, each with why."""
     problems = "; ".join(
-        f"{_variable(problem['loc'])}={shorten(problem.get('input'))}: {problem['msg']}" for problem in error.errors()
+        f"{_variable(problem['loc'])}={_shown_input(problem['loc'], problem.get('input'))}: {problem['msg']}"
+        for problem in error.errors()
     )
     return f"the settings cannot be read: {problems}; fix or unset the variable"
+
+
+def _shown_input(location: tuple[int | str, ...], value: object) -> str:
+    """The value of a variable, unless it is a secret (a credential, a URL with a password):
+    a terminal's scrollback and a service manager's journal are read by others."""
+    field = Settings.model_fields.get(str(location[0])) if location else None
+    if field is not None and SecretStr in (field.annotation, *typing.get_args(field.annotation)):
+        return "(hidden)"
+    return shorten(value)
 
 
 def _variable(location: tuple[int | str, ...]) -> str:

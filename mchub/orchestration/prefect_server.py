@@ -9,6 +9,9 @@ some of their runs fail. An IMMEDIATE transaction takes the write lock when
 it begins, so a second writer waits for it (SQLite's busy timeout, 60 s in Prefect) instead
 of failing; reads, outside these transactions, are not held up.
 
+With MCHUB_DATABASE_URL set, the database is PostgreSQL instead, created when missing
+(mchub.orchestration.database); the stack gives the same URL to Prefect.
+
 It also refuses to start without Prefect's API authentication (PREFECT_SERVER_API_AUTH_STRING):
 `mchub up` gives it the hub's credential (mchub.orchestration.prefect_auth), with CORS limited to its own
 origin and CSRF protection on (mchub.orchestration.stack).
@@ -18,6 +21,7 @@ origin and CSRF protection on (mchub.orchestration.stack).
 
 import argparse
 import gc
+import sys
 from contextlib import AbstractAsyncContextManager
 
 import uvicorn
@@ -30,6 +34,9 @@ from prefect.settings import (
     PREFECT_SERVER_LOGGING_LEVEL,
 )
 from sqlalchemy.ext.asyncio import AsyncSession, AsyncSessionTransaction
+
+from mchub.orchestration.database import DatabaseError, ensure_database
+from mchub.settings import get_settings
 
 # Prefect's own begin_transaction, asked for its IMMEDIATE mode (meant for the few
 # transactions it knows to read before writing) on every write transaction.
@@ -56,6 +63,12 @@ def main(argv: list[str] | None = None) -> None:
             "authentication; start it with `mchub up`"
         )
 
+    database = get_settings().database_url
+    if database is not None:
+        try:
+            ensure_database(database.get_secret_value())
+        except DatabaseError as error:
+            sys.exit(str(error))
     setup_logging()
     AioSqliteConfiguration.begin_transaction = begin_immediate  # type: ignore[method-assign]
     uvicorn.run(

@@ -1,6 +1,7 @@
 """`mchub up`: start every part of the product as child processes, stop them all together.
 
-The parts, in order: the sandbox cloud; Prefect's server (SQLite under <home>/prefect);
+The parts, in order: the sandbox cloud; Prefect's server (SQLite under <home>/prefect, or
+the PostgreSQL database of MCHUB_DATABASE_URL);
 the work pool and the deployments of prefect.yaml; the reconciliation of runs a dead
 worker left unfinished; the warm engines that start each flow run (mchub.orchestration.warm_engines);
 the worker that runs the flows; the web pages (Streamlit). Every
@@ -42,7 +43,7 @@ WORKER_QUERY_SECONDS = 1
 STOP_SECONDS = 4.0
 """How long the parts have in all to stop by themselves; then they are killed, so that
 everything is gone within 5 s of Ctrl-C or a service manager's SIGTERM. Killing is safe:
-Prefect's database is SQLite (a write is whole or absent), and a run's engine and Terraform die
+Prefect's database, SQLite or PostgreSQL, keeps a write whole or not at all, and a run's engine and Terraform die
 with the worker."""
 CALLED_STOP_SECONDS = 1.5
 """Of STOP_SECONDS, what Prefect's server and the cloud have at least, after the others."""
@@ -162,6 +163,7 @@ def prefect_parts(settings: Settings) -> list[Part]:
             start_timeout=120.0,
             called_while_stopping=True,
             env={
+                **database_env(settings),
                 "PREFECT_SERVER_API_AUTH_STRING": secret,
                 # The dashboard calls the API from the server's own origin; no other is answered.
                 "PREFECT_SERVER_CORS_ALLOWED_ORIGINS": ",".join(own_origins(where.hostname, where.port)),
@@ -188,6 +190,13 @@ def prefect_parts(settings: Settings) -> list[Part]:
             ready=_worker_heartbeat(api, worker_name(), prefect_auth.PrefectAuth(api, secret)),
         ),
     ]
+
+
+def database_env(settings: Settings) -> dict[str, str]:
+    """Prefect's setting of its database: PostgreSQL's URL when one is given, else its own SQLite default."""
+    if settings.database_url is None:
+        return {}
+    return {"PREFECT_SERVER_DATABASE_CONNECTION_URL": settings.database_url.get_secret_value()}
 
 
 def own_origins(host: str, port: int) -> list[str]:
@@ -339,11 +348,17 @@ def _wait_ready(service: Service, process: subprocess.Popen, log_path: Path) -> 
     deadline = time.monotonic() + service.start_timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise StartError(f"{service.name} exited with code {process.returncode}; see {log_path}")
+            raise StartError(f"{service.name} exited with code {process.returncode}: {_last_line(log_path)}; see {log_path}")
         if service.ready(started_at):
             return
         time.sleep(0.2)
     raise StartError(f"{service.name} was not ready within {service.start_timeout:g} s; see {log_path}")
+
+
+def _last_line(log_path: Path) -> str:
+    """What a part that ended said last: its error, for the person who started it."""
+    lines = log_path.read_text(errors="replace").strip().splitlines()
+    return lines[-1] if lines else "it printed nothing"
 
 
 def up(settings: Settings) -> int:
