@@ -2,8 +2,8 @@
 together (PSS, from /proc, so that pages the warm engines share with their forks count once).
 
 Measured side by side in one run, of the Prefect server's process tree and the runs' (the
-worker with its launchers, and the warm engines with the flow-run engines forked from them
-and their Terraform):
+worker with its launchers, the warm engines with the flow-run engines forked from them and
+their Terraform, and the prober that waits for every provisioning cluster's services):
   idle          before anything is submitted
   awaiting      once N clusters (default 20) all wait for approval (their runs PAUSED;
                 submitted with at most --in-flight plans running at once);
@@ -11,7 +11,7 @@ and their Terraform):
   provisioning  once M of them (default 3) are approved and sit in provisioning_running
                 (the sandbox's services keep booting until they are measured, then come up,
                 so that the clusters approved one after the other are all there at once);
-                the extra processes and memory per cluster
+                the extra processes and memory per cluster; target: no process, 5 MB
 Then everything is cleaned up: the waiting plans are rejected, the built clusters destroyed.
 
     .venv/bin/python -m bench.waiting_cost [--clusters N] [--provisioning M] [--in-flight K]
@@ -68,7 +68,7 @@ class Snapshot:
 
 def snapshot(stack: LiveStack) -> Snapshot:
     server = process_tree([stack.pid_of("prefect server")])
-    runs = process_tree([stack.pid_of("prefect worker"), stack.pid_of("warm engines")])
+    runs = process_tree([stack.pid_of("prefect worker"), stack.pid_of("warm engines"), stack.pid_of("prober")])
     return Snapshot(server=server, runs=runs, server_memory=memory_bytes(server), runs_memory=memory_bytes(runs))
 
 
@@ -125,6 +125,14 @@ def main() -> None:
             runs.approve(host, by="bench")
         wait_for_all(building, Status.PROVISIONING_RUNNING, timeout=120 + 30 * args.provisioning)
         all_provisioning = time.monotonic() - approved
+        try:
+            wait_until(
+                lambda: snapshot(stack).processes <= awaiting.processes,
+                SETTLE_SECONDS,
+                "the provisioning runs' processes ending",
+            )
+        except RuntimeError as error:
+            print(f"note: {error}")
         provisioning = snapshot(stack)
         stack.sandbox.set_knobs(boot_seconds=0)
         kinds = Counter(command_name(pid) for pid in set(provisioning.runs) - set(idle.runs))
@@ -141,8 +149,10 @@ def main() -> None:
               f"clusters → {'PASS' if extra <= 0 else 'FAIL'} (target: no process besides the server, the worker and the warm engines)")
         per_process = (provisioning.processes - awaiting.processes) / args.provisioning
         per_memory = (provisioning.memory - awaiting.memory) / args.provisioning
+        passed = per_process <= 0 and per_memory <= 5 * 2**20
         print(f"per cluster in provisioning_running: {per_process:+.1f} processes, {mb(per_memory)} "
-              f"({args.provisioning} approved one after the other, all provisioning_running {all_provisioning:.1f} s later)")
+              f"({args.provisioning} approved one after the other, all provisioning_running {all_provisioning:.1f} s later)"
+              f" → {'PASS' if passed else 'FAIL'} (target: no process, at most 5 MB)")
         print("processes added for them: " + ", ".join(f"{n} × {name}" for name, n in kinds.most_common()))
 
         cleanup_started = time.monotonic()

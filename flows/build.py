@@ -6,7 +6,8 @@
                                                          → probe JupyterHub and FreeIPA → done
 
 Waiting for approval suspends the run: no process is kept, and on resume the flow runs
-again from the top. Every step before the approval recognises its finished work (same
+again from the top. Waiting for the services suspends it too, until the prober ends it
+(flows/provisioning.py). Every step before the approval recognises its finished work (same
 spec → no new folder, init or plan), and the apply uses exactly the approved plan file.
 
 The parameters are a request file's path and the hostname, never the spec: the spec holds
@@ -16,7 +17,7 @@ the guest password, and flow parameters are stored in Prefect's database.
 from datetime import UTC, datetime
 
 from prefect import flow, get_run_logger
-from prefect.states import Completed, State
+from prefect.states import State
 
 from flows.approval import rejection, wait_for_approval
 from flows.cluster_lock import cluster_lock
@@ -57,5 +58,4 @@ def build_cluster(request_file: str, hostname: str, new: bool) -> State:
         state = read_state(workspace, terraform)
 
     set_phase("provisioning")
-    wait_for_services(hostname, state.service_urls, apply_ended)
-    return Completed(message=f"{hostname} is up: {', '.join(state.service_urls.values())}")
+    wait_for_services(hostname, state.service_urls, apply_ended)  # the prober ends the run

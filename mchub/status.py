@@ -92,6 +92,13 @@ class RunView(BaseModel):
         return self.state_type in FINAL_STATES
 
     @property
+    def awaiting_approval(self) -> bool:
+        """Suspended until someone answers its plan. A build also suspends once its apply has
+        ended, while the prober waits for the cluster's services (flows/provisioning.py): that
+        run is provisioning, and no answer applies to it."""
+        return self.state_type == "PAUSED" and self.phase_label != "provisioning"
+
+    @property
     def rejected(self) -> bool:
         """Its plan was rejected: the flow ends a rejected run as cancelled in phase approval
         (and a run answered with a rejection is on its way there)."""
@@ -122,9 +129,10 @@ class RunView(BaseModel):
     @property
     def phase(self) -> str | None:
         """The phase the run is in. A paused run waits for approval (the flows label the
-        phase `approval` only once answered). An approved plan counts as the start of its
-        apply: a resumed run goes through its finished steps again before it moves on."""
-        if self.state_type == "PAUSED":
+        phase `approval` only once answered), unless it is provisioning. An approved plan
+        counts as the start of its apply: a resumed run goes through its finished steps again
+        before it moves on."""
+        if self.awaiting_approval:
             return "approval"
         if self.answer == "approved" and self.phase_label in _BEFORE_APPLY:
             return "destroy" if self.flow_name == DESTROY_FLOW else "build"
@@ -222,7 +230,7 @@ def _standing(runs: Sequence[RunView]) -> list[RunView]:
 
 def run_status(run: RunView) -> Status:
     """The status a cluster has while `run` is its latest run."""
-    if run.state_type == "PAUSED":
+    if run.awaiting_approval:
         return Status.AWAITING_APPROVAL
     if run.state_type == "COMPLETED":
         return Status.DESTROYED if run.flow_name == DESTROY_FLOW else Status.PROVISIONING_SUCCESS
@@ -231,7 +239,7 @@ def run_status(run: RunView) -> Status:
     phase = _status_phase(run)
     if run.state_type in ("FAILED", "CRASHED"):
         return _ERROR[phase or "plan"]
-    # SCHEDULED, PENDING, RUNNING, CANCELLING: the run is under way in its phase.
+    # SCHEDULED, PENDING, RUNNING, CANCELLING, PAUSED while provisioning: under way in its phase.
     return _RUNNING[phase] if phase else Status.CREATED
 
 

@@ -59,12 +59,13 @@ roomy_sandbox = test_flows.roomy_sandbox
 def test_a_plan_outlives_a_server_restart_and_a_build_its_worker_dying_mid_apply(
     on_own_stack: LiveStack, sandbox_knobs: Callable[..., None]
 ) -> None:
-    """One cluster through both faults (each costs a build, so they share one): its plan
+    """One cluster through three faults (each costs a build, so they share one): its plan
     waits through a restart of Prefect's server and is approved after it; then the worker
     is killed mid-apply and its run's processes, Terraform's included, end with it (Terraform
     interrupted: it saves its state, its provisioners undo what they half made); its run is
-    found crashed, and the cluster builds again and is destroyed leaving nothing in the cloud
-    (the sandbox adopts nothing: a leaked object would still be there)."""
+    found crashed, and the cluster builds again, its prober killed while it provisions, and
+    is destroyed leaving nothing in the cloud (the sandbox adopts nothing: a leaked object
+    would still be there)."""
     own = on_own_stack
     used_before = cloud_usage(own.sandbox)
     spec = cluster_spec()
@@ -101,9 +102,20 @@ def test_a_plan_outlives_a_server_restart_and_a_build_its_worker_dying_mid_apply
     # known dead now: the retry frees the lock and goes ahead at once.
     with runs.connect() as client:
         assert client.read_global_concurrency_limit_by_name(lock_name(host)).active_slots == 1
-    retried = build(spec, new=False)
+    # The retry's services answer after a while; the prober that waits for them dies, and
+    # the one started after it finds the cluster still waiting and sees it up.
+    sandbox_knobs(boot_seconds=20)
+    retry_id = submit_build(spec, new=False)
+    paused(retry_id)
+    runs.approve(host, by="tester")
+    wait_for(retry_id, lambda run: run.phase == "provisioning", timeout=120)
+    own.stop_part("prober", kill=True)
+    assert cluster_status(runs.runs_of(host)) == Status.PROVISIONING_RUNNING
+    own.start_part("prober")
+    retried = ended(retry_id)
     assert retried.state_type == "COMPLETED", retried.state_message
     assert cluster_status(runs.runs_of(host)) == Status.PROVISIONING_SUCCESS
+    assert "jupyterhub is up at" in logs_with(retry_id, "jupyterhub is up at")
     assert cloud_usage(own.sandbox)["clusters"][host] == 3
 
     gone = destroy(host)

@@ -381,27 +381,38 @@ def forks_of_warm_engines(stack: LiveStack) -> set[int]:
     return {pid for pid, parent in parents.items() if parent in parents}
 
 
-def test_a_runs_engine_is_a_warm_fork_standing_behind_its_launcher(
+def test_a_runs_engine_is_a_warm_fork_and_a_provisioning_cluster_holds_no_process(
     live_stack: LiveStack, sandbox_knobs: Callable[..., None]
 ) -> None:
-    sandbox_knobs(boot_seconds=600)
+    """While the apply runs, the run is the worker's launcher standing for a warm fork; once
+    the cluster waits for its services, none of its processes is left, and the prober ends
+    the run at the deadline."""
+    sandbox_knobs(boot_seconds=600, latency_seconds=1.0)  # an apply slow enough to look at
     spec = cluster_spec()
-    run_id = submit_build(spec, env={"MCHUB_PROVISIONING_TIMEOUT_SECONDS": "10"})
+    run_id = submit_build(spec, env={"MCHUB_PROVISIONING_TIMEOUT_SECONDS": "15"})
     paused(run_id)
     before = forks_of_warm_engines(live_stack)  # another run's (the hourly cull's), if any
     runs.approve(spec.hostname, by="tester")
-    wait_for(run_id, lambda run: run.phase == "provisioning")
+    wait_for(run_id, lambda run: run.phase == "build" and bool(run.progress))
 
-    [launcher] = processes_of_run(run_id)  # Terraform is done: only the worker's child is left
-    assert b"engine_launcher.py" in Path(f"/proc/{launcher}/cmdline").read_bytes()
+    [launcher] = [pid for pid in processes_of_run(run_id) if b"engine_launcher.py" in Path(f"/proc/{pid}/cmdline").read_bytes()]
     [engine] = forks_of_warm_engines(live_stack) - before
     assert os.getpgid(engine) == engine, "the engine is not in a process group of its own"
-    done = ended(run_id)
-    assert (done.state_type, done.phase) == ("FAILED", "provisioning")
+
+    sandbox_knobs(latency_seconds=0)
+    provisioning = wait_for(run_id, lambda run: run.phase == "provisioning")
+    assert cluster_status([provisioning]) == Status.PROVISIONING_RUNNING
+    assert processes_left(run_id, within=30) == [], "a provisioning cluster holds a process"
     deadline = time.monotonic() + 30
     while engine in forks_of_warm_engines(live_stack):
-        assert time.monotonic() < deadline, "the engine outlived its run"
+        assert time.monotonic() < deadline, "the engine outlived its apply"
         time.sleep(0.2)
+    assert runs.read_run(run_id).state_type == "PAUSED"
+    assert cluster_status(runs.runs_of(spec.hostname)) == Status.PROVISIONING_RUNNING
+
+    done = ended(run_id)
+    assert (done.state_type, done.phase) == ("FAILED", "provisioning")
+    assert "within 15 s of the end of the apply" in (done.state_message or "")
 
 
 def test_a_terraform_failure_is_a_build_error_and_a_retry_builds_the_rest(

@@ -38,7 +38,7 @@ def steps_of(run: RunView) -> list[Step]:
     current = names.index(run.phase) if run.phase in names else 0
     if run.state_type in ("FAILED", "CRASHED", "CANCELLED"):
         now: StepState = "failed"
-    elif run.state_type == "PAUSED":
+    elif run.awaiting_approval:
         now = "waiting"
     else:
         now = "running"

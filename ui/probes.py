@@ -1,8 +1,8 @@
 """Each service's last answer while a cluster is provisioning, read from its run's logs.
 
-The build flow probes JupyterHub and FreeIPA with retrying tasks (tasks/probe.py); every
-failed attempt is logged by Prefect with the probe's message "<service> at <url>: <answer>",
-and the successful one as "<service> is up at <url>: <answer>".
+The prober probes JupyterHub and FreeIPA with retrying tasks (tasks/probe.py) and logs each
+answer to the build run: a failed attempt as "<service> at <url>: <answer>", the successful
+one as "<service> is up at <url>: <answer>".
 """
 
 import re
@@ -41,11 +41,10 @@ def last_answers(service_urls: Mapping[str, str], logs: Iterable[LogLine]) -> li
 
 
 def _answer(message: str, service: str, url: str) -> tuple[str, bool] | None:
-    up = re.search(rf"{re.escape(service)} is up at {re.escape(url)}: (?P<answer>.*)$", message)
+    up = re.fullmatch(rf"{re.escape(service)} is up at {re.escape(url)}: (?P<answer>.*)", message)
     if up:
         return up["answer"], True
-    # Prefect logs the exception's repr: its quote is ' or ", then ") - Retry …" or the end.
-    failed = re.search(rf"{re.escape(service)} at {re.escape(url)}: (?P<answer>.*?)['\"]\)( - |$)", message)
+    failed = re.fullmatch(rf"{re.escape(service)} at {re.escape(url)}: (?P<answer>.*)", message)
     if failed:
         return failed["answer"], False
     return None

@@ -282,7 +282,7 @@ def _status(args: argparse.Namespace) -> int:
             for heading, text in (("progress", latest.progress), ("message", latest.reason)):
                 if text:
                     print(f"  {heading}: {text}")
-            if latest.state_type == "PAUSED":
+            if latest.awaiting_approval:
                 print(runs.plan_markdown(latest, client=client) or "  (the run has published no plan)")
         _print_left_in_cloud(args.hostname, status)
     _print_expiry(args.hostname)
@@ -399,7 +399,7 @@ def _progress_printer(client: "SyncPrefectClient", hostname: str, *, approve: bo
         if line != shown:  # a change of state within one status (Scheduled → Pending) says nothing new
             print(f"{datetime.now():%H:%M:%S} {line}")
             shown = line
-        if run.state_type != "PAUSED":
+        if not run.awaiting_approval:
             return
         print(runs.plan_markdown(run, client=client) or "(the run has published no plan)")
         if approve:

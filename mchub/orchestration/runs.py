@@ -369,7 +369,7 @@ def refuse_if_busy(runs: list[RunView], hostname: str) -> None:
         holder = runs[0]
         what_to_do = (
             f"approve or reject its plan (`mchub approve {hostname}` / `mchub reject {hostname}`)"
-            if holder.state_type == "PAUSED"
+            if holder.awaiting_approval
             else f"wait for it to finish, or cancel it (`mchub cancel {hostname}`)"
         )
         raise ClusterBusy(f"{hostname} is busy: {holder.describe()} is acting on it; {what_to_do}, then try again")
@@ -402,7 +402,7 @@ def _submit(
 def _answer(hostname: str, *, approve: bool, by: str, comment: str, client: SyncPrefectClient | None) -> RunView:
     with session(client) as c:
         runs = runs_of(hostname, client=c)
-        if not runs or runs[0].state_type != "PAUSED":
+        if not runs or not runs[0].awaiting_approval:
             now = f"its latest run is {runs[0].describe()}" if runs else "it has no runs"
             raise NotAwaitingApproval(f"{hostname} has no plan waiting for approval: {now}")
         waiting = runs[0]

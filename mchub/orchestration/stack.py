@@ -1,12 +1,12 @@
 """`mchub up`: start every part of the product as child processes, stop them all together.
 
 The parts, in order: the sandbox cloud; Prefect's server (SQLite under <home>/prefect, or
-the PostgreSQL database of MCHUB_DATABASE_URL);
-the work pool and the deployments of prefect.yaml; the reconciliation of runs a dead
-worker left unfinished; the warm engines that start each flow run (mchub.orchestration.warm_engines);
-the worker that runs the flows; the web pages (Streamlit). Every
-child gets the same environment: the MCHUB_* settings of this process (paths made
-absolute) and Prefect's settings, so the flows and the pages see the same clusters
+the PostgreSQL database of MCHUB_DATABASE_URL); the work pool and the deployments of
+prefect.yaml; the reconciliation of runs a dead worker left unfinished; the warm engines
+that start each flow run (mchub.orchestration.warm_engines); the worker that runs the flows;
+the prober that waits for provisioning clusters' services (flows/provisioning.py); the web
+pages (Streamlit). Every child gets the same environment: the MCHUB_* settings of this
+process (paths made absolute) and Prefect's settings, so the flows and the pages see the same clusters
 folder, clouds.yaml and API, and send the same credential to Prefect's API (see
 mchub.orchestration.prefect_auth). Only Prefect's server gets the settings that make it require that
 credential, refuse other origins and check CSRF tokens.
@@ -141,8 +141,8 @@ def web_pages(settings: Settings) -> Service:
 
 
 def prefect_parts(settings: Settings) -> list[Part]:
-    """Prefect's server, the deployments, the reconciliation of dead runs, the warm engines
-    and the worker."""
+    """Prefect's server, the deployments, the reconciliation of dead runs, the warm engines,
+    the worker and the prober."""
     api = settings.prefect_api_url.rstrip("/")
     where = urlsplit(api)
     if where.hostname not in LOOPBACK or not where.port or not where.path.endswith("/api"):
@@ -188,6 +188,17 @@ def prefect_parts(settings: Settings) -> list[Part]:
             ],
             url=f"pool {WORK_POOL!r}, worker {worker_name()!r}",
             ready=_worker_heartbeat(api, worker_name(), prefect_auth.PrefectAuth(api, secret)),
+        ),
+        # One process for every cluster whose services are awaited (flows/provisioning.py);
+        # it keeps nothing, so it is ready as soon as it runs.
+        Service(
+            name="prober",
+            argv=[sys.executable, "-m", "flows.provisioning"],
+            url="probes every provisioning cluster",
+            ready=lambda started_at: True,
+            # Its probe tasks belong to no flow run: their own logs stay in its log file (each
+            # answer goes to the build run's log by itself).
+            env={"PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore"},
         ),
     ]
 
