@@ -39,6 +39,7 @@ from mchub.settings import Settings
 ROOT = Path(__file__).resolve().parents[2]
 """The project's root: prefect.yaml, and the folders the flows import from."""
 WORK_POOL = "mchub"
+SANDBOX_CLOUD = "sandbox"
 WORKER_QUERY_SECONDS = 1
 STOP_SECONDS = 4.0
 """How long the parts have in all to stop by themselves; then they are killed, so that
@@ -90,7 +91,11 @@ Part = Service | Step
 
 
 def stack_parts(settings: Settings) -> list[Part]:
-    """Every part `mchub up` starts, in start order."""
+    """Every part `mchub up` starts, in start order; the sandbox cloud only when clusters are
+    built on it (MCHUB_CLOUD=sandbox, the default)."""
+    pages = web_pages(settings)
+    if settings.cloud != SANDBOX_CLOUD:
+        return [*prefect_parts(settings), pages]
     sandbox_url = f"http://{settings.sandbox_host}:{settings.sandbox_port}"
     sandbox = Service(
         name="sandbox cloud",
@@ -99,7 +104,7 @@ def stack_parts(settings: Settings) -> list[Part]:
         ready=_answers_200(f"{sandbox_url}/sandbox/health"),
         called_while_stopping=True,
     )
-    return [sandbox, *prefect_parts(settings), web_pages(settings)]
+    return [sandbox, *prefect_parts(settings), pages]
 
 
 # Streamlit's options that decide who reaches the pages and what they show, given on its

@@ -1,0 +1,67 @@
+"""The deployment recipe (docs/deployment.md) as files a person installs: the systemd unit
+must be one systemd accepts, start `mchub up` from the clone's venv, set only settings MC
+Hub has (with values it accepts), and give `mchub up` the time it takes to stop."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mchub.orchestration.stack import ROOT, STOP_SECONDS, stack_parts
+from mchub.settings import Settings
+
+UNIT = ROOT / "deploy" / "mchub.service"
+INSTALLED_AT = "/opt/mchub"
+
+
+def unit_lines(section: str) -> list[tuple[str, str]]:
+    """The `key=value` lines of one section, in order (systemd repeats keys such as Environment)."""
+    lines, current = [], None
+    for raw in UNIT.read_text().splitlines():
+        line = raw.strip()
+        if line.startswith("[") and line.endswith("]"):
+            current = line[1:-1]
+        elif line and not line.startswith("#") and current == section:
+            key, _, value = line.partition("=")
+            lines.append((key, value))
+    return lines
+
+
+def test_the_unit_sets_only_settings_mchub_has_with_values_it_accepts() -> None:
+    environment = dict(value.split("=", 1) for key, value in unit_lines("Service") if key == "Environment")
+    fields = {name.removeprefix("MCHUB_").lower(): value for name, value in environment.items()}
+    assert set(fields) <= set(Settings.model_fields), f"not settings of MC Hub: {set(fields) - set(Settings.model_fields)}"
+    settings = Settings(**fields)  # refused values raise, naming the variable
+    assert settings.database_url is not None, "a shared hub keeps Prefect's database in PostgreSQL"
+    assert settings.cloud != "sandbox", "a deployed hub builds on a real cloud"
+
+
+def test_the_unit_runs_mchub_up_from_the_clone_and_waits_for_it_to_stop() -> None:
+    service = dict(unit_lines("Service"))
+    assert service["WorkingDirectory"] == INSTALLED_AT
+    assert service["ExecStart"] == f"{INSTALLED_AT}/.venv/bin/mchub up"
+    assert float(service["TimeoutStopSec"]) > STOP_SECONDS + 5
+    assert service["UMask"] == "0077"
+
+
+def test_systemd_accepts_the_unit(tmp_path: Path) -> None:
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed")
+    # As installed in this clone, with the venv these tests run in, which holds `mchub`.
+    venv_bin = Path(sys.executable).parent
+    installed = tmp_path / UNIT.name
+    installed.write_text(UNIT.read_text().replace(f"{INSTALLED_AT}/.venv/bin", str(venv_bin)).replace(INSTALLED_AT, str(ROOT)))
+    checked = subprocess.run([analyze, "verify", str(installed)], capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stderr
+
+
+def test_mchub_up_starts_the_sandbox_only_for_clusters_built_on_it(tmp_path: Path) -> None:
+    def parts(cloud: str) -> list[str]:
+        return [part.name for part in stack_parts(Settings(home=tmp_path, cloud=cloud))]
+
+    assert parts("sandbox")[0] == "sandbox cloud"
+    assert "sandbox cloud" not in parts("my-project")
+    assert parts("my-project") == parts("sandbox")[1:]
