@@ -49,7 +49,7 @@ def running_platform(boot_seconds: float = 0, quotas: dict[str, int] | None = No
         if quotas:
             sandbox.set_knobs(quotas=quotas)
         started = time.monotonic()
-        with prefect_part(home, sandbox, sandbox_boot_seconds=boot_seconds) as stack, acting_on(stack):
+        with prefect_part(home, sandbox) as stack, acting_on(stack):
             print(f"(stack up in {time.monotonic() - started:.0f} s; logs in {stack.log_dir})", flush=True)
             yield stack
     except Exception:
