@@ -16,7 +16,9 @@ when its suspension times out.
 """
 
 import asyncio
+import contextlib
 import logging
+import os
 import sys
 from datetime import UTC, datetime, timedelta
 from typing import NoReturn
@@ -40,6 +42,8 @@ SCAN_SECONDS = 2.0
 GRACE_SECONDS = 300.0
 """How long after its deadline a waiting run is failed by Prefect's server, should no prober end it."""
 PAGE_SIZE = 200
+STOP_SECONDS = 1.0
+"""How long the probes in flight have to end once the prober is stopped."""
 
 log = logging.getLogger("mchub.prober")
 
@@ -74,18 +78,26 @@ async def serve() -> None:
     """Probe every waiting cluster, each as soon as it starts waiting; never returns."""
     probing: dict[UUID, asyncio.Task[None]] = {}
     async with get_client() as client:
-        while True:
-            waiting = {run.id: run for run in await _waiting_runs(client)}
-            for run_id, job in list(probing.items()):
-                # Ended (or cancelled by a person meanwhile): forget it; a run still waiting
-                # after its job ended (its final state refused) gets a new job.
-                if job.done() or run_id not in waiting:
-                    job.cancel()
-                    del probing[run_id]
-            for run_id, run in waiting.items():
-                if run_id not in probing:
-                    probing[run_id] = asyncio.create_task(_end_when_up(client, run))
-            await asyncio.sleep(SCAN_SECONDS)
+        try:
+            while True:
+                waiting = {run.id: run for run in await _waiting_runs(client)}
+                for run_id, job in list(probing.items()):
+                    # Ended (or cancelled by a person meanwhile): forget it; a run still waiting
+                    # after its job ended (its final state refused) gets a new job.
+                    if job.done() or run_id not in waiting:
+                        job.cancel()
+                        del probing[run_id]
+                for run_id, run in waiting.items():
+                    if run_id not in probing:
+                        probing[run_id] = asyncio.create_task(_end_when_up(client, run))
+                await asyncio.sleep(SCAN_SECONDS)
+        finally:
+            # Stopped: the probes in flight end as crashed task runs, if the server takes it
+            # in time; the runs they served wait for the next prober.
+            for job in probing.values():
+                job.cancel()
+            if probing:
+                await asyncio.wait(probing.values(), timeout=STOP_SECONDS)
 
 
 async def _waiting_runs(client: PrefectClient) -> list[FlowRun]:
@@ -142,10 +154,11 @@ async def _services_ending(run_id: UUID, hostname: str, waiting: ServicesWait) -
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve())
-    except KeyboardInterrupt:
-        pass
+    # It keeps nothing: no need for the interpreter's slow teardown (Prefect's exit handlers
+    # flush to a server that is stopping too), which would outlast `mchub up`'s 5 s to stop.
+    os._exit(0)
 
 
 if __name__ == "__main__":
