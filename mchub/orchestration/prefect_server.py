@@ -22,31 +22,28 @@ origin and CSRF protection on (mchub.orchestration.stack).
 import argparse
 import gc
 import sys
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from typing import Any
 
-import uvicorn
-from prefect.logging.configuration import setup_logging
-from prefect.server.api.server import create_app
-from prefect.server.database.configurations import AioSqliteConfiguration
 from prefect.settings import (
     PREFECT_SERVER_API_AUTH_STRING,
     PREFECT_SERVER_API_KEEPALIVE_TIMEOUT,
     PREFECT_SERVER_LOGGING_LEVEL,
 )
-from sqlalchemy.ext.asyncio import AsyncSession, AsyncSessionTransaction
 
 from mchub.orchestration.database import DatabaseError, ensure_database
 from mchub.settings import get_settings
 
-# Prefect's own begin_transaction, asked for its IMMEDIATE mode (meant for the few
-# transactions it knows to read before writing) on every write transaction.
-_begin_transaction = AioSqliteConfiguration.begin_transaction
 
+def immediate(begin_transaction: Callable[..., AbstractAsyncContextManager[Any]]) -> Callable[..., Any]:
+    """Prefect's own begin_transaction, asked for its IMMEDIATE mode (meant for the few
+    transactions it knows to read before writing) on every write transaction."""
 
-def begin_immediate(
-    self: AioSqliteConfiguration, session: AsyncSession, with_for_update: bool = False
-) -> AbstractAsyncContextManager[AsyncSessionTransaction]:
-    return _begin_transaction(self, session, with_for_update=True)
+    def begin_immediate(self: Any, session: Any, with_for_update: bool = False) -> AbstractAsyncContextManager[Any]:
+        return begin_transaction(self, session, with_for_update=True)
+
+    return begin_immediate
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -69,8 +66,16 @@ def main(argv: list[str] | None = None) -> None:
             ensure_database(database.get_secret_value())
         except DatabaseError as error:
             sys.exit(str(error))
+
+    # The server's own imports take seconds: a refused start does not wait for them.
+    import uvicorn
+    from prefect.logging.configuration import setup_logging
+    from prefect.server.api.server import create_app
+    from prefect.server.database.configurations import AioSqliteConfiguration
+
     setup_logging()
-    AioSqliteConfiguration.begin_transaction = begin_immediate  # type: ignore[method-assign]
+    prefects_own = AioSqliteConfiguration.begin_transaction
+    AioSqliteConfiguration.begin_transaction = immediate(prefects_own)  # type: ignore[method-assign]
     uvicorn.run(
         app=create_app(final=True),
         host=args.host,
