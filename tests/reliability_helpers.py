@@ -7,12 +7,16 @@ import io
 import os
 import subprocess
 import sys
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from mchub.cli import main
 from mchub.orchestration.stack import ROOT
+from mchub.settings import get_settings
 from sandbox.launcher import SandboxCloud
 
 
@@ -35,6 +39,20 @@ def mchub(*args: str) -> Answer:
         except SystemExit as exited:  # argparse refusing the words: the command's exit status
             code = int(exited.code or 0)
     return Answer(code, out.getvalue(), err.getvalue())
+
+
+@contextlib.contextmanager
+def settings_from(env: Mapping[str, str]) -> Iterator[None]:
+    """This process's environment, and so MC Hub's settings, with `env` over it while the
+    block lasts: `mchub()` then acts as the command run with those variables."""
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in env.items():
+            patch.setenv(key, value)
+        get_settings.cache_clear()
+        try:
+            yield
+        finally:
+            get_settings.cache_clear()
 
 
 def mchub_process(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:

@@ -30,13 +30,12 @@ from flows.cluster_lock import lock_name
 from flows.destroy import destroy_cluster
 from mchub.cluster import lifecycle
 from mchub.cluster.workspace import WorkspaceError, check_name_free, create, list_hostnames, open_existing
-from mchub.settings import get_settings
 from mchub.spec.hostname import HostnameError, checked_hostname, cluster_name_problem, domain_problem
 from mchub.spec.model import ClusterSpec, SpecError, default_spec_data, dump_spec, parse_spec
 from mchub.status import BUILD_FLOW, DESTROY_FLOW
 from sandbox.launcher import SandboxCloud, free_port
 from tests.harness import LiveStack, web_pages_alone
-from tests.reliability_helpers import Answer, finished, mchub_process
+from tests.reliability_helpers import Answer, finished, mchub_process, settings_from
 from tests.reliability_helpers import mchub as run_mchub
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -190,14 +189,8 @@ def test_the_hostname_grammar_is_the_specs(name: str, domain: str) -> None:
 def mchub(hub: Hub, *args: str, **env: str) -> Answer:
     """`mchub ARGS` run in this process (the installed command's entry point) with the hub's
     settings and `env`: the refusals come from the same code, without Python's start-up per call."""
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in hub.env(**env).items():
-            patch.setenv(key, value)
-        get_settings.cache_clear()
-        try:
-            return run_mchub(*args)
-        finally:
-            get_settings.cache_clear()
+    with settings_from(hub.env(**env)):
+        return run_mchub(*args)
 
 
 def assert_refused_without_traceback(done: Answer, *expected: str) -> None:

@@ -10,7 +10,6 @@ The live tests start the product the way the README does, on free ports and a te
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from playwright.sync_api import Browser, expect
 
 from sandbox.launcher import free_port
 from tests.harness import LiveStack, whole_product
+from tests.reliability_helpers import mchub, settings_from
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "examples" / "cluster.yaml"
@@ -156,21 +156,20 @@ def test_ctrl_c_stops_everything_within_5_s_with_pages_open_and_a_run_in_flight(
 @pytest.mark.parametrize(
     "words", [["create", str(SPEC)], ["destroy", HOSTNAME]], ids=["create", "destroy"]
 )
-def test_approve_with_no_wait_is_refused_before_anything_is_submitted(words: list[str], tmp_path: Path) -> None:
+def test_approve_with_no_wait_is_refused_before_anything_is_submitted(
+    words: list[str], tmp_path: Path
+) -> None:
     # No Prefect server at this address: a command that submitted anything would fail otherwise.
     env = {
-        **os.environ,
         "MCHUB_HOME": str(tmp_path),
         "MCHUB_CLUSTERS_DIR": str(tmp_path / "clusters"),
         "MCHUB_PREFECT_API_URL": f"http://127.0.0.1:{free_port()}/api",
     }
-    done = subprocess.run(
-        [sys.executable, "-m", "mchub.cli", *words, "--approve", "--no-wait"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
-    )
-    assert done.returncode == 2, done.stderr
-    message = done.stderr.splitlines()[-1]
+    with settings_from(env):
+        done = mchub(*words, "--approve", "--no-wait")
+    assert done.code == 2, done.err
+    message = done.err.splitlines()[-1]
     assert message.startswith(f"mchub {words[0]}: error: --approve and --no-wait cannot be used together")
     assert "Leave out --no-wait" in message and "mchub approve" in message
-    assert "Traceback" not in done.stderr
+    assert "Traceback" not in done.err
     assert not (tmp_path / "clusters").exists()

@@ -5,8 +5,6 @@ import json
 import os
 import re
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +16,7 @@ from mchub.spec.model import load_spec, parse_spec
 from mchub.terraform import config
 from mchub.terraform.binary import find_terraform
 from mchub.terraform.runner import Terraform
+from tests.reliability_helpers import mchub
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "cluster.yaml"
@@ -204,13 +203,11 @@ def test_main_tf_json_with_dns_plans_against_the_modules_variables(provider, spe
     assert planned["hostnames"]["value"] == [f"login1.{spec.hostname}"]
 
 
-def test_mchub_render_prints_the_document_and_writes_nothing(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "mchub.cli", "render", str(EXAMPLE), "--cloud", "openstack"],
-        capture_output=True, text=True, cwd=tmp_path, timeout=60,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    printed = json.loads(result.stdout)
+def test_mchub_render_prints_the_document_and_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = mchub("render", str(EXAMPLE), "--cloud", "openstack")
+    assert result.code == 0, result.err
+    printed = json.loads(result.out)
     assert printed["main.tf.json"]["module"]["cluster"]["cluster_name"] == "${var.cluster_name}"
     assert printed["terraform.tfvars.json"]["cluster_name"] == "demo-castle"
     assert list(tmp_path.iterdir()) == []
@@ -219,8 +216,6 @@ def test_mchub_render_prints_the_document_and_writes_nothing(tmp_path):
 def test_mchub_render_names_the_field_of_a_bad_spec(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(EXAMPLE.read_text().replace("cluster_name: demo-castle", "cluster_name: Demo_Castle"))
-    result = subprocess.run(
-        [sys.executable, "-m", "mchub.cli", "render", str(bad)], capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 1
-    assert "cluster_name:" in result.stderr and "lowercase" in result.stderr
+    result = mchub("render", str(bad))
+    assert result.code == 1
+    assert "cluster_name:" in result.err and "lowercase" in result.err
