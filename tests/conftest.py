@@ -31,6 +31,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if LIVE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.live)
+    # Modules with live tests first: `./dev test` shares whole modules between two processes,
+    # so the long ones start at once and the quick ones fill in the end.
+    live_modules = {item.path for item in items if item.get_closest_marker("live")}
+    items.sort(key=lambda item: item.path not in live_modules)
 
 
 @pytest.fixture(scope="session")
