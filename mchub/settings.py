@@ -146,6 +146,11 @@ class Settings(BaseSettings):
         description="When reminders go out before a cluster expires, in hours before (JSON list); "
         "the cull never destroys a cluster before the last one went out. []: no reminders.",
     )
+    drift_check_cron: str = Field(
+        default="30 3 * * *",
+        description="When the drift check plans every cluster that is up (cron, UTC; default daily at "
+        "03:30), to find clouds that no longer match what Terraform built.",
+    )
 
     @field_validator("expiry_reminder_hours")
     @classmethod

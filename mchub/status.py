@@ -12,6 +12,9 @@ through its finished steps again before it reaches the apply.
 A run a person cancelled (Prefect's Cancelled state, other than a rejection) leaves the
 cluster `cancelled` once it had started changing the cloud (its apply, or a destroy's); one
 cancelled before its apply changed nothing, and is passed over like a failed plan.
+
+The one status not from the runs: a cluster that is up shows `drifted` when the drift check
+(mchub.cluster.drift) found its cloud changed behind Terraform's back since its latest run.
 """
 
 from collections.abc import Sequence
@@ -21,6 +24,8 @@ from typing import Literal
 from uuid import UUID
 
 from pydantic import BaseModel
+
+from mchub.cluster.drift import DriftCheck
 
 PHASE_LABEL = "mchub.phase"
 HOSTNAME_LABEL = "mchub.hostname"
@@ -59,6 +64,7 @@ class Status(StrEnum):
     DESTROY_ERROR = "destroy_error"
     DESTROYED = "destroyed"
     CANCELLED = "cancelled"
+    DRIFTED = "drifted"
     NOT_FOUND = "not_found"
 
 
@@ -201,11 +207,17 @@ _ERROR = {
 }
 
 
-def cluster_status(runs: Sequence[RunView]) -> Status:
+def cluster_status(runs: Sequence[RunView], drift: DriftCheck | None = None) -> Status:
     """The status of a cluster from its runs (any order): that of `current_run`; not_found
-    when there is none."""
+    when there is none. A cluster that is up is `drifted` when its latest drift check, made
+    after that run, found its cloud no longer matching: until a run acts on it again."""
     current = current_run(runs)
-    return run_status(current) if current is not None else Status.NOT_FOUND
+    if current is None:
+        return Status.NOT_FOUND
+    status = run_status(current)
+    if status == Status.PROVISIONING_SUCCESS and drift is not None and drift.drifted and drift.checked_at > current.created:
+        return Status.DRIFTED
+    return status
 
 
 def current_run(runs: Sequence[RunView]) -> RunView | None:

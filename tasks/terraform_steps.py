@@ -9,6 +9,7 @@ killed only after its grace period), waits for it to stop, and lets the signal g
 """
 
 import contextvars
+from datetime import UTC, datetime
 import threading
 from collections.abc import Callable
 from typing import TypeVar
@@ -16,6 +17,7 @@ from typing import TypeVar
 from prefect import get_run_logger
 
 from mchub.cluster import lifecycle
+from mchub.cluster.drift import DriftCheck
 from mchub.cluster.workspace import PlanRecord, Workspace
 from mchub.terraform.plan import PlanSummary
 from mchub.terraform.progress import ApplyProgress
@@ -81,6 +83,16 @@ def plan_changes(workspace: Workspace, terraform: Terraform, destroy: bool = Fal
         "%s of %s (%s): %s", "destroy plan" if destroy else "plan", workspace.hostname, record.plan_file, summary.counts
     )
     return record, summary
+
+
+@uncached_task(name="terraform-drift-plan")
+def check_drift(workspace: Workspace, terraform: Terraform) -> DriftCheck:
+    """Plan the applied spec, keep only the summary (mchub.cluster.lifecycle.check_drift)."""
+    check = _stopped_cleanly_on_interrupt(
+        terraform, lambda: lifecycle.check_drift(workspace, terraform, datetime.now(UTC))
+    )
+    get_run_logger().info("drift plan of %s: %s", workspace.hostname, check.summary.counts)
+    return check
 
 
 @uncached_task(name="terraform-apply")

@@ -5,6 +5,8 @@ from uuid import uuid4
 
 import pytest
 
+from mchub.cluster.drift import DriftCheck
+from mchub.terraform.plan import PlanSummary, ResourceChange
 from mchub.status import (
     BUILD_FLOW,
     DESTROY_FLOW,
@@ -91,7 +93,44 @@ def test_every_status_is_reachable_from_a_single_run() -> None:
         for state in ("SCHEDULED", "PENDING", "RUNNING", "PAUSED", "COMPLETED", "FAILED", "CRASHED", "CANCELLED", "CANCELLING")
         for phase in (None, "plan", "approval", "build", "provisioning", "destroy-plan", "destroy")
     }
-    assert reached == set(Status)  # not_found: a new cluster's rejected plan
+    # not_found: a new cluster's rejected plan; drifted needs a drift check besides the runs
+    assert reached == set(Status) - {Status.DRIFTED}
+
+
+def check(minutes: int, changes: list[ResourceChange]) -> DriftCheck:
+    return DriftCheck(checked_at=T0 + timedelta(minutes=minutes), summary=PlanSummary(resources=changes))
+
+
+GONE = [ResourceChange(address='module.cluster.terraform_data.instance["node1"]', kind="instance", name="node1",
+                       resource_type="terraform_data", action="replace", flavor="p2-3gb")]
+SAME = [GONE[0].model_copy(update={"action": "no-op"})]
+
+
+def test_a_cluster_that_is_up_shows_drifted_after_a_check_found_changes() -> None:
+    built = run(BUILD_FLOW, "COMPLETED", "provisioning", minutes=0)
+    assert cluster_status([built], check(60, GONE)) == Status.DRIFTED
+    assert cluster_status([built], check(60, SAME)) == Status.PROVISIONING_SUCCESS
+    assert cluster_status([built], None) == Status.PROVISIONING_SUCCESS
+
+
+def test_a_run_after_the_check_ends_the_drift_unless_it_changed_nothing() -> None:
+    built = run(BUILD_FLOW, "COMPLETED", "provisioning", minutes=0)
+    drifted = check(60, GONE)
+    repair_waiting = run(BUILD_FLOW, "PAUSED", "plan", minutes=70)
+    assert cluster_status([built, repair_waiting], drifted) == Status.AWAITING_APPROVAL
+    repaired = run(BUILD_FLOW, "COMPLETED", "provisioning", minutes=70)
+    assert cluster_status([built, repaired], drifted) == Status.PROVISIONING_SUCCESS
+    # A rejected repair, or one whose plan failed, left the cloud as the check found it.
+    rejected = run(BUILD_FLOW, "CANCELLED", "approval", minutes=70, answer="rejected")
+    assert cluster_status([built, rejected], drifted) == Status.DRIFTED
+    failed = run(BUILD_FLOW, "FAILED", "plan", minutes=70)
+    assert cluster_status([built, failed], drifted) == Status.DRIFTED
+
+
+def test_only_a_cluster_that_is_up_shows_drifted() -> None:
+    for latest in (run(BUILD_FLOW, "FAILED", "provisioning"), run(DESTROY_FLOW, "COMPLETED", "destroy"),
+                   run(BUILD_FLOW, "CANCELLED", "build")):
+        assert cluster_status([latest], check(60, GONE)) == run_status(latest)
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from datetime import UTC
 import streamlit as st
 from pydantic import BaseModel
 
+from mchub.cluster import drift
 from mchub.cluster.state import left_summary
 from mchub.cluster.workspace import Workspace
 from mchub.errors import MCHubError
@@ -21,6 +22,7 @@ from mchub.orchestration import runs
 from mchub.settings import get_settings
 from mchub.status import DESTROY_FLOW, RunView, Status, cluster_status, current_run, failed_change
 from ui.cluster_files import apply_progress, log_files, readable_log, workspace_of
+from ui.drift_section import drift_section
 from ui.expiry_section import expiry_section
 from ui.loading import loading
 from ui.page_errors import shown_errors
@@ -60,7 +62,7 @@ class ClusterView(BaseModel):
 
 def read_cluster(hostname: str) -> ClusterView:
     found = runs.runs_of(hostname)
-    return ClusterView(hostname=hostname, runs=found, status=cluster_status(found))
+    return ClusterView(hostname=hostname, runs=found, status=cluster_status(found, drift.last_check_of(hostname)))
 
 
 def cluster_page(hostname: str) -> None:
@@ -161,6 +163,10 @@ def _live(hostname: str, drawn: Status, was_busy: bool) -> None:
     elif status == Status.PROVISIONING_RUNNING:
         _probes(run, ws)
     elif status == Status.PROVISIONING_SUCCESS:
+        _ready(ws)
+    elif status == Status.DRIFTED:
+        if (check := drift.last_check_of(hostname)) is not None:
+            drift_section(hostname, check, _submit)
         _ready(ws)
     elif status in ERRORS:
         _failure(view, run, ws)

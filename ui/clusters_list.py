@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime
 import streamlit as st
 from pydantic import BaseModel
 
+from mchub.cluster import drift
 from mchub.cluster.workspace import list_hostnames
 from mchub.orchestration import runs
 from mchub.settings import get_settings
@@ -34,6 +35,8 @@ class ClusterRow(BaseModel):
     created: datetime | None
     expiration: date | None
     has_folder: bool
+    drift: list[str] = []
+    """A drifted cluster: what its drift check's plan would change."""
 
     @property
     def busy(self) -> bool:
@@ -59,9 +62,15 @@ def cluster_rows(statuses: dict[str, Status] | None, hostnames: list[str]) -> li
                 created=ws.created_at() if ws is not None else None,
                 expiration=expiration,
                 has_folder=ws is not None,
+                drift=_drift_lines(hostname) if known.get(hostname) == Status.DRIFTED else [],
             )
         )
     return rows
+
+
+def _drift_lines(hostname: str) -> list[str]:
+    check = drift.last_check_of(hostname)
+    return check.summary.lines() if check is not None else []
 
 
 def age(since: datetime | None) -> str:
@@ -106,6 +115,8 @@ def _table(show_destroyed: bool) -> None:
         with chip:
             if row.status is not None:
                 status_chip(row.status)
+            if row.drift:
+                st.caption(literal("; ".join(row.drift)))
         old.write(age(row.created))
         expires.write(row.expiration.isoformat() if row.expiration else "never")
         with actions:

@@ -27,6 +27,8 @@ def chip_style(status: Status) -> tuple[Color, str]:
         return "orange", ":material/pending_actions:"
     if status == Status.PROVISIONING_SUCCESS:
         return "green", ":material/check_circle:"
+    if status == Status.DRIFTED:
+        return "orange", ":material/sync_problem:"
     if status == Status.CANCELLED:
         return "orange", ":material/cancel:"
     return "gray", ":material/radio_button_unchecked:"

@@ -266,12 +266,19 @@ def _print_left_in_cloud(hostname: str, status: Status) -> None:
 @_prefect_command
 def _status(args: argparse.Namespace) -> int:
     from mchub.orchestration import runs
+    from mchub.cluster.drift import last_check_of
     from mchub.status import cluster_status, failed_change
 
     with runs.connect() as client:
         history = runs.runs_of(args.hostname, client=client)
-        status = cluster_status(history)
+        check = last_check_of(args.hostname)
+        status = cluster_status(history, check)
         print(f"{args.hostname}: {status}")
+        if status == Status.DRIFTED and check is not None:
+            print(f"  the cloud no longer matches (drift check of {check.checked_at:%Y-%m-%d %H:%M} UTC); "
+                  "a repair (a build of the cluster's spec, e.g. `mchub modify` with it) would:")
+            for line in check.summary.lines():
+                print(f"    {line}")
         failed = failed_change(history)
         if failed is not None:
             why = f": {failed.reason}" if failed.reason else ""

@@ -27,6 +27,7 @@ from typing import Any
 from uuid import uuid4
 
 from mchub.cloud import connection
+from mchub.cluster import drift
 from mchub.cluster.expiration import check_lifetime
 from mchub.cluster.workspace import (
     PlanRecord,
@@ -212,7 +213,7 @@ def plan(ws: Workspace, tf: Terraform, *, destroy: bool = False) -> tuple[PlanRe
         render_applied(ws)
 
 
-def _plan(ws: Workspace, tf: Terraform, *, destroy: bool) -> tuple[PlanRecord, PlanSummary]:
+def _refuse_unreadable_state(ws: Workspace) -> None:
     problem = ws.state_problem()
     if problem is not None:
         # Terraform would read an empty state as "nothing built" and plan every resource
@@ -222,6 +223,10 @@ def _plan(ws: Workspace, tf: Terraform, *, destroy: bool) -> tuple[PlanRecord, P
             f"{ws.state_file.name}.backup (the state before that run) after checking the cloud for "
             "the cluster's servers, volumes and floating IPs that it does not list"
         )
+
+
+def _plan(ws: Workspace, tf: Terraform, *, destroy: bool) -> tuple[PlanRecord, PlanSummary]:
+    _refuse_unreadable_state(ws)
     config_hash = ws.config_hash()
     latest = ws.plan_record()
     if (
@@ -234,10 +239,26 @@ def _plan(ws: Workspace, tf: Terraform, *, destroy: bool) -> tuple[PlanRecord, P
     ):
         return latest, PlanSummary.from_plan_json(ws.plan_json(latest))
     plan_file = ws.new_plan_file(destroy=destroy)
-    tf.plan(plan_file, destroy=destroy)
+    tf.plan(plan_file, destroy=destroy, replace=() if destroy else drift.vanished_servers(ws))
     plan_json = tf.show_plan(plan_file)
     record = ws.save_plan(plan_file, plan_json, destroy=destroy, config_hash=config_hash)
     return record, PlanSummary.from_plan_json(plan_json)
+
+
+def check_drift(ws: Workspace, tf: Terraform, now: datetime) -> drift.DriftCheck:
+    """Plan the cluster's applied spec (spec.yaml, never its proposal) without keeping the plan
+    or applying it, and record the outcome as its latest drift check. The folder's plans and
+    configuration are left as they were: main.tf.json is written only when it is not the
+    applied spec's already (a build killed mid-plan leaves its proposal's)."""
+    _refuse_unreadable_state(ws)
+    _render(ws, ws.spec())
+    with tempfile.TemporaryDirectory(prefix=".drift-", dir=ws.root) as scratch:
+        plan_file = Path(scratch) / "drift.tfplan"
+        tf.plan(plan_file, replace=drift.vanished_servers(ws))
+        summary = PlanSummary.from_plan_json(tf.show_plan(plan_file))
+    check = drift.DriftCheck(checked_at=now, summary=summary)
+    drift.record(ws, check)
+    return check
 
 
 def apply(

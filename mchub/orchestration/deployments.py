@@ -72,7 +72,13 @@ def apply_deployments() -> None:
     """Create or update every deployment of prefect.yaml on the server (`prefect deploy --all`).
 
     Run from the project's root, so each deployment's flow runs start there."""
-    env = {**os.environ, **prefect_auth.client_env(get_settings(), credential())}
+    settings = get_settings()
+    # prefect.yaml reads the drift check's schedule from the environment ({{ $MCHUB_DRIFT_CHECK_CRON }}).
+    env = {
+        **os.environ,
+        **prefect_auth.client_env(settings, credential()),
+        "MCHUB_DRIFT_CHECK_CRON": settings.drift_check_cron,
+    }
     try:
         done = subprocess.run(
             [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"],

@@ -37,7 +37,7 @@ from prefect.client.schemas.sorting import ArtifactSort, FlowRunSort, LogSort
 from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelled, Cancelling
 
-from mchub.cluster import expiration, lifecycle
+from mchub.cluster import drift, expiration, lifecycle
 from mchub.cluster.workspace import open_existing
 from mchub.errors import MCHubError
 from mchub.orchestration import prefect_auth, worker_wakeup
@@ -192,7 +192,7 @@ def statuses(*, client: SyncPrefectClient | None = None) -> dict[str, Status]:
         if hostname_of_tags(run.tags):
             view = _view(run, names[run.flow_id])
             by_hostname.setdefault(view.hostname, []).append(view)
-    found = {hostname: cluster_status(runs) for hostname, runs in sorted(by_hostname.items())}
+    found = {hostname: cluster_status(runs, drift.last_check_of(hostname)) for hostname, runs in sorted(by_hostname.items())}
     return {hostname: status for hostname, status in found.items() if status != Status.NOT_FOUND}
 
 
@@ -275,6 +275,13 @@ def submit_spec(spec: ClusterSpec, *, new: bool, client: SyncPrefectClient | Non
     except BaseException:
         lifecycle.discard_request(request)
         raise
+
+
+def submit_repair(hostname: str, *, client: SyncPrefectClient | None = None) -> UUID:
+    """Start a build-cluster run of the cluster's applied spec: its plan puts back what drifted
+    (mchub.cluster.drift), and waits for an approval as any other."""
+    spec = open_existing(get_settings().clusters_dir, hostname).spec()
+    return submit_spec(spec, new=False, client=client)
 
 
 def discard_abandoned_requests(

@@ -16,7 +16,7 @@ import json
 import os
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -108,10 +108,17 @@ class Terraform:
             return self._run("init", args, on_event=on_event).result
 
     def plan(
-        self, plan_file: Path | str = "tfplan", *, destroy: bool = False, on_event: EventCallback | None = None
+        self,
+        plan_file: Path | str = "tfplan",
+        *,
+        destroy: bool = False,
+        replace: Sequence[str] = (),
+        on_event: EventCallback | None = None,
     ) -> RunResult:
-        """Write the plan (a destroy plan when `destroy`) to plan_file, relative to the working dir."""
+        """Write the plan (a destroy plan when `destroy`) to plan_file, relative to the working
+        dir; `replace`: addresses of resource instances to plan again (`-replace`)."""
         args = ["plan", *_COMMON, "-json", f"-out={plan_file}"] + (["-destroy"] if destroy else [])
+        args += [f"-replace={address}" for address in replace]
         return self._run("destroy-plan" if destroy else "plan", args, on_event=on_event).result
 
     def show_plan(self, plan_file: Path | str = "tfplan") -> dict[str, Any]:
