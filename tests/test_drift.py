@@ -82,10 +82,10 @@ def test_a_server_deleted_behind_terraforms_back_shows_drifted_and_repair_builds
     assert "The cloud no longer matches this cluster" in texts(cluster_page)
     assert "instance node1" in texts(cluster_page)
     listed = page("clusters.py")
-    assert "-/+ replace instance node1" in texts(listed)
+    assert "replace instance node1" in texts(listed)  # the caption escapes - and +
     _screenshot(live_stack, browser, hostname)
 
-    button(cluster_page, "Repair")()
+    button(cluster_page, "Repair")().run()
     [repair] = [run for run in runs.runs_of(hostname) if run.busy]
     paused(repair.id)
     plan = runs.plan_markdown(runs.read_run(repair.id)) or ""

@@ -45,6 +45,13 @@ def add_cluster_commands(commands: "argparse._SubParsersAction[argparse.Argument
     _follow_options(modify)
     modify.set_defaults(run=_refusing_approve_without_wait(modify, _modify))
 
+    repair = commands.add_parser(
+        "repair", help="plan a cluster's spec again to put back what drifted, through its plan and approval"
+    )
+    _host_argument(repair)
+    _follow_options(repair)
+    repair.set_defaults(run=_refusing_approve_without_wait(repair, _repair))
+
     extend = commands.add_parser("extend", help="move a cluster's expiration date; nothing else changes, no Terraform run")
     _host_argument(extend)
     extend.add_argument(
@@ -194,6 +201,15 @@ def _modify(args: argparse.Namespace) -> int:
 
 
 @_prefect_command
+def _repair(args: argparse.Namespace) -> int:
+    from mchub.orchestration import runs
+
+    with runs.connect() as client:
+        run_id = runs.submit_repair(args.hostname, client=client)
+        return _submitted(client, run_id, args.hostname, args, Status.PROVISIONING_SUCCESS)
+
+
+@_prefect_command
 def _extend(args: argparse.Namespace) -> int:
     from mchub.orchestration import runs
 
@@ -276,7 +292,7 @@ def _status(args: argparse.Namespace) -> int:
         print(f"{args.hostname}: {status}")
         if status == Status.DRIFTED and check is not None:
             print(f"  the cloud no longer matches (drift check of {check.checked_at:%Y-%m-%d %H:%M} UTC); "
-                  "a repair (a build of the cluster's spec, e.g. `mchub modify` with it) would:")
+                  "`mchub repair` would:")
             for line in check.summary.lines():
                 print(f"    {line}")
         failed = failed_change(history)
