@@ -154,6 +154,14 @@ def processes_of_run(run_id: UUID) -> list[int]:
     return found
 
 
+def command_line(pid: int) -> bytes:
+    """The process's command line, empty once it has ended (a provisioner may end any time)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def processes_left(run_id: UUID, within: float = 30.0) -> list[int]:
     """The run's processes still alive after waiting up to `within` seconds for them to exit
     (a suspended run's engine exits once it has sent its last logs; slower on a busy machine)."""
@@ -395,7 +403,7 @@ def test_a_runs_engine_is_a_warm_fork_and_a_provisioning_cluster_holds_no_proces
     runs.approve(spec.hostname, by="tester")
     wait_for(run_id, lambda run: run.phase == "build" and bool(run.progress))
 
-    [launcher] = [pid for pid in processes_of_run(run_id) if b"engine_launcher.py" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    [launcher] = [pid for pid in processes_of_run(run_id) if b"engine_launcher.py" in command_line(pid)]
     [engine] = forks_of_warm_engines(live_stack) - before
     assert os.getpgid(engine) == engine, "the engine is not in a process group of its own"
 

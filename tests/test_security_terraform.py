@@ -41,6 +41,7 @@ from tests.reliability_helpers import cloud_usage, mchub
 from tests.test_flows import (
     build,
     cluster_spec,
+    command_line,
     destroy,
     ended,
     paused,
@@ -518,7 +519,7 @@ def test_a_killed_launcher_takes_its_new_engine_with_it(tmp_path: Path) -> None:
 
 def run_process(run_id: UUID, program: bytes) -> int:
     """The process of the run whose command line names `program`."""
-    [pid] = [pid for pid in processes_of_run(run_id) if program in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    [pid] = [pid for pid in processes_of_run(run_id) if program in command_line(pid)]
     return pid
 
 
