@@ -287,3 +287,28 @@ def test_clusters_named_alike_in_two_domains_never_touch_each_others_objects(mak
     assert floating_ips_of(conn, second.hostname) == kept["floating_ips"]
     assert status_codes(second_urls) == {"jupyterhub": 200, "freeipa": 200}
     assert status_codes(first_urls) == {"jupyterhub": 404, "freeipa": 404}
+
+
+def test_a_floating_ip_left_by_an_interrupted_create_is_taken_back_and_another_clusters_is_not(
+    make_cluster, clean_sandbox, conn
+):
+    cluster = make_cluster("again")
+    cluster.apply()
+    planned = cluster.outputs()["public_ip"]  # the module picks the same addresses every time
+    cluster.destroy()
+    public = next(network.id for network in conn.network.networks() if network.is_router_external)
+    # What an apply interrupted after the cloud answered leaves: the address held, no state.
+    conn.network.create_ip(
+        floating_network_id=public, floating_ip_address=planned["login1"], description=f"{cluster.hostname} login1"
+    )
+
+    cluster.apply()
+    assert floating_ips_of(conn, cluster.hostname) == planned == cluster.outputs()["public_ip"]
+    assert in_use(clean_sandbox)["floating_ips"] == 1
+
+    cluster.destroy()
+    assert floating_ips_of(conn, cluster.hostname) == {}
+    conn.network.create_ip(floating_network_id=public, floating_ip_address=planned["login1"], description="someone else")
+    with pytest.raises(TerraformError, match="already allocated"):
+        cluster.apply()
+    assert [ip.description for ip in conn.network.ips()] == ["someone else"]

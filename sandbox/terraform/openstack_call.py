@@ -468,6 +468,13 @@ def create_floating_ip(cloud: Cloud) -> None:
     given: dict[str, Any] = {}
 
     def create() -> str:
+        # The module picks the address, so an address already held with this very description
+        # is this resource's own floating IP, made by a create that Terraform interrupted after
+        # the cloud answered: take it back rather than fail on the taken address.
+        for left in resource_floating_ips(cloud, description, address):
+            given.update(left)
+            say(f"took back floating IP {address} for {description}, left by an interrupted create")
+            return f"/floatingips/{left['id']}"
         given.update(cloud.call("POST", "network", "/floatingips", {"floatingip": request})["floatingip"])
         say(f"created floating IP {given.get('floating_ip_address')} for {description}")
         return f"/floatingips/{given['id']}"
