@@ -117,7 +117,7 @@ def one_run(stack: LiveStack) -> Timings:
         approved = time.monotonic()
         approved_at = datetime.now(UTC)
         watch.start()
-        runs.approve(host, by="bench", client=client)
+        runs.approve(host, client=client)
         build_seen = wait_for_status(
             host, (Status.BUILD_RUNNING, Status.PROVISIONING_RUNNING, Status.PROVISIONING_SUCCESS),
             client=client, poll_seconds=POLL_SECONDS,

@@ -88,7 +88,7 @@ class Approver(threading.Thread):
                     for host in sorted(self.pending):
                         status = found.get(host, Status.NOT_FOUND)
                         if status == Status.AWAITING_APPROVAL:
-                            runs.approve(host, by="bench", client=client)
+                            runs.approve(host, client=client)
                         if status == Status.AWAITING_APPROVAL or status.value.endswith("_error"):
                             self.pending.discard(host)
                     if not self.pending:

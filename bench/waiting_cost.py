@@ -122,7 +122,7 @@ def main() -> None:
         building = hostnames[: args.provisioning]
         approved = time.monotonic()
         for host in building:
-            runs.approve(host, by="bench")
+            runs.approve(host)
         wait_for_all(building, Status.PROVISIONING_RUNNING, timeout=120 + 30 * args.provisioning)
         all_provisioning = time.monotonic() - approved
         try:
@@ -179,7 +179,7 @@ def clean_up(waiting: list[str], built: list[str], in_flight: int) -> dict[str, 
         if host in built:
             runs.submit_destroy(host, auto_approve=True)
         else:
-            runs.reject(host, by="bench", comment="benchmark over")
+            runs.reject(host, comment="benchmark over")
         acted.append(host)
     wait_until(lambda: len(ended(acted)) == len(acted), 300, "every cluster destroyed or its plan rejected")
     found = runs.statuses()

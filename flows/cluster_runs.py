@@ -16,6 +16,7 @@ from prefect.client.schemas.objects import FlowRun
 
 from flows.cluster_lock import cluster_lock
 from flows.run_labels import current_run
+from mchub.access.rights import AccessDenied
 from mchub.cluster import lifecycle
 from mchub.orchestration import runs
 from mchub.spec.hostname import HostnameError, checked_hostname
@@ -29,7 +30,9 @@ def cluster_claimed(hostname: str, phase: Phase, request_file: str | None = None
     `hostname` is a parameter anyone may set: it is checked before it names a tag, a lock or
     a folder. A run refused here (HostnameError, runs.ClusterBusy) never reads its
     `request_file`, which is removed: it holds the guest password and no run will use it (a
-    new submission writes a new one).
+    new submission writes a new one). A run refused in the block because its person may not act
+    (AccessDenied) lets go of the cluster too: it changed nothing, and must not stand as the
+    cluster's status.
     """
     with ExitStack() as held:
         try:
@@ -40,7 +43,19 @@ def cluster_claimed(hostname: str, phase: Phase, request_file: str | None = None
             if request_file is not None:
                 lifecycle.discard_request(Path(request_file))
             raise
-        yield
+        try:
+            yield
+        except AccessDenied:
+            release_cluster(hostname)
+            raise
+
+
+def release_cluster(hostname: str) -> None:
+    """The current run no longer counts among `hostname`'s runs (its cluster tag dropped)."""
+    tag = cluster_tag(hostname)
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(current_run().id)
+        client.update_flow_run(run.id, tags=[t for t in run.tags if t != tag])
 
 
 def refuse_if_claimed_before(hostname: str, me: FlowRun) -> None:

@@ -17,9 +17,11 @@ from prefect import flow, get_run_logger
 from prefect.events import emit_event
 from prefect.states import Completed, State
 
+from mchub.access.people import CULL
 from mchub.cluster.expiration import Reminder, due_reminder, may_cull, record_sent
 from mchub.cluster.workspace import list_hostnames, open_existing
 from mchub.orchestration import runs
+from mchub.orchestration.audit import cluster_resource
 from mchub.settings import get_settings
 from mchub.spec.model import SpecError
 
@@ -50,7 +52,7 @@ def remind_and_pick_expired() -> list[str]:
 def send_reminder(reminder: Reminder) -> None:
     emit_event(
         event=REMINDER_EVENT,
-        resource={"prefect.resource.id": f"mchub.cluster.{reminder.hostname}", "prefect.resource.name": reminder.hostname},
+        resource={"prefect.resource.id": cluster_resource(reminder.hostname), "prefect.resource.name": reminder.hostname},
         payload={
             "hostname": reminder.hostname,
             "expires_at": reminder.expires_at.isoformat(),
@@ -67,7 +69,7 @@ def cull_expired_clusters() -> State:
     started, skipped = [], []
     for hostname in remind_and_pick_expired():
         try:
-            run_id = runs.submit_destroy(hostname, auto_approve=True)
+            run_id = runs.submit_destroy(hostname, auto_approve=True, person=CULL)
         except runs.ClusterBusy as busy:
             logger.warning("%s has expired but is left for the next cull: %s", hostname, busy)
             skipped.append(hostname)

@@ -7,6 +7,9 @@ date, as its spec says when this run reads it, whose last expiry reminder went o
 ago (mchub.cluster.expiration.may_cull): anyone who can start a run can set the parameter. For any other cluster the plan waits for a person's approval as usual, and the
 log and the plan's title say why.
 
+`person` is who asks, signed by the hub; the run acts only if they may act on the cluster
+(mchub.access.rights), and its plan waits for an answer from someone who may.
+
 Like build-cluster, the wait for approval holds no process and the flow runs again from
 the top once answered; the destroy plan made before the wait is the one applied.
 """
@@ -16,6 +19,7 @@ from datetime import UTC, datetime
 from prefect import flow, get_run_logger
 from prefect.states import Completed, State
 
+from flows import audit
 from flows.approval import rejection, wait_for_approval
 from flows.cluster_lock import cluster_lock
 from flows.cluster_runs import cluster_claimed
@@ -30,11 +34,11 @@ from tasks.workspace_steps import archive_workspace, open_workspace
 
 
 @flow(name="destroy-cluster", persist_result=False)
-def destroy_cluster(hostname: str, auto_approve: bool = False) -> State:
+def destroy_cluster(hostname: str, auto_approve: bool = False, person: str = "") -> State:
     """Destroy `hostname`; `auto_approve` skips the approval of an expired cluster (the
-    scheduled cull uses it)."""
+    scheduled cull uses it); `person`: who asks, signed by the hub."""
     with cluster_claimed(hostname, "destroy-plan"):
-        workspace, terraform = open_workspace(hostname)
+        workspace, terraform, asker = open_workspace(hostname, person)
         refusal = approval_needed(workspace) if auto_approve else ""
         init_terraform(workspace, terraform)
         record, summary = plan_changes(workspace, terraform, destroy=True)
@@ -43,14 +47,15 @@ def destroy_cluster(hostname: str, auto_approve: bool = False) -> State:
     publish_plan(hostname, summary, f"Destroy plan (not auto-approved: {refusal})" if refusal else "Destroy plan")
 
     if summary.has_changes and (refusal or not auto_approve):
-        answer = wait_for_approval(hostname, record, summary)
+        answer, answerer = wait_for_approval(hostname, record, summary, workspace.ownership())
         if not answer.approve:
-            return rejection(answer)
+            return rejection(answer, answerer)
 
     set_phase("destroy")
     with cluster_lock(hostname):
         apply_approved_plan(hostname, workspace, terraform, record)
         archived = archive_workspace(workspace)
+    audit.record("destroyed", hostname, asker.ref)
     return Completed(message=f"{hostname} destroyed; its folder is archived as {archived.name}")
 
 

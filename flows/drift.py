@@ -19,7 +19,7 @@ from mchub.orchestration import runs
 from mchub.settings import get_settings
 from mchub.status import Status, cluster_status
 from tasks.terraform_steps import check_drift, init_terraform
-from tasks.workspace_steps import open_workspace
+from tasks.workspace_steps import open_applied
 
 UP = (Status.PROVISIONING_SUCCESS, Status.DRIFTED)
 
@@ -34,7 +34,7 @@ def check_cluster(hostname: str) -> drift.DriftCheck | None:
         return None
     with cluster_lock(hostname):  # runs.ClusterBusy while a run holds it
         runs.refuse_if_busy(runs.runs_of(hostname), hostname)  # one started since the first look
-        workspace, terraform = open_workspace(hostname)
+        workspace, terraform = open_applied(hostname)
         init_terraform(workspace, terraform)
         return check_drift(workspace, terraform)
 

@@ -11,6 +11,7 @@ one it means (ClusterBusy, SpecError, TerraformCancelled ...).
     ├── HostnameError          mchub.spec.hostname        not a cluster's hostname (also a ValueError)
     ├── CloudError             mchub.cloud.connection     a cloud not configured, unreachable or refusing
     ├── UnknownFlavor          mchub.cloud.quota          a flavor the cloud does not have (also a ValueError)
+    ├── AccessDenied           mchub.access.rights        the person may not do this (who may is said)
     ├── WorkspaceError         mchub.cluster.workspace    a cluster's folder cannot be used as asked
     ├── ClusterStateError      mchub.cluster.state        Terraform's state is not a finished cluster
     ├── TerraformNotFound      mchub.terraform.binary     no Terraform to run (also a RuntimeError)

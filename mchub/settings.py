@@ -43,6 +43,33 @@ class DnsZone(BaseModel):
         return self
 
 
+class GroupGrant(BaseModel):
+    """What membership of one of the identity provider's groups gives: a role in a project, or
+    the hub's admin role."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    project: str | None = None
+    role: Literal["member", "admin", "hub_admin"] = "member"
+
+    @model_validator(mode="after")
+    def _project_unless_hub_admin(self) -> "GroupGrant":
+        if (self.project is None) != (self.role == "hub_admin"):
+            raise ValueError('a group gives a role in a project ({"project": "physics", "role": "member"}) '
+                             'or makes hub admins ({"role": "hub_admin"}), not both')
+        return self
+
+
+# The sandbox's identity provider's demo groups (mchub.orchestration.identity).
+SANDBOX_GROUPS = {
+    "physics": GroupGrant(project="physics"),
+    "physics-admins": GroupGrant(project="physics", role="admin"),
+    "chemistry": GroupGrant(project="chemistry"),
+    "chemistry-admins": GroupGrant(project="chemistry", role="admin"),
+    "mchub-admins": GroupGrant(role="hub_admin"),
+}
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MCHUB_", extra="ignore")
 
@@ -129,6 +156,36 @@ class Settings(BaseSettings):
         description="How often the web pages re-read a busy cluster's status and progress "
         "(the clusters list: every 5 × this).",
     )
+    oidc_server_metadata_url: str | None = Field(
+        default=None,
+        description="OpenID Connect discovery document of the identity provider people sign in with "
+        "(<issuer>/.well-known/openid-configuration); unset: `mchub up` starts the sandbox's own "
+        "provider with demo accounts on sandbox_identity_port.",
+    )
+    oidc_client_id: str = Field(default="mchub", description="MC Hub's client id at the identity provider.")
+    oidc_client_secret: SecretStr = Field(
+        default=SecretStr("sandbox-secret"), description="MC Hub's client secret at the identity provider."
+    )
+    oidc_groups_claim: str = Field(
+        default="groups", description="Claim of the ID token that lists the person's groups."
+    )
+    oidc_groups: dict[str, GroupGrant] = Field(
+        default_factory=lambda: dict(SANDBOX_GROUPS),
+        description='What each group of the provider gives, as JSON: {"physics": {"project": "physics", '
+        '"role": "member"}, "physics-admins": {"project": "physics", "role": "admin"}, '
+        '"hpc-staff": {"role": "hub_admin"}}; groups not listed give nothing.',
+    )
+    projects: dict[str, list[str]] = Field(
+        default_factory=lambda: {"physics": ["sandbox"], "chemistry": ["sandbox"]},
+        description='The projects, each with the clouds (names in clouds.yaml) its clusters may be built on, '
+        'as JSON: {"physics": ["arbutus-physics"], "chemistry": ["sandbox"]}.',
+    )
+    sandbox_identity_port: int = Field(
+        default=8792, description="Port of the sandbox's identity provider, on 127.0.0.1."
+    )
+    session_seconds: float = Field(
+        default=28800.0, gt=0, description="How long after signing in a person is signed out of the pages."
+    )
     cluster_lifetime_days: int = Field(
         default=14,
         ge=1,
@@ -189,6 +246,13 @@ class Settings(BaseSettings):
     @property
     def sandbox_data_dir(self) -> Path:
         return self.home / "sandbox"
+
+    @property
+    def identity_metadata_url(self) -> str:
+        """The identity provider's discovery document: the configured one, else the sandbox's."""
+        return self.oidc_server_metadata_url or (
+            f"http://127.0.0.1:{self.sandbox_identity_port}/.well-known/openid-configuration"
+        )
 
 
 @lru_cache(maxsize=1)

@@ -32,6 +32,7 @@ HOSTNAME_LABEL = "mchub.hostname"
 PROGRESS_LABEL = "mchub.progress"
 ANSWER_LABEL = "mchub.answer"
 CANCEL_LABEL = "mchub.cancelled-by"
+ANSWERED_BY_LABEL = "mchub.answered_by"
 CLUSTER_TAG_PREFIX = "cluster:"
 
 BUILD_FLOW = "build-cluster"
@@ -43,6 +44,9 @@ StateType = Literal[
 ]
 Phase = Literal["plan", "approval", "build", "provisioning", "destroy-plan", "destroy"]
 Answer = Literal["approved", "rejected"]
+Audited = Literal["created", "approved", "rejected", "modified", "cancelled", "destroyed"]
+"""The actions the audit trail records, each as the Prefect event `mchub.cluster.<action>`."""
+AUDIT_EVENT_PREFIX = "mchub.cluster."
 
 # The phases of a run before its apply, the labels a resumed run may still have.
 _BEFORE_APPLY = frozenset({"plan", "destroy-plan", "approval"})
@@ -85,6 +89,8 @@ class RunView(BaseModel):
     cancelled_by: str | None = None
     """Who asked for it to be cancelled (the `mchub.cancelled-by` label): Prefect writes its own
     message on a run it cancels."""
+    answered_by: str | None = None
+    """Who answered its plan, as the flow recorded them once it had checked their right to."""
     created: datetime
     hostname: str
 

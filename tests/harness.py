@@ -3,7 +3,8 @@ ports under a home of its own, started with the product's own code (mchub.orches
 
 - `prefect_part(home, sandbox)`: Prefect's server, the deployments, the reconciliation of dead
   runs, the warm engines and the worker, building on a given sandbox cloud;
-- `web_pages_alone(home, sandbox)`: the web pages, with no Prefect behind them;
+- `web_pages_alone(home, sandbox)`: the web pages and the sandbox's identity provider, with no
+  Prefect behind them;
 - `whole_product(home)`: all of `mchub up` (sandbox, the Prefect part, the web pages), run as
   a person runs it, its stdout a pipe as under a service manager.
 
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from mchub.orchestration.stack import ROOT, Part, Service, Stack, child_env, prefect_parts, web_pages, worker_name
+from mchub.orchestration.stack import ROOT, Part, Service, Stack, child_env, page_parts, prefect_parts, worker_name
 from mchub.settings import Settings, get_settings
 from sandbox.launcher import SandboxCloud, free_port, interrupt
 
@@ -161,6 +162,7 @@ def stack_settings(home: Path, **settings: Any) -> Settings:
         "clusters_dir": home / "clusters",
         "prefect_api_url": f"http://127.0.0.1:{free_port()}/api",
         "ui_port": free_port(),
+        "sandbox_identity_port": free_port(),
         **settings,
     })
     chosen.clusters_dir.mkdir(parents=True, exist_ok=True)
@@ -190,8 +192,9 @@ def prefect_part(home: Path, sandbox: SandboxCloud, **settings: Any) -> Abstract
 
 
 def web_pages_alone(home: Path, sandbox: SandboxCloud, **settings: Any) -> AbstractContextManager[LiveStack]:
-    """The web pages as `mchub up` starts them, and no Prefect server (none listens at its URL)."""
-    return parts_on(sandbox, home, lambda chosen: [web_pages(chosen)], **settings)
+    """The web pages as `mchub up` starts them, with the identity provider people sign in with,
+    and no Prefect server (none listens at its URL)."""
+    return parts_on(sandbox, home, page_parts, **settings)
 
 
 @contextmanager
@@ -205,7 +208,10 @@ def whole_product(home: Path, **settings: Any) -> Iterator[LiveStack]:
         key: value for key, value in os.environ.items()
         if not key.startswith(("MCHUB_", "PREFECT_API_")) and key != "PYTHONUNBUFFERED"
     }
-    given = ("home", "clusters_dir", "clouds_yaml", "sandbox_port", "prefect_api_url", "ui_port", *settings)
+    given = (
+        "home", "clusters_dir", "clouds_yaml", "sandbox_port", "prefect_api_url", "ui_port", "sandbox_identity_port",
+        *settings,
+    )
     env.update({f"MCHUB_{name.upper()}": str(getattr(chosen, name)) for name in given})
     sandbox = SandboxCloud(
         url=f"http://127.0.0.1:{chosen.sandbox_port}", port=chosen.sandbox_port, data_dir=chosen.sandbox_data_dir,

@@ -250,7 +250,7 @@ COMMAND_CASES = [
     CommandCase("approve-completed-run", ("approve", "{host}"),
                 ("{host} has no plan waiting for approval: its latest run is build-cluster run", "(Completed)"),
                 latest_run="Completed"),
-    CommandCase("approve-running-run", ("approve", "{host}", "--by", "ada"),
+    CommandCase("approve-running-run", ("approve", "{host}"),
                 ("{host} has no plan waiting for approval: its latest run is build-cluster run", "(Running)"),
                 latest_run="Running"),
     CommandCase("destroy-no-folder", ("destroy", "{host}", "--no-wait"),
@@ -336,7 +336,7 @@ def waiting_run(live_stack: LiveStack, approval_probe_deployment: UUID) -> Itera
         run_id = client.create_flow_run_from_deployment(approval_probe_deployment, tags=[cluster_tag(host)]).id
     wait_until_paused(run_id)
     yield host, run_id
-    runs.reject(host, by="tester")
+    runs.reject(host)
     runs.wait(run_id, poll_seconds=0.3)
     with live_stack.client() as client:
         client.delete_flow_run(run_id)
@@ -344,7 +344,7 @@ def waiting_run(live_stack: LiveStack, approval_probe_deployment: UUID) -> Itera
 
 @pytest.mark.parametrize(
     "run_input",
-    [{"comment": "no answer", "by": "eve"}, {"approve": "maybe", "by": "eve"}, {}],
+    [{"comment": "no answer", "person": "eve"}, {"approve": "maybe", "person": "eve"}, {}],
     ids=["approve-missing", "approve-maybe", "empty"],
 )
 def test_a_resume_with_an_invalid_answer_is_refused_and_the_run_keeps_waiting(

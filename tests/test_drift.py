@@ -13,9 +13,10 @@ from playwright.sync_api import Browser, expect
 from mchub.cluster.drift import DRIFT_FILE, last_check_of
 from mchub.cluster.workspace import open_existing
 from mchub.orchestration import runs
-from mchub.orchestration.stack import web_pages
+from mchub.orchestration.stack import page_parts
 from mchub.status import Status, cluster_status
 from tests.harness import LiveStack
+from tests.signing_in import sign_in
 from tests.test_flows import build, cluster_spec, ended, paused, servers_of, submit_build, with_nodes
 from tests.test_ui_pages import button, page, texts
 
@@ -91,7 +92,7 @@ def test_a_server_deleted_behind_terraforms_back_shows_drifted_and_repair_builds
     plan = runs.plan_markdown(runs.read_run(repair.id)) or ""
     assert "-/+ replace instance node1" in plan, plan
     assert status_of(hostname) == Status.AWAITING_APPROVAL
-    runs.approve(hostname, by="tester")
+    runs.approve(hostname)
     assert ended(repair.id, timeout=300).state_type == "COMPLETED"
     assert status_of(hostname) == Status.PROVISIONING_SUCCESS
     assert node in servers_of(live_stack, hostname)
@@ -102,11 +103,15 @@ def test_a_server_deleted_behind_terraforms_back_shows_drifted_and_repair_builds
 
 
 def _screenshot(stack: LiveStack, browser: Browser, hostname: str) -> None:
-    """The drifted cluster's page in headless Chromium, with the pages started on this stack."""
-    stack.parts.start(web_pages(stack.settings))
+    """The drifted cluster's page in headless Chromium, seen by the hub's admin, with the pages
+    and the sandbox's identity provider started on this stack."""
+    parts = page_parts(stack.settings)
+    for part in parts:
+        stack.parts.start(part)
     try:
         context = browser.new_context(viewport={"width": 1400, "height": 1400})
         tab = context.new_page()
+        sign_in(tab, stack.ui_url, "ada")
         tab.goto(f"{stack.ui_url}/cluster?hostname={hostname}")
         expect(tab.locator(".st-key-cluster-status")).to_contain_text("drifted", timeout=90_000)
         expect(tab.locator(".st-key-drift")).to_contain_text("instance node1", timeout=30_000)
@@ -117,7 +122,8 @@ def _screenshot(stack: LiveStack, browser: Browser, hostname: str) -> None:
         tab.screenshot(path=SHOTS / "drifted-list.png", full_page=True)
         context.close()
     finally:
-        stack.stop_part("web pages")
+        for part in reversed(parts):
+            stack.stop_part(part.name)
 
 
 def test_a_cluster_without_drift_and_one_waiting_for_approval_stay_as_they_are(live_stack: LiveStack) -> None:
@@ -135,5 +141,5 @@ def test_a_cluster_without_drift_and_one_waiting_for_approval_stay_as_they_are(l
     assert last_check_of(changing.hostname) is None
     assert folder_files(live_stack, changing.hostname) == before
     assert status_of(changing.hostname) == Status.AWAITING_APPROVAL
-    runs.reject(changing.hostname, by="tester")
+    runs.reject(changing.hostname)
     ended(waiting.id)

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from flows.cluster_lock import lock_name
+from mchub.access.people import operator
 from mchub.cloud.connection import CloudError
 from mchub.cloud.resources import ResourceReader
 from mchub.cluster.lifecycle import REQUESTS
@@ -47,7 +48,7 @@ from tests.test_flows import (
     terraform_processes_in,
     wait_for,
 )
-from tests.test_ui_pages import button, page, texts
+from tests.test_ui_pages import FORM, button, page, texts
 from ui.text import literal
 
 # test_flows's fixtures: sandbox_knobs used by name; roomy_sandbox (autouse), quotas that
@@ -76,11 +77,12 @@ def test_a_plan_outlives_a_server_restart_and_a_build_its_worker_dying_mid_apply
     own.restart_part("prefect server")
     assert cluster_status(runs.runs_of(host)) == Status.AWAITING_APPROVAL
     sandbox_knobs(latency_seconds=0.5)  # every cloud call slower: the apply takes a while
-    approved = mchub("approve", host, "--by", "ada", "--comment", "after the restart")
+    approved = mchub("approve", host, "--comment", "after the restart")
     assert approved.code == 0, approved.err
     midway = wait_for(run_id, lambda run: bool(run.progress) and not run.progress.startswith("0/"))
     assert midway.phase == "build"
-    assert "approved by ada: after the restart" in logs_with(run_id, "approved by ada")
+    approved_by = f"approved by {operator().label()}"
+    assert f"{approved_by}: after the restart" in logs_with(run_id, approved_by)
 
     own.stop_part("prefect worker", kill=True)
     assert processes_left(run_id, within=20) == [], "the run's processes outlived its worker"
@@ -107,7 +109,7 @@ def test_a_plan_outlives_a_server_restart_and_a_build_its_worker_dying_mid_apply
     sandbox_knobs(boot_seconds=20)
     retry_id = submit_build(spec, new=False)
     paused(retry_id)
-    runs.approve(host, by="tester")
+    runs.approve(host)
     wait_for(retry_id, lambda run: run.phase == "provisioning", timeout=120)
     own.stop_part("prober", kill=True)
     assert cluster_status(runs.runs_of(host)) == Status.PROVISIONING_RUNNING
@@ -135,7 +137,7 @@ def test_a_worker_that_seldom_polls_starts_runs_when_they_are_submitted_and_answ
         spec = cluster_spec()
         run_id = submit_build(spec)
         wait_for(run_id, lambda run: run.state_type == "PAUSED", timeout=30)
-        runs.reject(spec.hostname, by="tester", comment="woken twice")
+        runs.reject(spec.hostname, comment="woken twice")
         rejected = ended(run_id, timeout=30)
     finally:
         on_own_stack.restart_part("prefect worker")
@@ -171,7 +173,7 @@ def test_the_create_form_says_the_cloud_does_not_answer_and_offers_to_try_again(
         try:
             app = page("create_cluster.py")
             assert not app.exception and not app.error
-            assert app.text_input(key="create-cluster_name").value
+            assert app.text_input(key=f"{FORM}-cluster_name").value
             cloud.stop()
             app.run()  # the page loaded again (a rerun, as any click on it does)
         finally:
@@ -208,7 +210,7 @@ def test_two_creates_of_one_cluster_at_once_build_it_once(live_stack: LiveStack,
         assert f"{host} is busy: build-cluster run '{waiting[0].name}'" in (run.state_message or ""), run.state_message
     assert cluster_status(runs.runs_of(host)) == Status.AWAITING_APPROVAL
 
-    runs.reject(host, by="tester")
+    runs.reject(host)
     assert ended(waiting[0].id).state_type == "CANCELLED"
     # Neither left its request (which holds the guest password) behind.
     assert files_under(requests) == requests_before

@@ -26,10 +26,13 @@ from prefect.client.schemas.sorting import ArtifactSort
 from flows.cluster_lock import lock_name
 from flows.reports import ApplyReport
 from flows.run_labels import current_run
+from mchub.access.people import Person, Role, operator
+from mchub.access.rights import AccessDenied, default_project
+from mchub.access.signed import signed
 from mchub.cluster import lifecycle
 from mchub.cluster.expiration import expired
 from mchub.cluster.workspace import ARCHIVE, open_existing
-from mchub.orchestration import runs, warm_engines
+from mchub.orchestration import audit, runs, warm_engines
 from mchub.spec.model import ClusterSpec, default_spec_data, dump_spec, parse_spec
 from mchub.status import (
     BUILD_FLOW,
@@ -85,7 +88,11 @@ def submit_build(spec: ClusterSpec, *, new: bool = True, env: dict[str, str] | N
         )
         return client.create_flow_run_from_deployment(
             deployment,
-            parameters={"request_file": str(request), "hostname": spec.hostname, "new": new},
+            parameters={
+                "request_file": str(request), "hostname": spec.hostname, "new": new,
+                "person": signed(operator(), spec.hostname, "build"),
+                "project": default_project(operator()) if new else "",
+            },
             tags=[cluster_tag(spec.hostname)],
             labels={HOSTNAME_LABEL: spec.hostname},
         ).id
@@ -125,14 +132,14 @@ def build(spec: ClusterSpec, *, new: bool = True) -> RunView:
     """Submit, approve the plan, and wait for the end of the run."""
     run_id = submit_build(spec, new=new)
     paused(run_id)
-    runs.approve(spec.hostname, by="tester")
+    runs.approve(spec.hostname)
     return ended(run_id)
 
 
 def destroy(hostname: str) -> RunView:
     run_id = runs.submit_destroy(hostname)
     paused(run_id)
-    runs.approve(hostname, by="tester")
+    runs.approve(hostname)
     return ended(run_id)
 
 
@@ -214,7 +221,7 @@ def test_a_new_cluster_is_planned_approved_built_and_probed(live_stack: LiveStac
     assert processes_left(run_id) == []
 
     approved = time.monotonic()
-    runs.approve(hostname, by="alice", comment="looks right")
+    runs.approve(hostname, comment="looks right")
     resumed = wait_for(run_id, lambda run: run.state_type == "RUNNING")
     resume_latency = time.monotonic() - approved
     done = ended(run_id)
@@ -234,7 +241,8 @@ def test_a_new_cluster_is_planned_approved_built_and_probed(live_stack: LiveStac
     assert state is not None and state.guest_password.get_secret_value() == GUEST_PASSWORD
     for url in state.service_urls.values():
         assert httpx.get(url).status_code == 200
-    assert "approved by alice: looks right" in logs_with(run_id, "approved by alice")
+    approved_by = f"approved by {operator().label()}"
+    assert f"{approved_by}: looks right" in logs_with(run_id, approved_by)
 
 
 def with_nodes(spec: ClusterSpec, count: int) -> ClusterSpec:
@@ -253,7 +261,7 @@ def test_a_modification_adds_only_the_new_node_and_a_destroy_leaves_nothing(live
     plan = latest_artifact(live_stack, artifact_key("plan", hostname)).data
     assert "**2 to add, 0 to change, 0 to destroy.**" in plan
     assert "+1 instance node2 (p2-3gb)" in plan
-    runs.approve(hostname, by="tester")
+    runs.approve(hostname)
     done = ended(run_id)
     assert done.state_type == "COMPLETED", done.state_message
     assert cluster_status(runs.runs_of(hostname)) == Status.PROVISIONING_SUCCESS
@@ -277,7 +285,7 @@ def test_a_rejected_new_cluster_builds_nothing_and_frees_its_name(live_stack: Li
     spec = cluster_spec()
     run_id = submit_build(spec)
     paused(run_id)
-    runs.reject(spec.hostname, by="bob", comment="too big for a workshop")
+    runs.reject(spec.hostname, comment="too big for a workshop")
     done = ended(run_id)
 
     assert (done.state_type, done.state_message) == ("CANCELLED", "too big for a workshop")
@@ -322,7 +330,7 @@ def test_a_change_rejected_never_answered_or_failing_its_plan_leaves_the_cluster
 
     rejected = submit_build(change, new=False)
     paused(rejected)
-    runs.reject(hostname, by="tester", comment="not this week")
+    runs.reject(hostname, comment="not this week")
     assert ended(rejected).rejected
     as_it_was("rejected")
     assert failed_change(runs.runs_of(hostname)) is None  # a rejection is said on its own
@@ -363,7 +371,7 @@ def test_services_not_up_in_time_end_in_provisioning_error_with_their_last_answe
     spec = cluster_spec()
     run_id = submit_build(spec, env={"MCHUB_PROVISIONING_TIMEOUT_SECONDS": "3"})
     paused(run_id)
-    runs.approve(spec.hostname, by="tester")
+    runs.approve(spec.hostname)
     done = ended(run_id)
 
     assert (done.state_type, done.phase) == ("FAILED", "provisioning")
@@ -400,7 +408,7 @@ def test_a_runs_engine_is_a_warm_fork_and_a_provisioning_cluster_holds_no_proces
     run_id = submit_build(spec, env={"MCHUB_PROVISIONING_TIMEOUT_SECONDS": "15"})
     paused(run_id)
     before = forks_of_warm_engines(live_stack)  # another run's (the hourly cull's), if any
-    runs.approve(spec.hostname, by="tester")
+    runs.approve(spec.hostname)
     wait_for(run_id, lambda run: run.phase == "build" and bool(run.progress))
 
     [launcher] = [pid for pid in processes_of_run(run_id) if b"engine_launcher.py" in command_line(pid)]
@@ -479,7 +487,7 @@ def test_cancelling_mid_apply_stops_terraform_cleanly_and_a_later_build_complete
     spec = cluster_spec()
     run_id = submit_build(spec)
     paused(run_id)
-    runs.approve(spec.hostname, by="tester")
+    runs.approve(spec.hostname)
     midway = wait_for(run_id, lambda run: bool(run.progress) and not run.progress.startswith("0/"))
     cancelled = time.monotonic()
     answer = mchub("cancel", spec.hostname)  # follows the run to its end
@@ -506,14 +514,33 @@ def test_cancelling_mid_apply_stops_terraform_cleanly_and_a_later_build_complete
     assert len(servers_of(live_stack, spec.hostname)) == 3
 
 
+def recorded(hostname: str, action: str, timeout: float = 30) -> audit.AuditEntry:
+    """The newest `action` in `hostname`'s audit trail, once Prefect has stored its event."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with runs.connect() as client:
+            found = [entry for entry in audit.audit_trail(client, hostname) if entry.action == action]
+        if found or time.monotonic() > deadline:
+            assert found, f"no {action} event for {hostname} within {timeout:.0f} s"
+            return found[0]
+        time.sleep(0.5)
+
+
 def test_a_cancel_while_the_plan_waits_ends_the_run_and_changes_nothing(live_stack: LiveStack) -> None:
     new = cluster_spec()
     waiting = paused(submit_build(new))
+    # Someone who may not act on the cluster is refused, whatever page or command they use.
+    stranger = Person(subject="bob", name="Bob Chen", projects={default_project(operator()): Role.MEMBER})
+    with pytest.raises(AccessDenied, match=f"Bob Chen may not cancel {re.escape(new.hostname)}"):
+        runs.cancel(new.hostname, stranger)
+    assert runs.runs_of(new.hostname)[0].awaiting_approval
+
     answer = mchub("cancel", new.hostname)
     assert answer.code == 0, answer.err
     assert f"{new.hostname}: cancelled" in answer.out and "nothing of it is left in the cloud" in answer.out
     assert ended(waiting.id).cancelled
     assert cluster_status(runs.runs_of(new.hostname)) == Status.CANCELLED
+    assert recorded(new.hostname, "cancelled").by == operator().label()
 
     # A modification cancelled while its plan waits leaves the cluster up, the change beside it.
     built = cluster_spec()
@@ -545,7 +572,7 @@ def test_a_busy_cluster_refuses_a_second_action_naming_the_run_that_holds_it(liv
     assert refused.state_type == "FAILED"
     assert f"{spec.hostname} is busy: build-cluster run {holder.name!r} (Suspended)" in (refused.state_message or "")
     assert cluster_status(runs.runs_of(spec.hostname)) == Status.AWAITING_APPROVAL  # the refusal hides nothing
-    runs.reject(spec.hostname, by="tester")
+    runs.reject(spec.hostname)
     ended(holder.id)
 
 
@@ -622,7 +649,7 @@ def test_the_cull_warns_first_then_destroys_expired_clusters_and_leaves_busy_one
     assert cluster_status(runs.runs_of(expired.hostname)) == Status.DESTROYED
     assert servers_of(live_stack, expired.hostname) == []
     assert cluster_status(runs.runs_of(busy.hostname)) == Status.AWAITING_APPROVAL
-    runs.reject(busy.hostname, by="tester")
+    runs.reject(busy.hostname)
     ended(waiting.id)
 
 
@@ -655,7 +682,7 @@ def test_modify_and_extend_from_the_command_line(live_stack: LiveStack, tmp_path
     change = paused(runs.runs_of(spec.hostname)[0].id)
     busy = mchub("extend", spec.hostname, "--until", (later + timedelta(days=1)).isoformat())
     assert busy.code == 1 and f"{spec.hostname} is busy: {change.describe()}" in busy.err
-    runs.approve(spec.hostname, by="tester")
+    runs.approve(spec.hostname)
     assert ended(change.id).state_type == "COMPLETED"
     assert len(servers_of(live_stack, spec.hostname)) == 4
     assert workspace.spec().guest_passwd.get_secret_value() == GUEST_PASSWORD

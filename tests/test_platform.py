@@ -54,6 +54,7 @@ from mchub.status import (
 )
 from sandbox.launcher import SandboxCloud
 from flows.approval import Approval
+from mchub.access.people import operator
 from tests.approval_probe import approval_probe
 from tests.harness import LiveStack
 from tests.test_flows import cluster_spec
@@ -238,10 +239,10 @@ def test_a_refused_submission_leaves_no_request_behind(live_stack: LiveStack, ma
 def test_approving_needs_a_plan_waiting(live_stack: LiveStack, make_run: MakeRun) -> None:
     host = hostname()
     with pytest.raises(runs.NotAwaitingApproval, match=f"{host} has no plan waiting for approval: it has no runs"):
-        runs.approve(host, by="ada")
+        runs.approve(host)
     done = make_run(host, BUILD_FLOW, Completed(), "provisioning")
     with pytest.raises(runs.NotAwaitingApproval, match=rf"latest run is build-cluster run '{done.name}' \(Completed\)"):
-        runs.reject(host, by="ada", comment="no")
+        runs.reject(host, comment="no")
 
 
 @pytest.fixture(scope="module")
@@ -275,17 +276,17 @@ def test_a_plan_is_approved_or_rejected_with_who_and_why(
             assert cluster_status(runs.runs_of(host, client=client)) == Status.AWAITING_APPROVAL
 
         cli = subprocess.run(
-            [sys.executable, "-m", "mchub.cli", "approve", approved, "--by", "ada", "--comment", "looks right"],
+            [sys.executable, "-m", "mchub.cli", "approve", approved, "--comment", "looks right"],
             cwd=ROOT, env=os.environ, capture_output=True, text=True,
         )
         assert cli.returncode == 0, cli.stderr
-        assert "approved by ada" in cli.stdout
-        runs.reject(rejected, by="bob", comment="too big for a workshop", client=client)
+        assert f"approved by {operator().name} (the hub's operator)" in cli.stdout
+        runs.reject(rejected, comment="too big for a workshop", client=client)
 
         ended = {host: runs.wait(run_id, client=client) for host, run_id in run_ids.items()}
         for run_id in run_ids.values():
             client.delete_flow_run(run_id)
-    assert (ended[approved].state_type, ended[approved].state_message) == ("COMPLETED", "approved by ada: looks right")
+    assert (ended[approved].state_type, ended[approved].state_message) == ("COMPLETED", f"approved by {operator().name}: looks right")
     assert (ended[rejected].state_type, ended[rejected].state_message) == ("CANCELLED", "too big for a workshop")
     assert ended[rejected].rejected
 
@@ -312,12 +313,12 @@ def test_an_answer_given_before_the_run_saved_its_form_waits_for_it(
         late_form = threading.Timer(1.5, save_form)
         late_form.start()
         try:
-            runs.approve(host, by="ada", comment="answered at once")
+            runs.approve(host, comment="answered at once")
         finally:
             late_form.join()
         ended = runs.wait(run.id, client=client)
         client.delete_flow_run(run.id)
-    assert (ended.state_type, ended.state_message) == ("COMPLETED", "approved by ada: answered at once")
+    assert (ended.state_type, ended.state_message) == ("COMPLETED", f"approved by {operator().name}: answered at once")
 
 
 def test_an_answer_to_a_run_that_never_saves_its_form_says_where_to_look(
@@ -329,7 +330,7 @@ def test_an_answer_to_a_run_that_never_saves_its_form_says_where_to_look(
         run, _ = suspended_without_its_form(client, approval_probe_deployment, host)
         try:
             with pytest.raises(runs.RunsError, match=rf"has not saved the form of its answer .*`mchub logs {host}`"):
-                runs.approve(host, by="ada")
+                runs.approve(host)
             assert client.read_flow_run(run.id).state.is_paused()
         finally:
             client.delete_flow_run(run.id)
@@ -433,11 +434,11 @@ def test_prefects_dashboard_form_and_rest_api_answer_a_plan(
     schema = httpx.get(f"{api}/flow_runs/{run_id}/input/{keyset['schema']}", timeout=10, auth=auth)
     assert schema.status_code == 200
     form = json.loads(schema.json()) if isinstance(schema.json(), str) else schema.json()
-    assert {"approve", "comment", "by"} <= set(form["properties"])
+    assert {"approve", "comment", "person"} <= set(form["properties"])
     assert form["required"] == ["approve"]
 
-    answer = {"run_input": {"approve": True, "comment": "from curl", "by": "grace"}}
+    answer = {"run_input": {"approve": True, "comment": "from curl"}}
     resumed = httpx.post(f"{api}/flow_runs/{run_id}/resume", json=answer, timeout=10, auth=auth)
     assert resumed.status_code in (200, 201) and resumed.json()["status"] == "ACCEPT", resumed.text
     done = runs.wait(run_id)
-    assert (done.state_type, done.state_message) == ("COMPLETED", "approved by grace: from curl")
+    assert (done.state_type, done.state_message) == ("COMPLETED", "approved by an unsigned person: from curl")

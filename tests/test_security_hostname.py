@@ -22,7 +22,7 @@ from urllib.parse import quote
 from uuid import UUID, uuid4
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 from prefect.exceptions import ObjectNotFound
 
 from flows.build import build_cluster
@@ -37,6 +37,7 @@ from sandbox.launcher import SandboxCloud, free_port
 from tests.harness import LiveStack, web_pages_alone
 from tests.reliability_helpers import Answer, finished, mchub_process, settings_from
 from tests.reliability_helpers import mchub as run_mchub
+from tests.signing_in import sign_in
 
 ROOT = Path(__file__).resolve().parent.parent
 DOMAIN = "sandbox.mchub.dev"
@@ -338,6 +339,18 @@ def pages(tmp_path_factory: pytest.TempPathFactory, sandbox_cloud: SandboxCloud)
         yield Pages(url=stack.ui_url, hub=hub, log=stack.log_dir / "web-pages.log")
 
 
+@pytest.fixture(scope="module")
+def admin(pages: Pages, browser: Browser) -> Iterator[Page]:
+    """A tab signed in as the hub's admin, who may see every cluster: what the pages refuse here,
+    they refuse whoever asks."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1800})
+    tab = context.new_page()
+    tab.set_default_timeout(30_000)
+    sign_in(tab, pages.url, "ada")
+    yield tab
+    context.close()
+
+
 def opened(page: Page, url: str, message: str) -> str:
     """Open `url`, wait for an error saying `message` and for the page to finish; returns
     all it holds: its HTML and the values of its fields."""
@@ -370,29 +383,29 @@ PAGE_CASES = [
 
 
 @pytest.mark.parametrize(("path", "text"), PAGE_CASES)
-def test_a_page_refuses_a_hostile_hostname_in_its_url(pages: Pages, page: Page, path: str, text: str) -> None:
-    shown = opened(page, f"{pages.url}/{path}?hostname={quote(pages.hub.expand(text), safe='')}",
+def test_a_page_refuses_a_hostile_hostname_in_its_url(pages: Pages, admin: Page, path: str, text: str) -> None:
+    shown = opened(admin, f"{pages.url}/{path}?hostname={quote(pages.hub.expand(text), safe='')}",
                    "is not a cluster's hostname")
     assert "There is no such cluster" in shown and "hostname: " in shown
     assert_nothing_leaked(shown)
 
 
-def test_a_percent_encoded_path_in_the_url_is_refused(pages: Pages, page: Page) -> None:
-    shown = opened(page, f"{pages.url}/cluster?hostname=%2e%2e%2felsewhere", "is not a cluster's hostname")
+def test_a_percent_encoded_path_in_the_url_is_refused(pages: Pages, admin: Page) -> None:
+    shown = opened(admin, f"{pages.url}/cluster?hostname=%2e%2e%2felsewhere", "is not a cluster's hostname")
     assert_nothing_leaked(shown)
 
 
 @pytest.mark.parametrize("path", ["cluster", "modify-cluster"])
-def test_a_page_refuses_a_cluster_folder_that_is_a_link_out(pages: Pages, page: Page, path: str) -> None:
-    assert_nothing_leaked(opened(page, f"{pages.url}/{path}?hostname={LINK}", "is a symbolic link"))
+def test_a_page_refuses_a_cluster_folder_that_is_a_link_out(pages: Pages, admin: Page, path: str) -> None:
+    assert_nothing_leaked(opened(admin, f"{pages.url}/{path}?hostname={LINK}", "is a symbolic link"))
 
 
 def test_an_unexpected_error_on_a_page_is_a_message_with_a_reference_and_a_logged_traceback(
-    pages: Pages, page: Page
+    pages: Pages, admin: Page
 ) -> None:
-    shown = opened(page, f"{pages.url}/modify-cluster?hostname=broken.{DOMAIN}", "something went wrong")
+    shown = opened(admin, f"{pages.url}/modify-cluster?hostname=broken.{DOMAIN}", "something went wrong")
     assert_nothing_leaked(shown)
-    reference = page.locator('[data-testid="stAlertContentError"]').first.inner_text().split("reference ")[1][:8]
+    reference = admin.locator('[data-testid="stAlertContentError"]').first.inner_text().split("reference ")[1][:8]
     deadline = time.monotonic() + 10
     while f"(reference {reference})" not in pages.log.read_text() and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -23,6 +23,8 @@ from playwright.sync_api import Browser
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 from prefect.states import Cancelled, Scheduled
 
+from mchub.access.people import operator
+from mchub.access.signed import signed
 from mchub.cluster import lifecycle
 from mchub.orchestration import prefect_auth, runs
 from mchub.orchestration.stack import ROOT, web_pages
@@ -254,28 +256,35 @@ def test_an_auto_approved_destroy_of_a_cluster_that_has_not_expired_waits_for_a_
     live_stack: LiveStack,
 ) -> None:
     """destroy-cluster started through the API with auto_approve on a cluster that expires
-    next week: its plan waits for approval (the log says why), nothing is destroyed, and a
-    rejection leaves the cluster as it was."""
+    next week: without a person signed by the hub it is refused outright; with one, its plan
+    waits for approval (the log says why). Nothing is destroyed, and a rejection leaves the
+    cluster as it was."""
     expires = date.today() + timedelta(days=7)
     spec = cluster_spec(expiration_date=expires.isoformat())
     host = spec.hostname
     assert build(spec).state_type == "COMPLETED"
     built = servers_of(live_stack, host)
     try:
-        with live_stack.client() as client:
-            run = client.create_flow_run_from_deployment(
-                deployment_id(live_stack, DESTROY_FLOW),
-                parameters={"hostname": host, "auto_approve": True},
-                tags=[cluster_tag(host)],
-                labels={HOSTNAME_LABEL: host},
-            )
-        paused(run.id)
+        def auto_approved_destroy(**person: str) -> UUID:
+            with live_stack.client() as client:
+                return client.create_flow_run_from_deployment(
+                    deployment_id(live_stack, DESTROY_FLOW),
+                    parameters={"hostname": host, "auto_approve": True, **person},
+                    tags=[cluster_tag(host)],
+                    labels={HOSTNAME_LABEL: host},
+                ).id
+
+        refused = ended(auto_approved_destroy())
+        assert refused.state_type == "FAILED" and "no person signed by the hub" in (refused.state_message or "")
+        assert cluster_status(runs.runs_of(host)) == Status.PROVISIONING_SUCCESS
+        run_id = auto_approved_destroy(person=signed(operator(), host, "destroy"))
+        paused(run_id)
         assert cluster_status(runs.runs_of(host)) == Status.AWAITING_APPROVAL
         assert servers_of(live_stack, host) == built
-        assert f"auto_approve refused: it expires on {expires}, not past yet" in logs_with(run.id, "auto_approve refused")
+        assert f"auto_approve refused: it expires on {expires}, not past yet" in logs_with(run_id, "auto_approve refused")
 
-        runs.reject(host, by="operator", comment="nobody asked for this")
-        assert ended(run.id).state_type == "CANCELLED"
+        runs.reject(host, comment="nobody asked for this")
+        assert ended(run_id).state_type == "CANCELLED"
         assert cluster_status(runs.runs_of(host)) == Status.PROVISIONING_SUCCESS
         assert servers_of(live_stack, host) == built
         assert (live_stack.clusters_dir / host).is_dir()
@@ -285,7 +294,7 @@ def test_an_auto_approved_destroy_of_a_cluster_that_has_not_expired_waits_for_a_
         with live_stack.client() as client:
             unwarned = client.create_flow_run_from_deployment(
                 deployment_id(live_stack, DESTROY_FLOW),
-                parameters={"hostname": host, "auto_approve": True},
+                parameters={"hostname": host, "auto_approve": True, "person": signed(operator(), host, "destroy")},
                 tags=[cluster_tag(host)],
                 labels={HOSTNAME_LABEL: host},
             )
@@ -293,7 +302,7 @@ def test_an_auto_approved_destroy_of_a_cluster_that_has_not_expired_waits_for_a_
         assert "auto_approve refused: its last expiry reminder has not gone out" in logs_with(
             unwarned.id, "auto_approve refused"
         )
-        runs.reject(host, by="operator")
+        runs.reject(host)
         ended(unwarned.id)
         assert servers_of(live_stack, host) == built
     finally:

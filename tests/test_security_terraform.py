@@ -560,7 +560,7 @@ def test_a_killed_engine_launcher_or_worker_takes_terraform_with_it_and_leaks_no
     # seconds Terraform has to stop in once its run is killed.
     own.sandbox.set_knobs(latency_seconds=1.5)
     try:
-        runs.approve(host, by="tester")
+        runs.approve(host)
         wait_for(run_id, lambda run: bool(run.progress) and not run.progress.startswith("0/"))
         assert terraform_processes_in(folder), "Terraform is not running"
 

@@ -20,6 +20,7 @@ from playwright.sync_api import Browser, expect
 from sandbox.launcher import free_port
 from tests.harness import LiveStack, whole_product
 from tests.reliability_helpers import mchub, settings_from
+from tests.signing_in import sign_in
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "examples" / "cluster.yaml"
@@ -138,9 +139,11 @@ def test_ctrl_c_stops_everything_within_5_s_with_pages_open_and_a_run_in_flight(
     assert up.mchub("approve", HOSTNAME).returncode == 0
     wait_for_status(up, "provisioning_running")  # a run's engine probes the cluster, for 600 s
     form = browser.new_page()
+    sign_in(form, up.ui_url, "ada")
     form.goto(f"{up.ui_url}/create-cluster")
     expect(form.get_by_role("heading", name="Create a cluster")).to_be_visible(timeout=60_000)
     cluster = browser.new_page()
+    sign_in(cluster, up.ui_url, "ada")
     cluster.goto(f"{up.ui_url}/cluster?hostname={HOSTNAME}")
     expect(cluster.get_by_role("heading", name=HOSTNAME, exact=True)).to_be_visible(timeout=60_000)
 

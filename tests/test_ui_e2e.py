@@ -23,6 +23,7 @@ from playwright.sync_api import Locator, Page, expect
 
 from mchub.spec.model import default_spec_data
 from tests.harness import LiveStack, whole_product
+from tests.signing_in import sign_in
 
 pytestmark = pytest.mark.live  # starts the whole product with `mchub up`
 
@@ -56,6 +57,8 @@ def snap(page: Page, folder: Path, name: str) -> None:
 
 
 def open_form(page: Page, product: LiveStack) -> None:
+    """The create form, signed in as alice (a member of physics)."""
+    sign_in(page, product.ui_url, "alice")
     page.goto(f"{product.ui_url}/create-cluster")
     # The first page a fresh product draws takes a while on a busy machine.
     expect(page.get_by_role("heading", name="Create a cluster")).to_be_visible(timeout=STEP_TIMEOUT_MS)
@@ -77,6 +80,18 @@ def set_count(page: Page, row: int, count: int) -> None:
 
 def cluster_name(page: Page) -> str:
     return page.get_by_role("textbox", name="Cluster name").input_value()
+
+
+def expect_in_audit_trail(page: Page, entry: str) -> None:
+    """Open the cluster page's audit trail (shown to admins) until it holds `entry`: Prefect
+    stores an event within seconds of the action."""
+    shown = page.get_by_text(entry)
+    for _ in range(30):
+        page.get_by_text("Audit trail").click()
+        if shown.is_visible() or (time.sleep(1) or shown.is_visible()):
+            break
+        page.reload()
+    expect(shown).to_be_visible()
 
 
 def wait_for_status(page: Page, status: str) -> None:
@@ -208,7 +223,7 @@ def test_cancel_stops_a_build_and_the_page_says_what_is_left_in_the_cloud(
     finally:
         product.sandbox.set_knobs(latency_seconds=0)
     cancelled = page.locator(".st-key-cancelled")
-    expect(cancelled).to_contain_text("was cancelled by MC Hub web page during its build")
+    expect(cancelled).to_contain_text("was cancelled by Alice Martin <alice@example.org> during its build")
     expect(cancelled).to_contain_text(re.compile(r"left in the cloud \(from Terraform's state\): (volume|instance)"))
     expect(page.get_by_role("button", name="Cancel")).to_have_count(0)  # nothing acts on it any more
     expect(page.get_by_role("button", name="Try again")).to_be_visible()
@@ -235,6 +250,8 @@ def test_the_page_shows_the_reminders_sent_and_extend_moves_the_date(
             time.sleep(0.5)
         assert state == "COMPLETED"
 
+    # Made with the CLI, the cluster is the operator's: the hub's admin sees it.
+    sign_in(page, product.ui_url, "ada")
     page.goto(f"{product.ui_url}/cluster?hostname={hostname}")
     wait_for_status(page, "provisioning_success")
     expiry = page.locator(".st-key-expiry")
@@ -251,5 +268,6 @@ def test_the_page_shows_the_reminders_sent_and_extend_moves_the_date(
     expect(expiry.locator("input").first).to_have_value((proposed + timedelta(days=14)).isoformat())
     expect(page.get_by_role("button", name="Cancel")).to_have_count(0)  # no run was started
     snap(page, shots, "15-extended")
+    expect_in_audit_trail(page, f"modified by Ada Lovelace <ada@example.org>: expiration date moved to {proposed}")
     shown = product.mchub("status", hostname)
     assert "provisioning_success" in shown.stdout

@@ -1,12 +1,21 @@
 """MC Hub's web front end: `streamlit run ui/app.py` (port and options in .streamlit/config.toml).
 
 Pages: the clusters list (/), the create-cluster form (/create-cluster), a cluster's page
-(/cluster?hostname=...) and its modification form (/modify-cluster?hostname=...).
+(/cluster?hostname=...) and its modification form (/modify-cluster?hostname=...). Nothing but
+the sign-in is drawn until someone is signed in (ui.signed_in).
 """
 
 import streamlit as st
 
+from ui.signed_in import signed_in_person, who_bar
+
 st.set_page_config(page_title="MC Hub", page_icon=":material/dns:", layout="wide")
+
+signed = signed_in_person()
+if signed is None:
+    st.session_state.pop("person", None)
+    st.stop()
+st.session_state["person"] = signed
 
 pages = [
     st.Page("views/clusters.py", title="Clusters", icon=":material/list:", url_path="clusters", default=True),
@@ -14,4 +23,6 @@ pages = [
     st.Page("views/cluster.py", title="Cluster", url_path="cluster", visibility="hidden"),
     st.Page("views/modify_cluster.py", title="Modify a cluster", url_path="modify-cluster", visibility="hidden"),
 ]
-st.navigation(pages, position="top").run()
+chosen = st.navigation(pages, position="top")
+who_bar(signed)
+chosen.run()

@@ -7,11 +7,11 @@ from mchub.cloud.resources import CloudResources, reader
 from ui.text import literal
 
 
-def cloud_resources() -> CloudResources | None:
-    """The resources of the configured cloud; None after telling the person why there are
-    none (the page goes on loading) and offering to ask again."""
+def cloud_resources(cloud: str | None = None) -> CloudResources | None:
+    """The resources of `cloud` (default: the configured one); None after telling the person
+    why there are none (the page goes on loading) and offering to ask again."""
     try:
-        return reader().read()
+        return reader(cloud).read()
     except CloudError as error:
         st.error(
             f"**The cloud cannot be reached, so no cluster can be created or changed now.**\n\n{literal(str(error))}",

@@ -3,22 +3,28 @@ approve or reject; per-resource progress while building; each probe's last answe
 provisioning; the connection details once it is up; its expiry and reminders, with Extend;
 its Terraform logs; cancel, modify and destroy.
 
+Only someone who may act on the cluster (mchub.access.rights) sees it: to anyone else it does
+not exist. Admins also see its audit trail.
+
 The status comes from the cluster's runs (mchub.orchestration.runs), the rest from its folder. The
 part that changes is a fragment re-run every few seconds; when the status changes the
 whole page is drawn again, so its buttons always match the status.
 """
 
+import time
 from collections.abc import Callable
 from datetime import UTC
 
 import streamlit as st
 from pydantic import BaseModel
 
+from mchub.access.people import Person
+from mchub.access.rights import is_admin_of, may_act
 from mchub.cluster import drift
 from mchub.cluster.state import left_summary
-from mchub.cluster.workspace import Workspace
+from mchub.cluster.workspace import Workspace, ownership_of
 from mchub.errors import MCHubError
-from mchub.orchestration import runs
+from mchub.orchestration import audit, runs
 from mchub.settings import get_settings
 from mchub.status import DESTROY_FLOW, RunView, Status, cluster_status, current_run, failed_change
 from ui.cluster_files import apply_progress, log_files, readable_log, workspace_of
@@ -29,12 +35,12 @@ from ui.page_errors import shown_errors
 from ui.phases import phase_steps
 from ui.plan_view import plan_view
 from ui.probes import LogLine, last_answers
+from ui.signed_in import session_over
 from ui.status_chip import ERRORS, MOVING, status_chip
+from ui.submit import submitted_here
 from ui.success_dialog import connection_details, open_connection_details
 from ui.text import literal
 
-APPROVER = "MC Hub web page"
-"""Who the flows record as having answered a plan from this page."""
 MODIFY_PAGE = "views/modify_cluster.py"
 LIST_PAGE = "views/clusters.py"
 # A status no one is acting on can still be changed from elsewhere (the CLI, the cull):
@@ -65,9 +71,20 @@ def read_cluster(hostname: str) -> ClusterView:
     return ClusterView(hostname=hostname, runs=found, status=cluster_status(found, drift.last_check_of(hostname)))
 
 
-def cluster_page(hostname: str) -> None:
+def cluster_page(hostname: str, person: Person) -> None:
     st.title(hostname)
     ws = workspace_of(hostname)
+    ownership = ownership_of(get_settings().clusters_dir, hostname)
+    if ws is None and submitted_here(hostname) and read_cluster(hostname).busy:
+        # Asked for from this session: its run is making the folder that records its owner.
+        loading("Preparing the cluster's folder…")
+        time.sleep(get_settings().ui_refresh_seconds)
+        st.rerun()
+    if not may_act(person, ownership):
+        # The same words whether it exists or not: its name tells nothing to who may not see it.
+        st.warning(f"There is no cluster named {literal(hostname)} that you may see.")
+        st.page_link(LIST_PAGE, label="All clusters", icon=":material/list:")
+        return
     try:
         view = read_cluster(hostname)
     except runs.RunsError as error:
@@ -79,17 +96,21 @@ def cluster_page(hostname: str) -> None:
         st.warning(f"There is no cluster named {literal(hostname)}.")
         st.page_link(LIST_PAGE, label="All clusters", icon=":material/list:")
         return
-    _header(view, ws)
+    if ownership is not None:
+        st.caption(f"Owner: {literal(ownership.owner.label())} · project {literal(ownership.project)}")
+    _header(view, ws, person)
     _open_details_once(view, ws)
     interval = get_settings().ui_refresh_seconds
     run_every = interval if view.status in MOVING else interval * QUIET_REFRESH_FACTOR
-    st.fragment(_live, run_every=run_every)(hostname, view.status, view.busy)
+    st.fragment(_live, run_every=run_every)(hostname, view.status, view.busy, person)
     if ws is not None:
-        expiry_section(ws, view.busy)
+        expiry_section(ws, view.busy, person)
         _details(ws, view)
+    if is_admin_of(person, ownership):
+        _audit(hostname)
 
 
-def _header(view: ClusterView, ws: Workspace | None) -> None:
+def _header(view: ClusterView, ws: Workspace | None, person: Person) -> None:
     chip, cancel, modify, destroy = st.columns([5, 1, 1, 1], vertical_alignment="center")
     # Keyed: its container is marked st-key-cluster-status, for the browser tests.
     with chip, st.container(key="cluster-status"):
@@ -100,14 +121,14 @@ def _header(view: ClusterView, ws: Workspace | None) -> None:
         # Shown only while a run acts on the cluster: the one thing there is then to do.
         if view.busy and st.button("Cancel", icon=":material/stop_circle:", key="cancel",
                                    help="Stops the run; Terraform saves what it made so far."):
-            _submit(lambda: runs.cancel(view.hostname, by=APPROVER))
+            _submit(lambda: runs.cancel(view.hostname, person))
     with modify:
         st.page_link(MODIFY_PAGE, label="Modify", icon=":material/edit:", query_params={"hostname": view.hostname},
                      disabled=blocked, help=why if blocked else "Change instances, volumes, keys, expiration")
     with destroy:
         if st.button("Destroy", icon=":material/delete_forever:", disabled=blocked, key="destroy",
                      help=why if blocked else "Shows what would be destroyed; nothing goes before you confirm."):
-            _submit(lambda: runs.submit_destroy(view.hostname))
+            _submit(lambda: runs.submit_destroy(view.hostname, person=person))
 
 
 def _open_details_once(view: ClusterView, ws: Workspace | None) -> None:
@@ -124,14 +145,17 @@ def _open_details_once(view: ClusterView, ws: Workspace | None) -> None:
 
 
 @shown_errors("The cluster's status")
-def _live(hostname: str, drawn: Status, was_busy: bool) -> None:
+def _live(hostname: str, drawn: Status, was_busy: bool, person: Person) -> None:
+    if session_over():
+        st.rerun()  # the whole app, which asks to sign in again
     view = read_cluster(hostname)
     if view.status != drawn or view.busy != was_busy:
         st.rerun()  # the whole page: its buttons and dialog follow the new status
     newest = view.runs[0] if view.runs else None
     if newest is not None and newest.rejected:
-        by = f": {newest.state_message}" if newest.state_message else ""
-        st.info(f"The last plan was rejected{literal(by)}. Nothing was changed.", icon=":material/block:")
+        who = f" by {newest.answered_by}" if newest.answered_by else ""
+        why = f": {newest.state_message}" if newest.state_message else ""
+        st.info(f"The last plan was rejected{literal(who + why)}. Nothing was changed.", icon=":material/block:")
     failed = failed_change(view.runs)
     if failed is not None:
         why = f": {failed.reason}" if failed.reason else ""
@@ -143,6 +167,8 @@ def _live(hostname: str, drawn: Status, was_busy: bool) -> None:
             st.info("MC Hub knows no run of this cluster (Prefect's history may have been reset).")
         return
     phase_steps(run)
+    if run.answer and run.answered_by:
+        st.caption(f"Plan {run.answer} by {literal(run.answered_by)}")
     ws = workspace_of(hostname)
     status = view.status
     if status == Status.CREATED:
@@ -153,7 +179,7 @@ def _live(hostname: str, drawn: Status, was_busy: bool) -> None:
     elif status == Status.PLAN_RUNNING:
         loading("Terraform is working out what to change…")
     elif status == Status.AWAITING_APPROVAL:
-        _approval(view, run)
+        _approval(view, run, person)
     elif run.state_type == "CANCELLING":
         loading("Cancelling: Terraform is stopping and saving its state…")
     elif status in (Status.BUILD_RUNNING, Status.DESTROY_RUNNING) and run.phase in ("build", "destroy"):
@@ -166,17 +192,17 @@ def _live(hostname: str, drawn: Status, was_busy: bool) -> None:
         _ready(ws)
     elif status == Status.DRIFTED:
         if (check := drift.last_check_of(hostname)) is not None:
-            drift_section(hostname, check, _submit)
+            drift_section(hostname, check, person, _submit)
         _ready(ws)
     elif status in ERRORS:
-        _failure(view, run, ws)
+        _failure(view, run, ws, person)
     elif status == Status.CANCELLED:
-        _cancelled(view, run, ws)
+        _cancelled(view, run, ws, person)
     elif status == Status.DESTROYED:
         st.info(literal(run.state_message or "The cluster is destroyed."), icon=":material/delete:")
 
 
-def _approval(view: ClusterView, run: RunView) -> None:
+def _approval(view: ClusterView, run: RunView, person: Person) -> None:
     markdown = runs.plan_markdown(run)
     destroying = run.flow_name == DESTROY_FLOW
     with st.container(border=True):
@@ -201,9 +227,9 @@ def _approval(view: ClusterView, run: RunView) -> None:
     reject = refuse.button("Keep the cluster" if destroying else "Reject", icon=":material/close:",
                            key=f"reject-{run.id}", width="stretch")
     if ok:
-        _submit(lambda: runs.approve(view.hostname, by=APPROVER, comment=comment))
+        _submit(lambda: runs.approve(view.hostname, comment=comment, person=person))
     elif reject:
-        _submit(lambda: runs.reject(view.hostname, by=APPROVER, comment=comment or f"rejected by {APPROVER}"))
+        _submit(lambda: runs.reject(view.hostname, comment=comment, person=person))
 
 
 def _progress(run: RunView, ws: Workspace | None) -> None:
@@ -247,37 +273,37 @@ def _ready(ws: Workspace | None) -> None:
         connection_details(state, key=f"page-{state.hostname}")
 
 
-def _failure(view: ClusterView, run: RunView, ws: Workspace | None) -> None:
+def _failure(view: ClusterView, run: RunView, ws: Workspace | None, person: Person) -> None:
     st.error(f"**{literal(run.describe())} failed.**\n\n{literal(run.state_message or 'No reason was given.')}",
              icon=":material/error:")
     if ws is not None and not view.busy:
         st.caption("Fix the cause (the Terraform logs below tell more), then try again or modify the cluster.")
-    _retry(view, run, ws)
+    _retry(view, run, ws, person)
 
 
-def _cancelled(view: ClusterView, run: RunView, ws: Workspace | None) -> None:
+def _cancelled(view: ClusterView, run: RunView, ws: Workspace | None, person: Person) -> None:
     left = left_summary(ws.left_in_cloud() if ws is not None else [])
     with st.container(key="cancelled"):
         by = f" by {run.cancelled_by}" if run.cancelled_by else ""
         st.warning(f"**{literal(run.describe())} was cancelled{literal(by)}** during its "
                    f"{literal(run.phase or 'start')}; {literal(left)}.", icon=":material/cancel:")
-    _retry(view, run, ws)
+    _retry(view, run, ws, person)
 
 
-def _retry(view: ClusterView, run: RunView, ws: Workspace | None) -> None:
+def _retry(view: ClusterView, run: RunView, ws: Workspace | None, person: Person) -> None:
     """What to do after a run that did not finish: try it again."""
     if ws is None or view.busy:
         return
     if run.flow_name == DESTROY_FLOW:
         if st.button("Try destroying again", icon=":material/refresh:", key=f"retry-{run.id}"):
-            _submit(lambda: runs.submit_destroy(view.hostname))
+            _submit(lambda: runs.submit_destroy(view.hostname, person=person))
     elif st.button("Try again", icon=":material/refresh:", key=f"retry-{run.id}",
                    help="Plan and apply the cluster's current spec again."):
-        _submit(lambda: _build_again(ws))
+        _submit(lambda: _build_again(ws, person))
 
 
-def _build_again(ws: Workspace) -> None:
-    runs.submit_spec(ws.spec(), new=False)
+def _build_again(ws: Workspace, person: Person) -> None:
+    runs.submit_spec(ws.spec(), new=False, person=person)
 
 
 def _submit(action: Callable[[], object]) -> None:
@@ -306,9 +332,23 @@ def _details(ws: Workspace, view: ClusterView | None) -> None:
                     "flow": run.flow_name,
                     "state": run.state_name,
                     "phase": run.phase_label or "",
+                    "answered by": run.answered_by or "",
                     "message": run.state_message or "",
                 }
                 for run in view.runs
             ]
             st.dataframe(history, hide_index=True, width="stretch")
 
+
+def _audit(hostname: str) -> None:
+    """Who did what to the cluster, for its admins (flows.audit's events)."""
+    with st.expander("Audit trail", icon=":material/policy:"):
+        with runs.session(None) as client:
+            trail = audit.audit_trail(client, hostname)
+        if not trail:
+            st.caption("Nothing recorded yet.")
+            return
+        for entry in trail:
+            comment = f": {literal(entry.detail)}" if entry.detail else ""
+            st.markdown(f"{entry.occurred.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC · **{entry.action}** by "
+                        f"{literal(entry.by)}{comment}")

@@ -23,6 +23,7 @@ def new_cluster_values(resources: CloudResources) -> FormValues:
         rows.append(row)
     return values.model_copy(
         update={
+            "cloud": resources.cloud,
             "image": values.image if values.image in images or not images else images[0],
             "rows": rows,
             "expiration_date": date.today() + timedelta(days=get_settings().cluster_lifetime_days),

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import streamlit as st
 
+from mchub.access.people import Person
 from mchub.cluster.expiration import (
     expires_at,
     latest_date,
@@ -23,7 +24,7 @@ from mchub.spec.model import SpecError
 from ui.text import literal
 
 
-def expiry_section(ws: Workspace, busy: bool) -> None:
+def expiry_section(ws: Workspace, busy: bool, person: Person) -> None:
     try:
         spec = ws.spec()
     except SpecError:
@@ -63,7 +64,7 @@ def expiry_section(ws: Workspace, busy: bool) -> None:
         if extend.button("Extend", icon=":material/event_upcoming:", key=f"extend-{ws.hostname}", disabled=busy,
                          help=why):
             try:
-                runs.extend(ws.hostname, until)
+                runs.extend(ws.hostname, until, person)
             except MCHubError as error:
                 st.error(literal(str(error)))
                 return

@@ -49,6 +49,9 @@ class FormMode(BaseModel):
     initial: FormValues
     existing: bool = False
     """Modifying a cluster: its name, domain, image and guest password are locked."""
+    kept_password: SecretStr | None = None
+    """Modifying: the cluster's guest password, kept while its field is empty. It stays on the
+    server: the field is never filled with it, so it never reaches the browser."""
     held: Allocation | None = None
     """What the existing cluster holds: counted as available to it."""
     clusters_dir: Path | None = None
@@ -93,7 +96,8 @@ class _Form:
             self._key("image"): values.image,
             self._key("nb_users"): values.nb_users,
             self._key("public_keys"): values.public_keys,
-            self._key("guest_passwd"): values.guest_passwd.get_secret_value(),
+            # A kept password never fills the field (a widget's value goes to the browser).
+            self._key("guest_passwd"): "" if self.mode.kept_password is not None else values.guest_passwd.get_secret_value(),
             self._key("hieradata"): values.hieradata,
             self._key("expires"): values.expiration_date is not None,
             self._key("expiration_date"): values.expiration_date or date.today() + lifetime,
@@ -148,7 +152,8 @@ class _Form:
                 for volume in self.snapshot.volumes
             ],
             public_keys=s[k("public_keys")],
-            guest_passwd=SecretStr(s[k("guest_passwd")]),
+            guest_passwd=SecretStr(s[k("guest_passwd")]) if s[k("guest_passwd")] or self.mode.kept_password is None
+            else self.mode.kept_password,
             hieradata=s[k("hieradata")],
             expiration_date=s[k("expiration_date")] if s[k("expires")] else None,
             cloud=self.snapshot.cloud,
@@ -207,6 +212,7 @@ class _Form:
         password, generate = st.columns([4, 1], vertical_alignment="bottom")
         with password:
             st.text_input("Guest password", type="password", key=k("guest_passwd"), disabled=locked,
+                          placeholder="unchanged (not shown here)" if locked else "",
                           help=LOCKED_HELP if locked else "Empty: one is generated. Otherwise at least 8 characters.")
         with generate:
             st.button("Generate", key=k("generate"), disabled=locked, on_click=self._generate_password,

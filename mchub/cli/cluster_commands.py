@@ -9,7 +9,6 @@ of status and the plan to approve; the exit code is 0 only when the cluster is u
 
 import argparse
 import functools
-import getpass
 import logging
 import os
 import sys
@@ -19,8 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from uuid import UUID
 
+from mchub.access.people import operator
 from mchub.cli.spec_file import SpecProblemsError, checked_spec
-from mchub.cluster.workspace import WorkspaceError, folder_of
+from mchub.cluster.workspace import Workspace, WorkspaceError, folder_of
 from mchub.orchestration.stack import worker_name
 from mchub.settings import get_settings
 from mchub.status import RunView, Status, run_status
@@ -34,6 +34,9 @@ Command = Callable[[argparse.Namespace], int]
 def add_cluster_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     create = commands.add_parser("create", help="build a new cluster from a spec file, through its plan and approval")
     create.add_argument("spec", type=Path, help="cluster spec in YAML, e.g. examples/cluster.yaml")
+    create.add_argument(
+        "--project", default=None, help="the project the cluster belongs to (default: the first of MCHUB_PROJECTS)"
+    )
     _follow_options(create)
     create.set_defaults(run=_refusing_approve_without_wait(create, _create))
 
@@ -67,7 +70,6 @@ def add_cluster_commands(commands: "argparse._SubParsersAction[argparse.Argument
         answer = commands.add_parser(verb, help=help_text)
         _host_argument(answer)
         answer.add_argument("--comment", default="", help="recorded with the answer")
-        answer.add_argument("--by", default=getpass.getuser(), help="who answers (default: your user name)")
         answer.set_defaults(run=run)
 
     cancel = commands.add_parser(
@@ -176,7 +178,7 @@ def _create(args: argparse.Namespace) -> int:
 
     spec = checked_spec(args.spec)
     with runs.connect() as client:
-        run_id = runs.submit_spec(spec, new=True, client=client)
+        run_id = runs.submit_spec(spec, new=True, project=args.project, client=client)
         return _submitted(client, run_id, spec.hostname, args, Status.PROVISIONING_SUCCESS)
 
 
@@ -213,7 +215,7 @@ def _repair(args: argparse.Namespace) -> int:
 def _extend(args: argparse.Namespace) -> int:
     from mchub.orchestration import runs
 
-    runs.extend(args.hostname, args.until, field="--until")
+    runs.extend(args.hostname, args.until, operator(), field="--until")
     print(f"{args.hostname}: expires at the end of {args.until.isoformat()} (UTC); no Terraform run was needed")
     return 0
 
@@ -231,8 +233,8 @@ def _destroy(args: argparse.Namespace) -> int:
 def _approve(args: argparse.Namespace) -> int:
     from mchub.orchestration import runs
 
-    run = runs.approve(args.hostname, by=args.by, comment=args.comment)
-    print(f"{args.hostname}: plan of {run.describe()} approved by {args.by}")
+    run = runs.approve(args.hostname, comment=args.comment)
+    print(f"{args.hostname}: plan of {run.describe()} approved by {operator().name} (the hub's operator)")
     return 0
 
 
@@ -240,8 +242,8 @@ def _approve(args: argparse.Namespace) -> int:
 def _reject(args: argparse.Namespace) -> int:
     from mchub.orchestration import runs
 
-    run = runs.reject(args.hostname, by=args.by, comment=args.comment)
-    print(f"{args.hostname}: plan of {run.describe()} rejected by {args.by}")
+    run = runs.reject(args.hostname, comment=args.comment)
+    print(f"{args.hostname}: plan of {run.describe()} rejected by {operator().name} (the hub's operator)")
     return 0
 
 
@@ -251,7 +253,7 @@ def _cancel(args: argparse.Namespace) -> int:
     from mchub.status import cluster_status
 
     with runs.connect() as client:
-        run = runs.cancel(args.hostname, by=getpass.getuser(), client=client)
+        run = runs.cancel(args.hostname, operator(), client=client)
         print(f"{args.hostname}: cancelling {run.describe()}")
         if args.no_wait:
             return 0
@@ -345,8 +347,15 @@ def _list(args: argparse.Namespace) -> int:
     if not shown:
         print("no clusters" + ("" if args.all else " (`mchub list --all` includes destroyed ones)"))
     for hostname, status in shown.items():
-        print(f"{hostname:<50} {status}")
+        print(f"{hostname:<50} {status:<22} {_owner(hostname)}")
     return 0
+
+
+def _owner(hostname: str) -> str:
+    """"alice in physics", from the cluster's folder; "" for a cluster without one or an owner."""
+    folder = folder_of(get_settings().clusters_dir, hostname)
+    ownership = Workspace(folder).ownership() if folder.is_dir() else None
+    return f"{ownership.owner.name} in {ownership.project}" if ownership else ""
 
 
 @_prefect_command
@@ -426,7 +435,7 @@ def _progress_printer(client: "SyncPrefectClient", hostname: str, *, approve: bo
             return
         print(runs.plan_markdown(run, client=client) or "(the run has published no plan)")
         if approve:
-            runs.approve(hostname, by=getpass.getuser(), comment="approved with --approve", client=client)
+            runs.approve(hostname, comment="approved with --approve", client=client)
             print(f"{hostname}: plan approved (--approve)")
         else:
             print(

@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
+from mchub.access.people import Person
+from mchub.access.rights import AccessDenied, Ownership, check_act, check_create
 from mchub.cloud import connection
 from mchub.cluster import drift
 from mchub.cluster.expiration import check_lifetime
@@ -78,12 +80,32 @@ def new_cluster_request(
     return path
 
 
-def prepare(request_file: Path, *, new: bool, hostname: str | None = None) -> Workspace:
+def check_build(request_file: Path, *, new: bool, hostname: str, person: Person, project: str) -> Ownership | None:
+    """AccessDenied (the request removed) unless `person` may make the build the request asks
+    for: a new cluster in `project`, on a cloud the project may build on, or a change of a
+    cluster they may act on. Returns the new cluster's ownership, for `prepare` to record.
+    A resumed run (its request already consumed) is checked against the folder it prepared."""
+    try:
+        if new and request_file.exists():
+            check_create(person, project, load_spec(request_file, stored=True).cloud)
+            return Ownership(owner=person.ref, project=project)
+        ws = open_existing(_clusters_dir_of(request_file), hostname)
+        check_act(person, ws.ownership(), hostname, "change")
+        return None
+    except AccessDenied:
+        discard_request(request_file)
+        raise
+
+
+def prepare(
+    request_file: Path, *, new: bool, hostname: str | None = None, owner: Ownership | None = None
+) -> Workspace:
     """The cluster's folder, holding the requested spec as its proposal and main.tf.json
     rendered from it for the plan; the cluster's spec (spec.yaml) stays the applied one until
     an apply of that plan starts.
 
-    `new`: creates `clusters/<hostname>/`, refusing a folder that exists. Else opens the
+    `new`: creates `clusters/<hostname>/`, recording `owner` in it (checked by check_build),
+    refusing a folder that exists. Else opens the
     folder of `hostname` (default: the request's own) and refuses a request that changes its
     cluster_name, domain, image, cloud or guest password or removes a volume. The request
     file is removed once copied, and also when refused (it holds the guest password and can
@@ -101,7 +123,7 @@ def prepare(request_file: Path, *, new: bool, hostname: str | None = None) -> Wo
         spec = load_spec(request_file, stored=True)  # stored: an expiration date may pass while it waits
         try:
             if new:
-                ws = _new_workspace(clusters_dir, spec, request_id)
+                ws = _new_workspace(clusters_dir, spec, request_id, owner)
             else:
                 ws = open_existing(clusters_dir, hostname or spec.hostname)
                 refuse_locked_changes(ws.spec(), spec)
@@ -351,7 +373,7 @@ def _clusters_dir_of(request_file: Path) -> Path:
     return request_file.parent.parent
 
 
-def _new_workspace(clusters_dir: Path, spec: ClusterSpec, request_id: str) -> Workspace:
+def _new_workspace(clusters_dir: Path, spec: ClusterSpec, request_id: str, owner: Ownership | None) -> Workspace:
     try:
         ws = create(clusters_dir, spec)
     except WorkspaceError:
@@ -359,6 +381,8 @@ def _new_workspace(clusters_dir: Path, spec: ClusterSpec, request_id: str) -> Wo
         if existing.request_id() != request_id:
             raise
         return existing  # made by an earlier try of this same request
+    if owner is not None:
+        ws.record_ownership(owner)
     ws.record_request(request_id)
     return ws
 

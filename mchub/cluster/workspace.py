@@ -14,6 +14,7 @@ can hold the guest password (spec, Terraform variables, plan files, plan JSON, c
     terraform.tfstate            what Terraform built
     cluster.json                 what was read back after the last apply (ClusterState)
     apply.unfinished             an apply started and has not ended (the state may miss resources)
+    owner.json                   who created the cluster, in which project (mchub.access.rights.Ownership)
     logs/                        one log per Terraform step, older runs kept (mchub.terraform.logs)
 
 An archived folder keeps all this but the guest password (mchub.cluster.secret_scrub) and the plan files.
@@ -31,6 +32,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from mchub.access.rights import Ownership
 from mchub.cluster.secret_scrub import remove_secrets
 from mchub.cluster.state import REVEAL_SECRETS, ClusterState, cloud_objects
 from mchub.errors import MCHubError
@@ -43,6 +45,7 @@ from mchub.terraform.config import write as write_config
 ARCHIVE = ".archive"
 PLANS = "plans"
 UNFINISHED_APPLY = "apply.unfinished"
+OWNER_FILE = "owner.json"
 LOCK_INFO = ".terraform.tfstate.lock.info"
 """What Terraform's local backend writes beside the state while it holds the state's lock."""
 
@@ -278,6 +281,23 @@ class Workspace:
     def _save_record(self, record: PlanRecord) -> None:
         write_private(self.plan_record_file, record.model_dump_json(indent=2))
 
+    # --- who it belongs to ---
+
+    @property
+    def owner_file(self) -> Path:
+        return self.root / OWNER_FILE
+
+    def record_ownership(self, ownership: Ownership) -> None:
+        write_private(self.owner_file, ownership.model_dump_json(indent=2))
+
+    def ownership(self) -> Ownership | None:
+        """Who created the cluster, in which project; None for a cluster that records no owner
+        (its folder was made before the hub knew people): only hub admins act on it."""
+        try:
+            return Ownership.model_validate_json(self.owner_file.read_text())
+        except FileNotFoundError:
+            return None
+
     # --- what was built ---
 
     def save_cluster_state(self, state: ClusterState) -> None:
@@ -417,6 +437,20 @@ class Workspace:
                 raise
             return target
         raise WorkspaceError(f"{self.hostname}: {archive} already holds 999 archives made at {stamp}")
+
+
+def ownership_of(clusters_dir: Path, hostname: str) -> Ownership | None:
+    """Who the cluster `hostname` belongs to: its folder's record, else its latest archive's."""
+    root = folder_of(clusters_dir, hostname)
+    return Workspace(root).ownership() if root.is_dir() else archived_ownership(clusters_dir, hostname)
+
+
+def archived_ownership(clusters_dir: Path, hostname: str) -> Ownership | None:
+    """Who the cluster `hostname` belonged to, from its latest archived folder (a destroyed
+    cluster stays visible to the same people); None when no archive records it."""
+    archive = clusters_dir / ARCHIVE
+    latest = max(archive.glob(f"{checked_hostname(hostname)}-*"), key=lambda p: p.stat().st_mtime, default=None)
+    return Workspace(latest).ownership() if latest is not None else None
 
 
 def _passwords_in(data: Any) -> Iterator[str]:

@@ -36,15 +36,20 @@ from prefect.client.schemas.responses import SetStateStatus
 from prefect.client.schemas.sorting import ArtifactSort, FlowRunSort, LogSort
 from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelled, Cancelling
+from pydantic import BaseModel
 
+from mchub.access.people import Person, operator
+from mchub.access.rights import check_act, default_project
+from mchub.access.signed import answer_act, signed
 from mchub.cluster import drift, expiration, lifecycle
-from mchub.cluster.workspace import open_existing
+from mchub.cluster.workspace import open_existing, ownership_of
 from mchub.errors import MCHubError
-from mchub.orchestration import prefect_auth, worker_wakeup
+from mchub.orchestration import audit, prefect_auth, worker_wakeup
 from mchub.settings import get_settings
 from mchub.spec.model import ClusterSpec
 from mchub.status import (
     ANSWER_LABEL,
+    ANSWERED_BY_LABEL,
     BUILD_FLOW,
     CANCEL_LABEL,
     CLUSTER_FLOWS,
@@ -257,31 +262,55 @@ def wait(
 # --- acting on clusters ---------------------------------------------------------------
 
 
-def submit_build(request_file: Path, hostname: str, new: bool, *, client: SyncPrefectClient | None = None) -> UUID:
+def submit_build(
+    request_file: Path,
+    hostname: str,
+    new: bool,
+    *,
+    person: Person | None = None,
+    project: str | None = None,
+    client: SyncPrefectClient | None = None,
+) -> UUID:
     """Start a build-cluster run for the spec in `request_file` (from
-    mchub.cluster.lifecycle.new_cluster_request); ClusterBusy while another run acts on `hostname`."""
-    parameters = {"request_file": str(Path(request_file).resolve()), "hostname": hostname, "new": new}
+    mchub.cluster.lifecycle.new_cluster_request), asked by `person` (default: the operator, who
+    runs this on the hub's machine), a new cluster in `project` (default: the first the person
+    may create in); ClusterBusy while another run acts on `hostname`. The flow checks the
+    person's right to it."""
+    person = person or operator()
+    parameters = {
+        "request_file": str(Path(request_file).resolve()), "hostname": hostname, "new": new,
+        "person": signed(person, hostname, "build"),
+        "project": (project or default_project(person)) if new else "",
+    }
     # The request file is unique per submission: a double click submits the same run once.
     return _submit(BUILD_FLOW, hostname, parameters, f"build:{Path(request_file).name}", client)
 
 
-def submit_spec(spec: ClusterSpec, *, new: bool, client: SyncPrefectClient | None = None) -> UUID:
+def submit_spec(
+    spec: ClusterSpec,
+    *,
+    new: bool,
+    person: Person | None = None,
+    project: str | None = None,
+    client: SyncPrefectClient | None = None,
+) -> UUID:
     """Write `spec` as a request (mchub.cluster.lifecycle.new_cluster_request, which refuses a bad
-    one) and start a build-cluster run for it. A refused submission takes its request away:
-    it holds the guest password, and no run will ever read it."""
+    one) and start a build-cluster run for it (submit_build). A refused submission takes its
+    request away: it holds the guest password, and no run will ever read it."""
     request = lifecycle.new_cluster_request(spec, new=new)
     try:
-        return submit_build(request, spec.hostname, new, client=client)
+        return submit_build(request, spec.hostname, new, person=person, project=project, client=client)
     except BaseException:
         lifecycle.discard_request(request)
         raise
 
 
-def submit_repair(hostname: str, *, client: SyncPrefectClient | None = None) -> UUID:
-    """Start a build-cluster run of the cluster's applied spec: its plan puts back what drifted
-    (mchub.cluster.drift), and waits for an approval as any other."""
+def submit_repair(hostname: str, *, person: Person | None = None, client: SyncPrefectClient | None = None) -> UUID:
+    """Start a build-cluster run of the cluster's applied spec, for `person` (default: the
+    operator): its plan puts back what drifted (mchub.cluster.drift), and waits for an
+    approval as any other."""
     spec = open_existing(get_settings().clusters_dir, hostname).spec()
-    return submit_spec(spec, new=False, client=client)
+    return submit_spec(spec, new=False, person=person, client=client)
 
 
 def discard_abandoned_requests(
@@ -317,57 +346,76 @@ def discard_abandoned_requests(
     return abandoned
 
 
-def submit_destroy(hostname: str, auto_approve: bool = False, *, client: SyncPrefectClient | None = None) -> UUID:
-    """Start a destroy-cluster run; refuses a cluster that has no folder, and ClusterBusy."""
+def submit_destroy(
+    hostname: str, auto_approve: bool = False, *, person: Person | None = None, client: SyncPrefectClient | None = None
+) -> UUID:
+    """Start a destroy-cluster run asked by `person` (default: the operator); refuses a cluster
+    that has no folder, and ClusterBusy. The flow checks the person's right to it."""
     folder = get_settings().clusters_dir / hostname
     if not folder.is_dir():
         raise RunsError(
             f"{hostname}: there is no cluster folder {folder}, so nothing to destroy; "
             "`mchub list` shows the clusters there are"
         )
-    return _submit(DESTROY_FLOW, hostname, {"hostname": hostname, "auto_approve": auto_approve}, None, client)
+    parameters = {"hostname": hostname, "auto_approve": auto_approve,
+                  "person": signed(person or operator(), hostname, "destroy")}
+    return _submit(DESTROY_FLOW, hostname, parameters, None, client)
 
 
-def approve(hostname: str, by: str, comment: str = "", *, client: SyncPrefectClient | None = None) -> RunView:
-    """Approve the plan `hostname`'s run waits for; returns that run."""
-    return _answer(hostname, approve=True, by=by, comment=comment, client=client)
+def approve(
+    hostname: str, comment: str = "", *, person: Person | None = None, client: SyncPrefectClient | None = None
+) -> RunView:
+    """Approve, as `person` (default: the operator), the plan `hostname`'s run waits for;
+    returns that run. The flow checks the person's right to answer it."""
+    return _answer(hostname, approve=True, person=person or operator(), comment=comment, client=client)
 
 
-def reject(hostname: str, by: str, comment: str = "", *, client: SyncPrefectClient | None = None) -> RunView:
-    """Reject the plan `hostname`'s run waits for (the run ends cancelled, with `comment`)."""
-    return _answer(hostname, approve=False, by=by, comment=comment, client=client)
+def reject(
+    hostname: str, comment: str = "", *, person: Person | None = None, client: SyncPrefectClient | None = None
+) -> RunView:
+    """Reject, as `person` (default: the operator), the plan `hostname`'s run waits for (the
+    run ends cancelled, with `comment`)."""
+    return _answer(hostname, approve=False, person=person or operator(), comment=comment, client=client)
 
 
-def cancel(hostname: str, by: str, *, client: SyncPrefectClient | None = None) -> RunView:
-    """Cancel the run acting on `hostname`; returns that run. A run holding no process (waiting
-    for approval, or not started) ends cancelled at once. A working run is asked to stop: its
-    worker ends its engine, which interrupts Terraform as Ctrl-C does (Terraform saves its state)
-    before it ends; `wait` follows it to its end."""
+def cancel(hostname: str, person: Person, *, client: SyncPrefectClient | None = None) -> RunView:
+    """`person` cancels the run acting on `hostname` (AccessDenied unless they may act on it);
+    returns that run. A run holding no process (waiting for approval, or not started) ends
+    cancelled at once. A working run is asked to stop: its worker ends its engine, which
+    interrupts Terraform as Ctrl-C does (Terraform saves its state) before it ends; `wait`
+    follows it to its end."""
+    check_act(person, ownership_of(get_settings().clusters_dir, hostname), hostname, "cancel")
     with session(client) as c:
         history = runs_of(hostname, client=c)
         if not history or not history[0].busy:
             now = f"its latest run is {history[0].describe()}" if history else "it has no runs"
             raise NothingToCancel(f"{hostname} has no run to cancel: {now}")
         acting = history[0]
-        who = by or "an unnamed person"
+        who = person.label()
         message = f"cancelled by {who}"
         c.update_flow_run_labels(acting.id, {CANCEL_LABEL: who})
         # A suspended or scheduled run has no process to stop: nothing would act on Cancelling.
         idle = acting.state_type in ("PAUSED", "SCHEDULED")
         c.set_flow_run_state(acting.id, Cancelled(message=message) if idle else Cancelling(message=message), force=True)
+        # No flow carries a cancel out, so it is recorded here, where it is done.
+        audit.post(c, "cancelled", hostname, person.ref, detail=f"{acting.describe()}")
     return acting
 
 
-def extend(hostname: str, until: date, *, field: str = "expiration_date", client: SyncPrefectClient | None = None) -> None:
-    """Move `hostname`'s expiration date to `until` (mchub.cluster.expiration.extend), no
-    Terraform run; ClusterBusy while a run acts on it: a change waiting for approval would put
-    its own date back when applied."""
+def extend(
+    hostname: str, until: date, person: Person, *, field: str = "expiration_date", client: SyncPrefectClient | None = None
+) -> None:
+    """`person` moves `hostname`'s expiration date to `until` (mchub.cluster.expiration.extend),
+    no Terraform run; AccessDenied unless they may act on it; ClusterBusy while a run acts on
+    it: a change waiting for approval would put its own date back when applied."""
+    check_act(person, ownership_of(get_settings().clusters_dir, hostname), hostname, "extend")
     with session(client) as c:
         refuse_if_busy(runs_of(hostname, client=c), hostname)
-    workspace = open_existing(get_settings().clusters_dir, hostname)
-    expiration.extend(
-        workspace, until, today=datetime.now(UTC).date(), max_days=get_settings().max_lifetime_days, field=field
-    )
+        workspace = open_existing(get_settings().clusters_dir, hostname)
+        expiration.extend(
+            workspace, until, today=datetime.now(UTC).date(), max_days=get_settings().max_lifetime_days, field=field
+        )
+        audit.post(c, "modified", hostname, person.ref, detail=f"expiration date moved to {until.isoformat()}")
 
 
 def refuse_if_busy(runs: list[RunView], hostname: str) -> None:
@@ -406,16 +454,18 @@ def _submit(
     return run.id
 
 
-def _answer(hostname: str, *, approve: bool, by: str, comment: str, client: SyncPrefectClient | None) -> RunView:
+def _answer(hostname: str, *, approve: bool, person: Person, comment: str, client: SyncPrefectClient | None) -> RunView:
     with session(client) as c:
         runs = runs_of(hostname, client=c)
         if not runs or not runs[0].awaiting_approval:
             now = f"its latest run is {runs[0].describe()}" if runs else "it has no runs"
             raise NotAwaitingApproval(f"{hostname} has no plan waiting for approval: {now}")
         waiting = runs[0]
-        _wait_until_answerable(c, waiting, hostname)
+        pause_key = _wait_until_answerable(c, waiting, hostname)
         # The same fields as flows.approval.Approval: the server checks them against its schema.
-        result = c.resume_flow_run(waiting.id, run_input={"approve": approve, "comment": comment, "by": by})
+        # The person is signed for this plan alone (its pause key): the flow refuses it for any other.
+        answer = {"approve": approve, "comment": comment, "person": signed(person, hostname, answer_act(pause_key))}
+        result = c.resume_flow_run(waiting.id, run_input=answer)
         if result.status != SetStateStatus.ACCEPT:
             reason = getattr(result.details, "reason", None) or result.status.value
             raise RunsError(f"{hostname}: Prefect did not resume {waiting.describe()}: {reason}")
@@ -431,8 +481,9 @@ def _answer(hostname: str, *, approve: bool, by: str, comment: str, client: Sync
 # --- helpers --------------------------------------------------------------------------
 
 
-def _wait_until_answerable(client: SyncPrefectClient, waiting: RunView, hostname: str) -> None:
-    """Wait until the suspended run has saved the form of its answer.
+def _wait_until_answerable(client: SyncPrefectClient, waiting: RunView, hostname: str) -> str:
+    """Wait until the suspended run has saved the form of its answer; returns the key it is
+    paused under.
 
     A run suspends first and saves its input schema just after; Prefect's server refuses an
     answer given in between ("Run input schema not found"), which a busy server can stretch
@@ -441,12 +492,14 @@ def _wait_until_answerable(client: SyncPrefectClient, waiting: RunView, hostname
     deadline = time.monotonic() + ANSWERABLE_WITHIN_SECONDS
     while True:
         run = client.read_flow_run(waiting.id)
-        keyset = run.state.state_details.run_input_keyset if run.state else None
+        details = run.state.state_details if run.state else None
+        keyset = details.run_input_keyset if details else None
+        pause_key = (details.pause_key if details else None) or ""
         if not keyset:
-            return
+            return pause_key
         try:
             client.read_flow_run_input(waiting.id, keyset["schema"])
-            return
+            return pause_key
         except httpx.HTTPStatusError as error:
             if error.response.status_code != httpx.codes.NOT_FOUND:
                 raise
@@ -499,6 +552,7 @@ def _view(run: FlowRun, flow_name: str) -> RunView:
         progress=_label(labels, PROGRESS_LABEL),
         answer=_label(labels, ANSWER_LABEL),
         cancelled_by=_label(labels, CANCEL_LABEL),
+        answered_by=_label(labels, ANSWERED_BY_LABEL),
         created=run.created or run.expected_start_time,
         hostname=hostname_of_tags(run.tags) or str(labels.get(HOSTNAME_LABEL, "")),
     )

@@ -4,8 +4,9 @@ The parts, in order: the sandbox cloud; Prefect's server (SQLite under <home>/pr
 the PostgreSQL database of MCHUB_DATABASE_URL); the work pool and the deployments of
 prefect.yaml; the reconciliation of runs a dead worker left unfinished; the warm engines
 that start each flow run (mchub.orchestration.warm_engines); the worker that runs the flows;
-the prober that waits for provisioning clusters' services (flows/provisioning.py); the web
-pages (Streamlit). Every child gets the same environment: the MCHUB_* settings of this
+the prober that waits for provisioning clusters' services (flows/provisioning.py); the
+sandbox's identity provider, unless another is configured (mchub.orchestration.identity); the
+web pages (Streamlit). Every child gets the same environment: the MCHUB_* settings of this
 process (paths made absolute) and Prefect's settings, so the flows and the pages see the same clusters
 folder, clouds.yaml and API, and send the same credential to Prefect's API (see
 mchub.orchestration.prefect_auth). Only Prefect's server gets the settings that make it require that
@@ -33,7 +34,7 @@ import httpx
 from pydantic import SecretStr
 
 from mchub.errors import MCHubError
-from mchub.orchestration import prefect_auth, warm_engines
+from mchub.orchestration import identity, prefect_auth, warm_engines
 from mchub.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -93,9 +94,9 @@ Part = Service | Step
 def stack_parts(settings: Settings) -> list[Part]:
     """Every part `mchub up` starts, in start order; the sandbox cloud only when clusters are
     built on it (MCHUB_CLOUD=sandbox, the default)."""
-    pages = web_pages(settings)
+    pages = page_parts(settings)
     if settings.cloud != SANDBOX_CLOUD:
-        return [*prefect_parts(settings), pages]
+        return [*prefect_parts(settings), *pages]
     sandbox_url = f"http://{settings.sandbox_host}:{settings.sandbox_port}"
     sandbox = Service(
         name="sandbox cloud",
@@ -104,7 +105,21 @@ def stack_parts(settings: Settings) -> list[Part]:
         ready=_answers_200(f"{sandbox_url}/sandbox/health"),
         called_while_stopping=True,
     )
-    return [sandbox, *prefect_parts(settings), pages]
+    return [sandbox, *prefect_parts(settings), *pages]
+
+
+def page_parts(settings: Settings) -> list[Part]:
+    """The sandbox's identity provider (unless another is configured), and the web pages."""
+    provider = identity.sandbox_provider_url(settings)
+    signing_in = [
+        Service(
+            name="identity provider",
+            argv=identity.provider_argv(settings),
+            url=provider,
+            ready=_answers_200(settings.identity_metadata_url),
+        )
+    ] if identity.sandbox_provider(settings) else []
+    return [*signing_in, web_pages(settings)]
 
 
 # Streamlit's options that decide who reaches the pages and what they show, given on its
@@ -139,6 +154,8 @@ def web_pages(settings: Settings) -> Service:
         argv=[
             sys.executable, "-m", "streamlit", "run", str(ROOT / "ui" / "app.py"),
             "--server.port", str(settings.ui_port), *options,
+            # People sign in with the provider this file names (mchub.orchestration.identity).
+            "--secrets.files", str(identity.write_secrets(settings).resolve()),
         ],
         url=f"{url}/create-cluster",
         ready=_answers_200(f"{url}/_stcore/health"),
@@ -248,7 +265,7 @@ def child_env(settings: Settings) -> dict[str, str]:
         elif isinstance(value, Path):
             env[key] = str(value.resolve())
         elif isinstance(value, dict):
-            env[key] = json.dumps(value)
+            env[key] = json.dumps(settings.model_dump(mode="json", include={name})[name])
         elif isinstance(value, SecretStr):
             env[key] = value.get_secret_value()
         else:
@@ -389,6 +406,8 @@ def up(settings: Settings) -> int:
             where = part.url if isinstance(part, Service) else "done"
             print(f"  {part.name:<15} {where}  ({time.monotonic() - started:.1f} s)")
         print(f"  Prefect's dashboard and API ask for the secret in {prefect_auth.where_it_is(settings)}")
+        for line in identity.sign_in_lines(settings):
+            print(line)
         print(f"MC Hub is up (logs in {stack.log_dir}); Ctrl-C stops everything.")
         while not stack.stopped():
             time.sleep(0.5)

@@ -2,6 +2,7 @@
 
 from ui.clusters_list import clusters_list
 from ui.page_errors import shown_errors
+from ui.signed_in import person
 
 with shown_errors("The clusters list"):
-    clusters_list()
+    clusters_list(person())
