@@ -151,6 +151,12 @@ class Settings(BaseSettings):
         "their turn, shown as running. 0: no limit.",
     )
     ui_port: int = Field(default=5000, description="Port of the web front end (Streamlit), on 127.0.0.1.")
+    public_url: str | None = Field(
+        default=None,
+        description="The address people open the web pages at when a reverse proxy serves them, as "
+        "https://HOST[:PORT] with no path: the sign-in returns there and the pages accept its host name. "
+        "Unset: http://localhost:<ui_port>, reachable from this machine only.",
+    )
     ui_refresh_seconds: float = Field(
         default=1.0,
         description="How often the web pages re-read a busy cluster's status and progress "
@@ -242,6 +248,22 @@ class Settings(BaseSettings):
                 "for example postgresql+asyncpg://postgres@127.0.0.1:5432/mchub; unset it for SQLite"
             )
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _an_origin(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        url = urlsplit(value)
+        if (
+            url.scheme not in ("http", "https") or not url.hostname or url.path not in ("", "/")
+            or url.query or url.fragment or url.username or url.password
+        ):
+            raise ValueError(
+                "give the address people open the pages at, as https://HOST[:PORT] with no path, "
+                "for example https://mchub.example.org; unset it to reach the pages at http://localhost"
+            )
+        return value.rstrip("/")
 
     @property
     def sandbox_data_dir(self) -> Path:

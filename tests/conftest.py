@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserType, Page, sync_playwright
 
 from sandbox.launcher import SandboxCloud, start_sandbox
 from tests import postgres
@@ -110,15 +110,20 @@ def on_own_stack(own_stack: LiveStack) -> Iterator[LiveStack]:
         yield own_stack
 
 
+def launch_chromium(chromium: BrowserType, *args: str) -> Browser:
+    """Headless Chromium: Debian's if installed (Playwright's own download is not always
+    possible), else Playwright's (`python -m playwright install chromium`); `args` added to its
+    command line."""
+    return chromium.launch(
+        executable_path=os.environ.get("MCHUB_CHROMIUM") or shutil.which("chromium"),
+        args=["--no-sandbox", "--headless", "--disable-background-networking", *args],
+    )
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Headless Chromium: Debian's if installed (Playwright's own download is not always
-    possible), else Playwright's (`python -m playwright install chromium`)."""
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=os.environ.get("MCHUB_CHROMIUM") or shutil.which("chromium"),
-            args=["--no-sandbox", "--headless", "--disable-background-networking"],
-        )
+        launched = launch_chromium(playwright.chromium)
         yield launched
         launched.close()
 

@@ -1,6 +1,7 @@
 """The deployment recipe (docs/deployment.md) as files a person installs: the systemd unit
 must be one systemd accepts, start `mchub up` from the clone's venv, set only settings MC
-Hub has (with values it accepts), and give `mchub up` the time it takes to stop."""
+Hub has (with values it accepts), and give `mchub up` the time it takes to stop; behind a
+reverse proxy, the pages answer to the public address."""
 
 import shutil
 import subprocess
@@ -8,8 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from mchub.orchestration.stack import ROOT, STOP_SECONDS, stack_parts
+from mchub.orchestration import identity
+from mchub.orchestration.stack import ROOT, STOP_SECONDS, stack_parts, web_pages
 from mchub.settings import Settings
 
 UNIT = ROOT / "deploy" / "mchub.service"
@@ -65,3 +68,28 @@ def test_mchub_up_starts_the_sandbox_only_for_clusters_built_on_it(tmp_path: Pat
     assert parts("sandbox")[0] == "sandbox cloud"
     assert "sandbox cloud" not in parts("my-project")
     assert parts("my-project") == parts("sandbox")[1:]
+
+
+def test_behind_a_reverse_proxy_the_sign_in_returns_to_the_public_address_and_the_pages_accept_its_name(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(home=tmp_path, public_url="https://mchub.example.org/")
+    assert identity.pages_url(settings) == "https://mchub.example.org"
+    assert 'redirect_uri = "https://mchub.example.org/oauth2callback"' in identity.write_secrets(settings).read_text()
+    pages = web_pages(settings)
+    allowed = [pages.argv[i + 1] for i, word in enumerate(pages.argv) if word == "--server.allowedHosts"]
+    assert allowed == ["127.0.0.1", "localhost", "mchub.example.org"]
+    assert pages.url == "https://mchub.example.org/create-cluster"  # what `mchub up` prints
+    assert pages.argv[pages.argv.index("--server.address") + 1] == "127.0.0.1"  # for the proxy alone to reach
+
+    local = Settings(home=tmp_path, ui_port=5001)
+    assert identity.pages_url(local) == "http://localhost:5001"
+
+
+@pytest.mark.parametrize("address", [
+    "mchub.example.org", "ftp://mchub.example.org", "https://mchub.example.org/hub", "https://user:pw@mchub.example.org",
+    "https://mchub.example.org/?next=x", "https://",
+])
+def test_a_public_address_that_is_not_an_origin_is_refused_naming_the_form(tmp_path: Path, address: str) -> None:
+    with pytest.raises(ValidationError, match=r"public_url[\s\S]*as https://HOST\[:PORT\] with no path"):
+        Settings(home=tmp_path, public_url=address)

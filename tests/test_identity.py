@@ -4,8 +4,8 @@ member of chemistry (carol), physics's admin (pat) and a hub admin (ada).
 
 What each sees and may do; that bob's attempts on alice's cluster are refused through the page,
 a crafted URL and Prefect's API (a resume the flow refuses, the plan still waiting); that the
-approver is recorded by name; that no page of another member holds the guest password; and
-signing in, out, and a session that expires.
+approver is recorded by name; that no page of another member holds the guest password;
+signing in, out, and a session that expires; and signing in at a public address.
 """
 
 import json
@@ -25,7 +25,8 @@ from mchub.orchestration import runs
 from mchub.orchestration.identity import DEMO_ACCOUNTS
 from mchub.orchestration.stack import Stack, child_env
 from mchub.status import Status, cluster_status
-from sandbox.launcher import SandboxCloud
+from sandbox.launcher import SandboxCloud, free_port
+from tests.conftest import launch_chromium
 from tests.harness import LiveStack, acting_on, web_pages_alone, whole_product
 from tests.signing_in import sign_in, sign_out
 from tests.test_ui_e2e import PUBLIC_KEY, STEP_TIMEOUT_MS, cluster_name, expect_in_audit_trail, fill, wait_for_status
@@ -190,3 +191,20 @@ def test_sign_in_out_and_an_expired_session(browser: Browser, sandbox_cloud: San
         expect(page.get_by_text("Your session has expired: sign in again.")).to_be_visible()
         expect(page.get_by_text("Carol Diaz")).to_have_count(0)
         shoot(page, "session-expired")
+
+
+def test_behind_a_public_name_people_sign_in_there(browser: Browser, sandbox_cloud: SandboxCloud, tmp_path: Path) -> None:
+    """MCHUB_PUBLIC_URL as a reverse proxy that keeps the Host header gives it: the browser
+    resolves the public name to the pages' own address."""
+    port = free_port()
+    public = f"http://hub.test:{port}"
+    with web_pages_alone(tmp_path, sandbox_cloud, ui_port=port, public_url=public):
+        mapped = launch_chromium(browser.browser_type, "--host-resolver-rules=MAP hub.test 127.0.0.1")
+        try:
+            page = mapped.new_context().new_page()
+            page.set_default_timeout(30_000)
+            sign_in(page, public, "carol")
+            expect(page.get_by_text("Carol Diaz")).to_be_visible()
+            assert page.url.startswith(f"{public}/")  # the sign-in came back to the public address
+        finally:
+            mapped.close()

@@ -4,7 +4,8 @@ Streamlit), on free ports and a temporary home.
 
 A person's journey: open /create-cluster, fill the form, Apply, read the plan, OK, watch
 build_running → provisioning_running → provisioning_success and the success dialog; then
-modify the node count and destroy the cluster. Also two forms refused on the page: one over
+modify the node count, see what the cluster is made of and its runs' logs, destroy it,
+and read its logs from the list once it is gone. Also two forms refused on the page: one over
 quota, one with a bad SSH key; a build cancelled halfway; the expiry reminders and Extend. Each step's screenshot goes to `build/screenshots/e2e/` (the
 folder is printed); the README shows one of them.
 """
@@ -85,7 +86,7 @@ def cluster_name(page: Page) -> str:
 def expect_in_audit_trail(page: Page, entry: str) -> None:
     """Open the cluster page's audit trail (shown to admins) until it holds `entry`: Prefect
     stores an event within seconds of the action."""
-    shown = page.get_by_text(entry)
+    shown = page.locator(".st-key-audit-trail").get_by_text(entry)
     for _ in range(30):
         page.get_by_text("Audit trail").click()
         if shown.is_visible() or (time.sleep(1) or shown.is_visible()):
@@ -162,6 +163,21 @@ def test_create_watch_modify_and_destroy_a_cluster(page: Page, product: LiveStac
     expect(page.get_by_role("dialog").get_by_text("Your cluster is ready")).to_be_visible(timeout=STEP_TIMEOUT_MS)
     page.keyboard.press("Escape")
     wait_for_status(page, "provisioning_success")
+    # What it is made of now, from Terraform's state: the new node among the rest.
+    page.get_by_text("What the cluster is made of").click()
+    made_of = page.locator(".st-key-made-of")
+    for row in ("node2", "p2-3gb", "mgmt1", "p4-6gb", "nfs-home"):
+        expect(made_of).to_contain_text(row)
+    expect(made_of).to_contain_text(re.compile(r"login1\s*p2-3gb\s*login, public, proxy\s*100\.\d+\.\d+\.\d+"))
+    made_of.scroll_into_view_if_needed()
+    snap(page, shots, "08b-made-of")
+    # The modification's own log: who approved it, and the probes' answers.
+    page.locator("summary").filter(has_text="Runs").click()
+    run_log = page.locator(".st-key-run-log")
+    expect(run_log).to_contain_text("approved by Alice Martin <alice@example.org>")
+    expect(run_log).to_contain_text(re.compile(r"jupyterhub is up at http\S+: HTTP 200"))
+    run_log.scroll_into_view_if_needed()
+    snap(page, shots, "08c-run-log")
 
     page.get_by_role("button", name="Destroy").click()
     confirm = page.get_by_label(f"Type {hostname} to destroy it")
@@ -175,6 +191,15 @@ def test_create_watch_modify_and_destroy_a_cluster(page: Page, product: LiveStac
     destroy.click()
     wait_for_status(page, "destroyed")
     snap(page, shots, "10-destroyed")
+    # Gone, its logs stay readable from the list: they are kept in its archived folder.
+    page.get_by_role("link", name="Clusters", exact=True).click()
+    page.get_by_text("Show destroyed clusters").click()
+    page.get_by_role("link", name=hostname, exact=True).click()
+    wait_for_status(page, "destroyed")
+    page.locator("summary").filter(has_text="Terraform logs").click()
+    destroyed = re.compile(r"Apply complete! Resources: 0 added, 0 changed, \d+ destroyed")
+    expect(page.locator(".st-key-terraform-log")).to_contain_text(destroyed)
+    snap(page, shots, "10b-destroyed-logs")
     usage = product.sandbox.admin().get("/usage").json()
     assert hostname not in usage["clusters"]
     assert not any(usage["in_use"].values()), f"the sandbox still holds {usage['in_use']}"

@@ -11,6 +11,7 @@ part that changes is a fragment re-run every few seconds; when the status change
 whole page is drawn again, so its buttons always match the status.
 """
 
+import logging
 import time
 from collections.abc import Callable
 from datetime import UTC
@@ -22,7 +23,7 @@ from mchub.access.people import Person
 from mchub.access.rights import is_admin_of, may_act
 from mchub.cluster import drift
 from mchub.cluster.state import left_summary
-from mchub.cluster.workspace import Workspace, ownership_of
+from mchub.cluster.workspace import Workspace, latest_archive, ownership_of
 from mchub.errors import MCHubError
 from mchub.orchestration import audit, runs
 from mchub.settings import get_settings
@@ -31,6 +32,7 @@ from ui.cluster_files import apply_progress, log_files, readable_log, workspace_
 from ui.drift_section import drift_section
 from ui.expiry_section import expiry_section
 from ui.loading import loading
+from ui.made_of import made_of_section
 from ui.page_errors import shown_errors
 from ui.phases import phase_steps
 from ui.plan_view import plan_view
@@ -106,6 +108,9 @@ def cluster_page(hostname: str, person: Person) -> None:
     if ws is not None:
         expiry_section(ws, view.busy, person)
         _details(ws, view)
+    elif (archived := latest_archive(get_settings().clusters_dir, hostname)) is not None:
+        # A destroyed cluster: its logs stay readable in its archived folder.
+        _details(archived, view)
     if is_admin_of(person, ownership):
         _audit(hostname)
 
@@ -271,6 +276,7 @@ def _ready(ws: Workspace | None) -> None:
         return
     with st.container(border=True):
         connection_details(state, key=f"page-{state.hostname}")
+    made_of_section(state)
 
 
 def _failure(view: ClusterView, run: RunView, ws: Workspace | None, person: Person) -> None:
@@ -323,7 +329,8 @@ def _details(ws: Workspace, view: ClusterView | None) -> None:
             st.caption("No Terraform command has run yet.")
         else:
             chosen = st.selectbox("Log", files, format_func=lambda path: path.name, key=f"log-{ws.hostname}")
-            st.code(readable_log(chosen), language=None, height=400)
+            with st.container(key="terraform-log"):
+                st.code(readable_log(chosen), language=None, height=400)
     if view is not None and view.runs:
         with st.expander("Runs", icon=":material/history:"):
             history = [
@@ -338,11 +345,26 @@ def _details(ws: Workspace, view: ClusterView | None) -> None:
                 for run in view.runs
             ]
             st.dataframe(history, hide_index=True, width="stretch")
+            _run_log(ws.hostname, view.runs)
+
+
+def _run_log(hostname: str, history: list[RunView]) -> None:
+    """What a run told Prefect as it went: its steps, who answered its plan, each probe's answer."""
+    chosen = st.selectbox(
+        "Run log", history, key=f"run-log-{hostname}",
+        format_func=lambda run: f"{run.created.astimezone(UTC):%Y-%m-%d %H:%M} UTC · {run.describe()}",
+    )
+    lines = [
+        f"{log.timestamp.astimezone(UTC):%H:%M:%S} {logging.getLevelName(log.level):<7} {log.message}"
+        for log in runs.run_logs(chosen.id)
+    ]
+    with st.container(key="run-log"):
+        st.code("\n".join(lines) or "The run logged nothing.", language=None, height=300)
 
 
 def _audit(hostname: str) -> None:
     """Who did what to the cluster, for its admins (flows.audit's events)."""
-    with st.expander("Audit trail", icon=":material/policy:"):
+    with st.expander("Audit trail", icon=":material/policy:"), st.container(key="audit-trail"):
         with runs.session(None) as client:
             trail = audit.audit_trail(client, hostname)
         if not trail:

@@ -445,12 +445,19 @@ def ownership_of(clusters_dir: Path, hostname: str) -> Ownership | None:
     return Workspace(root).ownership() if root.is_dir() else archived_ownership(clusters_dir, hostname)
 
 
+def latest_archive(clusters_dir: Path, hostname: str) -> Workspace | None:
+    """The latest archived folder of the cluster `hostname`, to read: a destroyed cluster's
+    owner and logs. None when it was never archived."""
+    archive = clusters_dir / ARCHIVE
+    latest = max(archive.glob(f"{checked_hostname(hostname)}-*"), key=lambda p: p.stat().st_mtime, default=None)
+    return Workspace(latest) if latest is not None else None
+
+
 def archived_ownership(clusters_dir: Path, hostname: str) -> Ownership | None:
     """Who the cluster `hostname` belonged to, from its latest archived folder (a destroyed
     cluster stays visible to the same people); None when no archive records it."""
-    archive = clusters_dir / ARCHIVE
-    latest = max(archive.glob(f"{checked_hostname(hostname)}-*"), key=lambda p: p.stat().st_mtime, default=None)
-    return Workspace(latest).ownership() if latest is not None else None
+    archived = latest_archive(clusters_dir, hostname)
+    return archived.ownership() if archived is not None else None
 
 
 def _passwords_in(data: Any) -> Iterator[str]:

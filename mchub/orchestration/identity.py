@@ -63,8 +63,9 @@ def provider_argv(settings: Settings) -> list[str]:
 
 
 def pages_url(settings: Settings) -> str:
-    """Where people open the pages: the sign-in's redirect and cookies are for this origin."""
-    return f"http://localhost:{settings.ui_port}"
+    """Where people open the pages (their public address behind a reverse proxy, else
+    localhost): the sign-in's redirect and cookies are for this origin."""
+    return settings.public_url or f"http://localhost:{settings.ui_port}"
 
 
 def write_secrets(settings: Settings) -> Path:

@@ -148,7 +148,8 @@ def web_pages(settings: Settings) -> Service:
     url = f"http://127.0.0.1:{settings.ui_port}"
     options = [word for name, value in STREAMLIT_SAFETY.items() for word in (f"--{name}", value)]
     # A web page elsewhere that renames itself to 127.0.0.1 (DNS rebinding) gets no websocket.
-    options += [word for host in PAGE_HOSTS for word in ("--server.allowedHosts", host)]
+    hosts = [*PAGE_HOSTS, *([urlsplit(settings.public_url).hostname] if settings.public_url else [])]
+    options += [word for host in hosts for word in ("--server.allowedHosts", host)]
     return Service(
         name="web pages",
         argv=[
@@ -157,7 +158,8 @@ def web_pages(settings: Settings) -> Service:
             # People sign in with the provider this file names (mchub.orchestration.identity).
             "--secrets.files", str(identity.write_secrets(settings).resolve()),
         ],
-        url=f"{url}/create-cluster",
+        # Where people open them: sign-in cookies are for that origin, not for 127.0.0.1.
+        url=f"{identity.pages_url(settings)}/create-cluster",
         ready=_answers_200(f"{url}/_stcore/health"),
     )
 
