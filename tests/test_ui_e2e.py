@@ -253,6 +253,9 @@ def test_cancel_stops_a_build_and_the_page_says_what_is_left_in_the_cloud(
     expect(page.get_by_role("button", name="Cancel")).to_have_count(0)  # nothing acts on it any more
     expect(page.get_by_role("button", name="Try again")).to_be_visible()
     snap(page, shots, "13-cancelled")
+    # Try again plans the cluster's spec again, and the plan waits for an answer as any other.
+    page.get_by_role("button", name="Try again").click()
+    expect(page.get_by_role("button", name="OK")).to_be_visible(timeout=STEP_TIMEOUT_MS)
 
 
 def test_the_page_shows_the_reminders_sent_and_extend_moves_the_date(

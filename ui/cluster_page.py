@@ -305,11 +305,7 @@ def _retry(view: ClusterView, run: RunView, ws: Workspace | None, person: Person
             _submit(lambda: runs.submit_destroy(view.hostname, person=person))
     elif st.button("Try again", icon=":material/refresh:", key=f"retry-{run.id}",
                    help="Plan and apply the cluster's current spec again."):
-        _submit(lambda: _build_again(ws, person))
-
-
-def _build_again(ws: Workspace, person: Person) -> None:
-    runs.submit_spec(ws.spec(), new=False, person=person)
+        _submit(lambda: runs.submit_repair(view.hostname, person=person))
 
 
 def _submit(action: Callable[[], object]) -> None:

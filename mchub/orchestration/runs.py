@@ -306,9 +306,9 @@ def submit_spec(
 
 
 def submit_repair(hostname: str, *, person: Person | None = None, client: SyncPrefectClient | None = None) -> UUID:
-    """Start a build-cluster run of the cluster's applied spec, for `person` (default: the
-    operator): its plan puts back what drifted (mchub.cluster.drift), and waits for an
-    approval as any other."""
+    """Start a build-cluster run of the cluster's spec, for `person` (default: the operator):
+    the page's Repair (its plan puts back what drifted, mchub.cluster.drift) and Try again
+    (after a failed or cancelled run); the plan waits for an approval as any other."""
     spec = open_existing(get_settings().clusters_dir, hostname).spec()
     return submit_spec(spec, new=False, person=person, client=client)
 
@@ -398,7 +398,7 @@ def cancel(hostname: str, person: Person, *, client: SyncPrefectClient | None = 
         idle = acting.state_type in ("PAUSED", "SCHEDULED")
         c.set_flow_run_state(acting.id, Cancelled(message=message) if idle else Cancelling(message=message), force=True)
         # No flow carries a cancel out, so it is recorded here, where it is done.
-        audit.post(c, "cancelled", hostname, person.ref, detail=f"{acting.describe()}")
+        audit.post(c, "cancelled", hostname, person.ref, detail=acting.describe())
     return acting
 
 
