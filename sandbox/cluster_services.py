@@ -5,6 +5,9 @@ without a running sandbox.
 """
 
 SERVICES = ("jupyterhub", "freeipa")
+"""The services the hub waits for."""
+PAGES = (*SERVICES, "mokey")
+"""Everything a cluster serves, Mokey (its account portal) included."""
 
 
 def service_urls(sandbox_url: str, hostname: str) -> dict[str, str]:

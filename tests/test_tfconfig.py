@@ -90,7 +90,7 @@ def test_the_sandbox_module_declares_the_same_variables_plus_its_address(spec, t
     assert declared - {"sandbox_url"} <= MAGIC_CASTLE_15_6_1
 
 
-def test_both_clouds_differ_only_in_the_module_source_and_where_service_urls_come_from(spec, tmp_path):
+def test_both_clouds_differ_only_in_the_module_source_and_where_service_urls_and_mokey_come_from(spec, tmp_path):
     workdir = tmp_path / spec.hostname
     openstack = config.render(spec, "openstack", workdir)
     sandbox = config.render(spec, "sandbox", workdir)
@@ -99,7 +99,13 @@ def test_both_clouds_differ_only_in_the_module_source_and_where_service_urls_com
         document["module"]["cluster"].pop("sandbox_url", None)
         document["variable"].pop("sandbox_url", None)
         document["output"].pop("service_urls")
+        portal = document["output"].pop("account_portal_url")["value"]
     assert openstack == sandbox
+    # Mokey, the account portal: the sandbox module serves its own, a real cluster's is mokey.<hostname>.
+    assert portal == "${module.cluster.account_portal_url}"
+    assert config.render(spec, "openstack", workdir)["output"]["account_portal_url"]["value"] == (
+        "https://mokey.${module.cluster.cluster_name}.${module.cluster.domain}"
+    )
     values = config.variable_values(spec, "sandbox", "http://127.0.0.1:1")
     assert values.pop("sandbox_url") == "http://127.0.0.1:1"
     assert values == config.variable_values(spec, "openstack")

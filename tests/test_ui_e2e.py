@@ -133,6 +133,12 @@ def test_create_watch_modify_and_destroy_a_cluster(page: Page, product: LiveStac
     expect(dialog.get_by_text("JupyterHub", exact=True)).to_be_visible()
     expect(dialog.get_by_text("FreeIPA", exact=True)).to_be_visible()
     expect(dialog.get_by_text("user[01-10]")).to_be_visible()
+    # Mokey, where the guests set their password: a link that answers; and who FreeIPA's admin is.
+    mokey = dialog.get_by_role("link", name=re.compile(r"clusters.\S+.mokey$"))
+    expect(mokey).to_be_visible()
+    assert httpx.get(str(mokey.get_attribute("href"))).status_code == 200
+    dialog.get_by_text("FreeIPA's administrator: admin").click()
+    expect(dialog.get_by_text("profile::freeipa::server::admin_password")).to_be_visible()
     snap(page, shots, "05-success-dialog")
     page.keyboard.press("Escape")
     wait_for_status(page, "provisioning_success")

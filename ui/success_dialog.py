@@ -7,11 +7,25 @@ from ui.page_errors import shown_errors
 
 _SERVICE_TITLES = {"jupyterhub": "JupyterHub", "freeipa": "FreeIPA"}
 HIDDEN = "•" * 12
+# Magic Castle's Puppet generates this password on the cluster at its first boot; Terraform
+# never has it, so the hub can only say where it is (Magic Castle's documentation, "Read and
+# edit secret values generated at boot").
+FREEIPA_ADMIN = (
+    "Its password is generated on the cluster at its first boot and never leaves it; on the Puppet "
+    "server (mgmt1) it is `profile::freeipa::server::admin_password` in:"
+)
+READ_BOOT_SECRETS = (
+    "sudo /opt/puppetlabs/puppet/bin/eyaml edit \\\n"
+    "  --pkcs7-private-key /etc/puppetlabs/puppet/eyaml/boot_private_key.pkcs7.pem \\\n"
+    "  --pkcs7-public-key /etc/puppetlabs/puppet/eyaml/boot_public_key.pkcs7.pem \\\n"
+    "  /etc/puppetlabs/code/environments/production/data/bootstrap.yaml"
+)
 
 
 def connection_details(state: ClusterState, *, key: str) -> None:
-    """The services' URLs, the guest accounts (password hidden until revealed; every value
-    has a copy button), the sudoer and the public IP."""
+    """The services' URLs and Mokey's, the guest accounts (password hidden until revealed;
+    every value has a copy button), the sudoer, the public IP, and where FreeIPA's admin
+    password is."""
     st.success(f"**{state.hostname}** is built and its services answer.", icon=":material/celebration:")
     # JupyterHub first: it is what the cluster's users open.
     ordered = sorted(state.service_urls.items(), key=lambda item: list(_SERVICE_TITLES).index(item[0])
@@ -19,6 +33,9 @@ def connection_details(state: ClusterState, *, key: str) -> None:
     for service, url in ordered:
         title = _SERVICE_TITLES.get(service, service)
         st.markdown(f"**{title}**: [{url}]({url})")
+    if state.account_portal_url:
+        url = state.account_portal_url
+        st.markdown(f"**Mokey**: [{url}]({url}) (where the cluster's users set their password and SSH keys)")
     guests, password = st.columns(2)
     with guests:
         st.caption("Guest usernames")
@@ -37,6 +54,9 @@ def connection_details(state: ClusterState, *, key: str) -> None:
     if state.public_ip:
         st.caption("Log in")
         st.code(f"ssh {state.sudoer}@{state.public_ip}", language="bash")
+    with st.expander("FreeIPA's administrator: admin"):
+        st.caption(FREEIPA_ADMIN)
+        st.code(READ_BOOT_SECRETS, language="bash")
 
 
 def open_connection_details(state: ClusterState, *, key: str) -> None:

@@ -51,6 +51,9 @@ class ClusterState(BaseModel):
     sudoer: str
     service_urls: dict[str, str]
     """{"jupyterhub": url, "freeipa": url}"""
+    account_portal_url: str | None = None
+    """Mokey, where the cluster's users set their password and SSH keys (None: a state from
+    before the hub read it)."""
     held: Allocation
     """What the cluster holds, for a later modification's quota check."""
 
@@ -90,6 +93,7 @@ def read_cluster_state(tf: Terraform, spec: ClusterSpec, flavors: Mapping[str, F
         guest_password=SecretStr(accounts["guests"]["password"]),
         sudoer=accounts["sudoer"]["username"],
         service_urls=_output(outputs, "service_urls"),
+        account_portal_url=outputs["account_portal_url"].value if "account_portal_url" in outputs else None,
         held=_held(resources, flavors),
     )
 

@@ -114,11 +114,13 @@ def render(spec: ClusterSpec, kind: CloudKind, workdir: Path) -> dict[str, Any]:
     }
     if kind == "sandbox":
         outputs["service_urls"] = {"value": f"${{{module}.service_urls}}"}
+        outputs["account_portal_url"] = {"value": f"${{{module}.account_portal_url}}"}
     else:
         host = f"${{{module}.cluster_name}}.${{{module}.domain}}"
         outputs["service_urls"] = {
             "value": {"jupyterhub": f"https://jupyter.{host}", "freeipa": f"https://ipa.{host}"}
         }
+        outputs["account_portal_url"] = {"value": f"https://mokey.{host}"}
     modules: dict[str, Any] = {
         MODULE: {"source": _module_source(kind, workdir), **{name: f"${{var.{name}}}" for name in inputs}}
     }

@@ -48,3 +48,7 @@ output "service_urls" {
     freeipa    = "${local.service_base}/freeipa"
   }
 }
+
+output "account_portal_url" {
+  value = "${local.service_base}/mokey"
+}
