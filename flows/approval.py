@@ -18,18 +18,22 @@ a new key). After MAX_REFUSED_ANSWERS refusals the run fails rather than wait fo
 """
 
 import hashlib
+from uuid import NAMESPACE_URL, uuid5
 
 from prefect import get_run_logger
+from prefect.events import emit_event
 from prefect.flow_runs import suspend_flow_run
 from prefect.input import RunInput
 from prefect.states import Cancelled, State
 
 from flows import audit
-from flows.run_labels import set_labels
+from flows.run_labels import current_run, set_labels
 from mchub.access.people import Person
 from mchub.access.rights import AccessDenied, Ownership, check_act
 from mchub.access.signed import answer_act, verified
+from mchub.cluster.notices import cluster_event
 from mchub.cluster.workspace import PlanRecord
+from mchub.orchestration.audit import cluster_resource
 from mchub.settings import get_settings
 from mchub.status import ANSWERED_BY_LABEL, answer_label, answered_labels
 from mchub.terraform.plan import PlanSummary
@@ -63,6 +67,7 @@ def wait_for_approval(
     base = approval_key(record)
     for attempt in range(MAX_REFUSED_ANSWERS + 1):
         key = base if attempt == 0 else f"{base}-{attempt}"
+        announce_plan(hostname, summary, key)
         answer = suspend_flow_run(wait_for_input=form, timeout=get_settings().approval_timeout_seconds, key=key)
         try:
             person = verified(answer.person, hostname, answer_act(key))
@@ -79,6 +84,18 @@ def wait_for_approval(
     raise TooManyRefusedAnswers(
         f"{hostname}: the plan got {MAX_REFUSED_ANSWERS + 1} answers from people who may not answer it; "
         "nothing was changed: submit the change again"
+    )
+
+
+def announce_plan(hostname: str, summary: PlanSummary, key: str) -> None:
+    """Tell whoever listens (the notifications) that the plan waits. Emitted before each
+    suspension, and so again when the run resumes and passes here: the event's id, the same
+    for one run and key, makes that one event."""
+    emit_event(
+        id=uuid5(NAMESPACE_URL, f"mchub:{current_run().id}:{key}"),
+        event=cluster_event("awaiting-approval"),
+        resource={"prefect.resource.id": cluster_resource(hostname), "prefect.resource.name": hostname},
+        payload={"message": "\n".join([f"Plan: {summary.counts}.", *summary.lines(), *summary.destructive_changes])},
     )
 
 

@@ -19,13 +19,13 @@ from prefect.states import Completed, State
 
 from mchub.access.people import CULL
 from mchub.cluster.expiration import Reminder, due_reminder, may_cull, record_sent
+from mchub.cluster.notices import cluster_event
 from mchub.cluster.workspace import list_hostnames, open_existing
 from mchub.orchestration import runs
 from mchub.orchestration.audit import cluster_resource
 from mchub.settings import get_settings
 from mchub.spec.model import SpecError
 
-REMINDER_EVENT = "mchub.cluster.expiry-reminder"
 
 
 def remind_and_pick_expired() -> list[str]:
@@ -51,7 +51,7 @@ def remind_and_pick_expired() -> list[str]:
 
 def send_reminder(reminder: Reminder) -> None:
     emit_event(
-        event=REMINDER_EVENT,
+        event=cluster_event("expiry-reminder"),
         resource={"prefect.resource.id": cluster_resource(reminder.hostname), "prefect.resource.name": reminder.hostname},
         payload={
             "hostname": reminder.hostname,

@@ -3,6 +3,7 @@
 Each field is documented in the README's configuration table; keep the two in step.
 """
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -58,6 +59,38 @@ class GroupGrant(BaseModel):
             raise ValueError('a group gives a role in a project ({"project": "physics", "role": "member"}) '
                              'or makes hub admins ({"role": "hub_admin"}), not both')
         return self
+
+
+# One address, nothing else: no name, no list, no line break (it goes into a mail header).
+MAIL_ADDRESS = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*")
+SMTP_SCHEMES = ("smtp", "smtp+starttls", "smtps")
+PROJECT_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+
+
+class ProjectNotifications(BaseModel):
+    """Where a project's notifications go, besides to each cluster's owner: a Slack-compatible
+    incoming webhook (sent {"text": ...}) and mail addresses."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    webhook_url: SecretStr | None = None
+    emails: list[str] = Field(default_factory=list, max_length=50)
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _http_url(cls, value: SecretStr | None) -> SecretStr | None:
+        url = urlsplit(value.get_secret_value()) if value is not None else None
+        if url is not None and (url.scheme not in ("http", "https") or not url.hostname):
+            raise ValueError("webhook_url is an http(s) URL, for example https://hooks.slack.com/services/...")
+        return value
+
+    @field_validator("emails")
+    @classmethod
+    def _addresses(cls, emails: list[str]) -> list[str]:
+        for email in emails:
+            if not MAIL_ADDRESS.fullmatch(email):
+                raise ValueError(f"{email!r} is not a mail address like physics-admins@example.org")
+        return emails
 
 
 # The sandbox's identity provider's demo groups (mchub.orchestration.identity).
@@ -209,6 +242,21 @@ class Settings(BaseSettings):
         description="When reminders go out before a cluster expires, in hours before (JSON list); "
         "the cull never destroys a cluster before the last one went out. []: no reminders.",
     )
+    smtp_url: SecretStr | None = Field(
+        default=None,
+        description="The mail server notifications go through: smtps://USER:PASSWORD@HOST[:465], "
+        "smtp+starttls://USER:PASSWORD@HOST[:587], or smtp://HOST[:PORT] (unencrypted, for a relay "
+        "on this machine). Unset: no mail is sent.",
+    )
+    mail_from: str = Field(
+        default="mchub@localhost", description="The address notifications are sent from."
+    )
+    project_notifications: dict[str, ProjectNotifications] = Field(
+        default_factory=dict,
+        description='Where each project\'s notifications go besides the cluster\'s owner, as JSON: '
+        '{"physics": {"webhook_url": "https://hooks.slack.com/services/...", "emails": '
+        '["physics-admins@example.org"]}}.',
+    )
     drift_check_cron: str = Field(
         default="30 3 * * *",
         description="When the drift check plans every cluster that is up (cron, UTC; default daily at "
@@ -221,6 +269,33 @@ class Settings(BaseSettings):
         if any(lead <= 0 for lead in leads):
             raise ValueError("each reminder is a number of hours before the expiry, above 0, e.g. [168, 24, 1]")
         return sorted(set(leads), reverse=True)
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_server(cls, value: SecretStr | None) -> SecretStr | None:
+        url = urlsplit(value.get_secret_value()) if value is not None else None
+        if url is not None and (url.scheme not in SMTP_SCHEMES or not url.hostname or url.path.strip("/") or url.query):
+            raise ValueError(
+                "give the mail server as smtps://USER:PASSWORD@HOST[:465], smtp+starttls://USER:PASSWORD@HOST[:587] "
+                "or smtp://HOST[:PORT]; unset it to send no mail"
+            )
+        return value
+
+    @field_validator("project_notifications")
+    @classmethod
+    def _project_names(cls, projects: dict[str, ProjectNotifications]) -> dict[str, ProjectNotifications]:
+        # Each project's webhook is a Prefect block named after it.
+        for project in projects:
+            if not PROJECT_NAME.fullmatch(project):
+                raise ValueError(f"{project!r}: a project here is named in lowercase letters, digits and dashes")
+        return projects
+
+    @field_validator("mail_from")
+    @classmethod
+    def _one_address(cls, value: str) -> str:
+        if not MAIL_ADDRESS.fullmatch(value):
+            raise ValueError(f"{value!r} is not a mail address like mchub@example.org")
+        return value
 
     @field_validator("prefect_auth_string")
     @classmethod

@@ -24,6 +24,7 @@ LIVE_FIXTURES = {
     "browser",  # headless Chromium, and the pages it opens
     "fresh",  # clusters built with real Terraform on the sandbox
     "make_cluster",  # the sandbox's Terraform module applied by hand
+    "notifying_stack",  # a Prefect part of its own that sends notifications (test_notifications)
 }
 
 

@@ -375,12 +375,15 @@ def _logs(args: argparse.Namespace) -> int:
 
 @_prefect_command
 def _deploy(args: argparse.Namespace) -> int:
-    from mchub.orchestration import deployments
+    from mchub.orchestration import deployments, notifications, runs
 
     created = deployments.ensure_work_pool()
     print(f"work pool {deployments.WORK_POOL!r} {'created' if created else 'updated'}")
     deployments.apply_deployments()
     print("deployments of prefect.yaml applied")
+    with runs.connect() as client:
+        channels = notifications.apply_notifications(get_settings(), client)
+    print(f"notifications: {', '.join(channels)}" if channels else "notifications: none (no MCHUB_SMTP_URL, no project webhook)")
     return 0
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import typing
 
-from pydantic import SecretStr, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from mchub.settings import Settings, get_settings
 from mchub.spec.sshkey import shorten
@@ -35,9 +35,18 @@ def _shown_input(location: tuple[int | str, ...], value: object) -> str:
     """The value of a variable, unless it is a secret (a credential, a URL with a password):
     a terminal's scrollback and a service manager's journal are read by others."""
     field = Settings.model_fields.get(str(location[0])) if location else None
-    if field is not None and SecretStr in (field.annotation, *typing.get_args(field.annotation)):
+    if field is not None and _holds_secret(field.annotation):
         return "(hidden)"
     return shorten(value)
+
+
+def _holds_secret(annotation: object) -> bool:
+    """Whether a setting of this type holds a SecretStr, at any depth of its JSON."""
+    if annotation is SecretStr:
+        return True
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return any(_holds_secret(field.annotation) for field in annotation.model_fields.values())
+    return any(_holds_secret(argument) for argument in typing.get_args(annotation))
 
 
 def _variable(location: tuple[int | str, ...]) -> str:

@@ -27,11 +27,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 import httpx
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 
 from mchub.errors import MCHubError
 from mchub.orchestration import identity, prefect_auth, warm_engines
@@ -267,7 +267,7 @@ def child_env(settings: Settings) -> dict[str, str]:
         elif isinstance(value, Path):
             env[key] = str(value.resolve())
         elif isinstance(value, dict):
-            env[key] = json.dumps(settings.model_dump(mode="json", include={name})[name])
+            env[key] = json.dumps(_revealed(value))
         elif isinstance(value, SecretStr):
             env[key] = value.get_secret_value()
         else:
@@ -281,6 +281,20 @@ def child_env(settings: Settings) -> dict[str, str]:
         PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p),
     )
     return env
+
+
+def _revealed(value: Any) -> Any:
+    """A JSON setting's value as its variable holds it, its secrets in the clear: the parts
+    read it back from their environment (pydantic's own JSON masks them)."""
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, BaseModel):
+        return {name: _revealed(field) for name, field in value}
+    if isinstance(value, dict):
+        return {key: _revealed(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_revealed(item) for item in value]
+    return value
 
 
 @dataclass

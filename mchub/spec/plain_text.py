@@ -21,3 +21,9 @@ def hidden_character(text: str, allowed: str = "") -> str | None:
             name = _CONTROL_NAMES.get(char) or unicodedata.name(char, "CONTROL CHARACTER")
             return f"U+{ord(char):04X} {name}"
     return None
+
+
+def visible_lines(text: str) -> str:
+    """`text` without its hidden characters but line feeds: lines fit to quote in a mail or a
+    chat message, where no control character of someone else's choosing belongs."""
+    return "".join(char for char in text if char == "\n" or unicodedata.category(char) not in _HIDDEN_CATEGORIES)
