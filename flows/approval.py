@@ -33,7 +33,7 @@ from mchub.access.rights import AccessDenied, Ownership, check_act
 from mchub.access.signed import answer_act, verified
 from mchub.cluster.notices import cluster_event
 from mchub.cluster.workspace import PlanRecord
-from mchub.orchestration.audit import cluster_resource
+from mchub.orchestration.audit import about_cluster
 from mchub.settings import get_settings
 from mchub.status import ANSWERED_BY_LABEL, answer_label, answered_labels
 from mchub.terraform.plan import PlanSummary
@@ -94,7 +94,7 @@ def announce_plan(hostname: str, summary: PlanSummary, key: str) -> None:
     emit_event(
         id=uuid5(NAMESPACE_URL, f"mchub:{current_run().id}:{key}"),
         event=cluster_event("awaiting-approval"),
-        resource={"prefect.resource.id": cluster_resource(hostname), "prefect.resource.name": hostname},
+        resource=about_cluster(hostname),
         payload={"message": "\n".join([f"Plan: {summary.counts}.", *summary.lines(), *summary.destructive_changes])},
     )
 

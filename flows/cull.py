@@ -22,10 +22,9 @@ from mchub.cluster.expiration import Reminder, due_reminder, may_cull, record_se
 from mchub.cluster.notices import cluster_event
 from mchub.cluster.workspace import list_hostnames, open_existing
 from mchub.orchestration import runs
-from mchub.orchestration.audit import cluster_resource
+from mchub.orchestration.audit import about_cluster
 from mchub.settings import get_settings
 from mchub.spec.model import SpecError
-
 
 
 def remind_and_pick_expired() -> list[str]:
@@ -52,7 +51,7 @@ def remind_and_pick_expired() -> list[str]:
 def send_reminder(reminder: Reminder) -> None:
     emit_event(
         event=cluster_event("expiry-reminder"),
-        resource={"prefect.resource.id": cluster_resource(reminder.hostname), "prefect.resource.name": reminder.hostname},
+        resource=about_cluster(reminder.hostname),
         payload={
             "hostname": reminder.hostname,
             "expires_at": reminder.expires_at.isoformat(),

@@ -20,8 +20,6 @@ from mchub.status import AUDIT_EVENT_PREFIX
 
 NoticeKind = Literal["awaiting-approval", "ready", "failed", "expiry-reminder", "destroyed"]
 
-CLUSTER_EVENT_PREFIX = AUDIT_EVENT_PREFIX
-
 DETAIL_CHARACTERS = 4000
 """How much of what the event said a notice quotes: a failed run's message can be long."""
 # How Prefect words a run that raised: the person wants the error's own words.
@@ -47,7 +45,7 @@ _NEXT_STEPS: dict[NoticeKind, str] = {
 def cluster_event(kind: NoticeKind) -> str:
     """The name of the Prefect event the flows emit for `kind`, about the cluster: the plan
     waiting and the expiry reminder (Prefect's own run events tell the others)."""
-    return f"{CLUSTER_EVENT_PREFIX}{kind}"
+    return f"{AUDIT_EVENT_PREFIX}{kind}"
 
 
 class Notice(BaseModel):

@@ -27,8 +27,13 @@ class AuditEntry(BaseModel):
 
 
 def cluster_resource(hostname: str) -> str:
-    """The Prefect resource id a cluster's audit events are about."""
+    """The Prefect resource id a cluster's events (its audit trail, its notices) are about."""
     return f"{AUDIT_EVENT_PREFIX}{hostname}"
+
+
+def about_cluster(hostname: str) -> dict[str, str]:
+    """The resource of an event about the cluster `hostname`."""
+    return {"prefect.resource.id": cluster_resource(hostname), "prefect.resource.name": hostname}
 
 
 def event_fields(action: Audited, hostname: str, person: PersonRef, detail: str = "") -> dict[str, Any]:
@@ -36,7 +41,7 @@ def event_fields(action: Audited, hostname: str, person: PersonRef, detail: str 
     Prefect's `emit_event` (and the fields of its Event)."""
     return {
         "event": f"{AUDIT_EVENT_PREFIX}{action}",
-        "resource": {"prefect.resource.id": cluster_resource(hostname), "prefect.resource.name": hostname},
+        "resource": about_cluster(hostname),
         "related": [{
             "prefect.resource.id": f"mchub.person.{person.subject}",
             "prefect.resource.role": ACTOR_ROLE,

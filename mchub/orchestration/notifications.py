@@ -23,7 +23,8 @@ from prefect.events.schemas.automations import AutomationCore, EventTrigger, Pos
 from prefect.exceptions import ObjectNotFound
 from prefect_email import EmailServerCredentials
 
-from mchub.cluster.notices import CLUSTER_EVENT_PREFIX, NoticeKind, cluster_event
+from mchub.cluster.notices import NoticeKind, cluster_event
+from mchub.orchestration.audit import cluster_resource
 from mchub.settings import Settings
 from mchub.status import BUILD_FLOW, DESTROY_FLOW, HOSTNAME_LABEL
 
@@ -74,7 +75,7 @@ def _flow_run_trigger(flows: list[str], states: list[str]) -> EventTrigger:
 def _cluster_event_trigger(kind: NoticeKind) -> EventTrigger:
     return EventTrigger(
         expect={cluster_event(kind)},
-        match={"prefect.resource.id": f"{CLUSTER_EVENT_PREFIX}*"},
+        match={"prefect.resource.id": cluster_resource("*")},
         posture=Posture.Reactive,
         threshold=1,
     )
@@ -101,7 +102,10 @@ def apply_notifications(settings: Settings, client: SyncPrefectClient) -> list[s
         mail_server(settings.smtp_url.get_secret_value()).save(MAIL_BLOCK, overwrite=True)
         configured.append(f"mail through {urlsplit(settings.smtp_url.get_secret_value()).hostname}")
     else:
-        _delete_blocks(client, "email-server-credentials", {MAIL_BLOCK})
+        try:
+            client.delete_block_document(client.read_block_document_by_name(MAIL_BLOCK, "email-server-credentials").id)
+        except ObjectNotFound:
+            pass
     webhooks = {
         webhook_block(project): channels.webhook_url.get_secret_value()
         for project, channels in settings.project_notifications.items() if channels.webhook_url is not None
@@ -109,10 +113,9 @@ def apply_notifications(settings: Settings, client: SyncPrefectClient) -> list[s
     for name, url in webhooks.items():
         project_webhook(url).save(name, overwrite=True)
         configured.append(f"webhook {name}")
-    _delete_blocks(client, "custom-webhook", {
-        block.name for block in client.read_block_documents_by_type("custom-webhook")
-        if block.name and block.name.startswith(webhook_block("")) and block.name not in webhooks
-    })
+    for block in client.read_block_documents_by_type("custom-webhook", include_secrets=False):
+        if block.name and block.name.startswith(webhook_block("")) and block.name not in webhooks:
+            client.delete_block_document(block.id)
 
     for automation in client.read_automations():
         if automation.name.startswith(AUTOMATION_PREFIX):
@@ -129,11 +132,3 @@ def apply_notifications(settings: Settings, client: SyncPrefectClient) -> list[s
                 )],
             ))
     return configured
-
-
-def _delete_blocks(client: SyncPrefectClient, block_type: str, names: set[str]) -> None:
-    for name in names:
-        try:
-            client.delete_block_document(client.read_block_document_by_name(name, block_type).id)
-        except ObjectNotFound:
-            pass
