@@ -91,15 +91,22 @@ def _described(pid: int) -> str:
     return f"{pid} {command.strip()} (state {state[0]}, parent {state[1]}, group {state[2]})"
 
 
-def kill_all_in(folder: Path) -> None:
-    """What a dying machine does: SIGKILL every process of the folder, none of them told."""
+def kill_all_in(folder: Path, runner: "subprocess.Popen[str]") -> None:
+    """What a dying machine does: SIGKILL `runner` and every process of the folder, none of them
+    told. Each is frozen (SIGSTOP) before any dies: else one that sees another die first reacts
+    (the runner records Terraform's end, Terraform's guard interrupts it when the runner dies,
+    a provisioner deletes what it was making when Terraform dies)."""
+    runner.send_signal(signal.SIGSTOP)
     while pids := processes_in(folder):
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        for sig in (signal.SIGSTOP, signal.SIGKILL):
+            for pid in pids:
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
         time.sleep(0.05)
+    runner.kill()
+    runner.wait()
 
 
 def read_until(process: subprocess.Popen[str], wanted: str, timeout: float = 60.0) -> str:
@@ -289,9 +296,7 @@ def test_a_machine_dying_mid_apply_leaves_its_leak_visible_and_the_folder_marked
     ws, before = planned(fresh, "crash", latency=0.5)
     engine = apply_until_a_server_is_made(fresh, ws)
 
-    engine.kill()
-    kill_all_in(ws.root)
-    engine.wait()
+    kill_all_in(ws.root, engine)
 
     with pytest.raises(WorkspaceError) as refused:
         ws.archive()
