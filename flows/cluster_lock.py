@@ -26,6 +26,7 @@ from prefect.concurrency._sync import acquire_concurrency_slots_with_lease
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
 from flows.run_labels import current_run, set_labels
+from mchub.cluster import shared_store
 from mchub.orchestration import runs
 from mchub.status import FINAL_STATES, cluster_tag
 
@@ -88,10 +89,18 @@ def cluster_lock(hostname: str) -> Iterator[None]:
         ) from None
     try:
         set_labels({LEASE_LABEL: str(acquired.lease_id)})
-        # A lease renewal lost to a busy database must not kill a Terraform apply halfway:
-        # the lease only expires if this process stops renewing it.
-        with maintain_concurrency_lease(acquired.lease_id, LEASE_SECONDS, raise_on_lease_renewal_failure=False):
-            yield
+        # With workers on several machines, the holder starts from the cluster's folder as the
+        # last holder left it, wherever that ran, and leaves it so for the next.
+        shared_store.pull()
+        shared_store.copy_state(hostname)
+        try:
+            # A lease renewal lost to a busy database must not kill a Terraform apply halfway:
+            # the lease only expires if this process stops renewing it.
+            with maintain_concurrency_lease(acquired.lease_id, LEASE_SECONDS, raise_on_lease_renewal_failure=False):
+                yield
+        finally:
+            shared_store.copy_state(hostname)
+            shared_store.push()
     finally:
         _release(acquired.lease_id)
         set_labels({LEASE_LABEL: ""})

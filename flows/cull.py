@@ -18,6 +18,7 @@ from prefect.events import emit_event
 from prefect.states import Completed, State
 
 from mchub.access.people import CULL
+from mchub.cluster import shared_store
 from mchub.cluster.expiration import Reminder, due_reminder, may_cull, record_sent
 from mchub.cluster.notices import cluster_event
 from mchub.cluster.workspace import list_hostnames, open_existing
@@ -33,6 +34,7 @@ def remind_and_pick_expired() -> list[str]:
     settings = get_settings()
     leads = settings.expiry_reminder_hours
     found = []
+    shared_store.pull()
     for hostname in list_hostnames(settings.clusters_dir):
         workspace = open_existing(settings.clusters_dir, hostname)
         now = datetime.now(UTC)
@@ -45,6 +47,7 @@ def remind_and_pick_expired() -> list[str]:
                 found.append(hostname)
         except SpecError as error:
             logger.warning("%s: its spec.yaml cannot be read, so its expiration is unknown: %s", hostname, error)
+    shared_store.push()  # the reminders sent, so that no machine sends them again
     return found
 
 

@@ -10,6 +10,7 @@ tell a real cluster's people about it.
 from prefect import flow, get_run_logger
 
 from mchub.cluster.notices import Notice, NoticeKind, recipients
+from mchub.cluster import shared_store
 from mchub.cluster.workspace import ownership_of
 from mchub.orchestration.identity import pages_url
 from mchub.settings import get_settings
@@ -22,6 +23,7 @@ def notify_cluster_event(hostname: str, kind: NoticeKind, detail: str = "") -> N
     notice = Notice(
         hostname=hostname, kind=kind, detail=detail, page_url=f"{pages_url(settings)}/cluster?hostname={hostname}"
     )
+    shared_store.pull()  # the owner of a cluster made on another machine
     to = recipients(ownership_of(settings.clusters_dir, hostname), settings.project_notifications)
     if to.emails and settings.smtp_url is not None:
         send_mail(notice, to.emails)

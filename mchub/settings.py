@@ -7,13 +7,15 @@ import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Prefect's API answers every local user and every web page: a short secret is guessed.
 MIN_AUTH_STRING_LENGTH = 16
+SSL_MODES = ("disable", "require", "verify-ca", "verify-full")
+"""The TLS modes of MCHUB_SHARED_STORE_URL that both Terraform's pg backend and asyncpg know."""
 
 
 class DnsZone(BaseModel):
@@ -166,6 +168,19 @@ class Settings(BaseSettings):
         default=None,
         description="Prefect's database on PostgreSQL, as postgresql+asyncpg://USER[:PASSWORD]@HOST[:PORT]/DATABASE "
         "(created on the first `mchub up` if missing); unset: SQLite under <home>/prefect.",
+    )
+    shared_store_url: SecretStr | None = Field(
+        default=None,
+        description="For workers on several machines: the PostgreSQL database that holds every cluster's "
+        "Terraform state (Terraform's pg backend) and folder (its requests, plans, records and logs), as "
+        "postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE?sslmode=MODE (disable, require, verify-ca or "
+        "verify-full); the same on every machine, created on the first `mchub up` if missing. Unset: "
+        "they stay in the clusters folder of the one machine.",
+    )
+    worker_name: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9.-]{0,62}$",
+        description="This machine's worker, as Prefect lists it; each machine's own. Unset: mchub-<host name>.",
     )
     approval_timeout_seconds: float = Field(
         default=86400.0,
@@ -321,6 +336,26 @@ class Settings(BaseSettings):
             raise ValueError(
                 "give a PostgreSQL database as postgresql+asyncpg://USER[:PASSWORD]@HOST[:PORT]/DATABASE, "
                 "for example postgresql+asyncpg://postgres@127.0.0.1:5432/mchub; unset it for SQLite"
+            )
+        return value
+
+    @field_validator("shared_store_url")
+    @classmethod
+    def _shared_store(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        url = urlsplit(value.get_secret_value())
+        modes = parse_qs(url.query).get("sslmode", [])
+        # Terraform's pg backend (lib/pq) knows only these modes, and requires TLS by default.
+        if (
+            url.scheme not in ("postgresql", "postgres") or not url.hostname or not url.path.strip("/")
+            or len(modes) != 1 or modes[0] not in SSL_MODES or set(parse_qs(url.query)) != {"sslmode"}
+        ):
+            raise ValueError(
+                "give a PostgreSQL database as postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE?sslmode=MODE "
+                f"with MODE one of {', '.join(SSL_MODES)} (disable only for a server on this machine), for "
+                "example postgresql://postgres@127.0.0.1:5432/mchub_clusters?sslmode=disable; unset it to keep "
+                "the clusters on this machine"
             )
         return value
 

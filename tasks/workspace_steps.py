@@ -7,7 +7,7 @@ from prefect import get_run_logger
 from mchub.access.people import Person
 from mchub.access.rights import AccessDenied, check_act
 from mchub.access.signed import verified
-from mchub.cluster import lifecycle
+from mchub.cluster import lifecycle, shared_store
 from mchub.cluster.workspace import Workspace, WorkspaceError, open_existing
 from mchub.settings import get_settings
 from mchub.terraform.runner import Terraform
@@ -22,7 +22,7 @@ def prepare_workspace(
     when a resumed run finds them already written), Terraform for it, and who asked; refused
     (the request removed) when the request describes another cluster, or when `person` is not
     signed by the hub or may not make this build (mchub.cluster.lifecycle.check_build)."""
-    request = Path(request_file)
+    request = lifecycle.request_here(Path(request_file))
     try:
         asker = verified(person, hostname, "build")
     except AccessDenied:
@@ -66,5 +66,6 @@ def _applied(workspace: Workspace) -> tuple[Workspace, Terraform]:
 def archive_workspace(workspace: Workspace) -> Path:
     """Move the folder, logs and all, under clusters/.archive/ (it must hold no resources)."""
     archived = workspace.archive()
+    shared_store.forget_state(workspace.hostname)
     get_run_logger().info("folder of %s archived to %s", workspace.hostname, archived)
     return archived

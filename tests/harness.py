@@ -77,7 +77,7 @@ class LiveStack:
 
     @property
     def worker(self) -> str:
-        return worker_name()
+        return worker_name(self.settings)
 
     @property
     def ui_url(self) -> str:

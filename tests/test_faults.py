@@ -90,7 +90,7 @@ def test_a_plan_outlives_a_server_restart_and_a_build_its_worker_dying_mid_apply
     assert runs.read_run(run_id).state_type == "RUNNING"  # nobody told Prefect: the cluster looks busy
     assert cluster_status(runs.runs_of(host)) == Status.BUILD_RUNNING
 
-    reconciled = mchub("reconcile", "--worker", worker_name())
+    reconciled = mchub("reconcile", "--worker", worker_name(get_settings()))
     assert reconciled.code == 0, reconciled.err
     assert f"({run_id}) was left unfinished by a dead worker: marked crashed" in reconciled.out
     crashed = runs.read_run(run_id)

@@ -33,6 +33,7 @@ from mchub.cluster.state import read_cluster_state
 from mchub.cluster.workspace import ARCHIVE, Workspace, WorkspaceError, create
 from mchub.orchestration import runs
 from mchub.orchestration.stack import ROOT, worker_name
+from mchub.settings import get_settings
 from mchub.terraform.binary import TerraformNotFound, find_terraform
 from mchub.terraform.runner import Terraform
 from sandbox.launcher import SandboxCloud
@@ -594,7 +595,7 @@ def test_a_killed_engine_launcher_or_worker_takes_terraform_with_it_and_leaks_no
     # The run is crashed (by reconciliation if its worker died); a retry frees the lock the
     # dead run held and builds the cluster, and a destroy gives back all it held: the killed
     # apply leaked nothing.
-    mchub("reconcile", "--worker", worker_name())
+    mchub("reconcile", "--worker", worker_name(get_settings()))
     assert ended(run_id, timeout=60).state_type == "CRASHED"
     retried = build(spec, new=False)
     assert retried.state_type == "COMPLETED", retried.state_message

@@ -7,7 +7,10 @@ the sign-in is drawn until someone is signed in (ui.signed_in).
 
 import streamlit as st
 
+from mchub.cluster import shared_store
+from mchub.cluster.shared_store import StoreError
 from ui.signed_in import signed_in_person, who_bar
+from ui.text import literal
 
 st.set_page_config(page_title="MC Hub", page_icon=":material/dns:", layout="wide")
 
@@ -16,6 +19,11 @@ if signed is None:
     st.session_state.pop("person", None)
     st.stop()
 st.session_state["person"] = signed
+try:
+    shared_store.pull()  # what the workers of other machines wrote
+except StoreError as error:
+    st.error(f"**The clusters cannot be read.** {literal(str(error))}")
+    st.stop()
 
 pages = [
     st.Page("views/clusters.py", title="Clusters", icon=":material/list:", url_path="clusters", default=True),

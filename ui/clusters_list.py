@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from mchub.access.people import Person
 from mchub.access.rights import Ownership, may_act
 from mchub.cluster.workspace import list_hostnames, ownership_of
-from mchub.cluster import drift
+from mchub.cluster import drift, shared_store
 from mchub.orchestration import runs
 from mchub.settings import get_settings
 from mchub.spec.model import SpecError
@@ -102,6 +102,7 @@ def clusters_list(person: Person) -> None:
 def _table(show_destroyed: bool, person: Person) -> None:
     if session_over():
         st.rerun()  # the whole app, which asks to sign in again
+    shared_store.pull()
     try:
         statuses: dict[str, Status] | None = runs.statuses()
     except runs.RunsError as error:

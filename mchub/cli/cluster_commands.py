@@ -20,6 +20,7 @@ from uuid import UUID
 
 from mchub.access.people import operator
 from mchub.cli.spec_file import SpecProblemsError, checked_spec
+from mchub.cluster import shared_store
 from mchub.cluster.workspace import Workspace, WorkspaceError, folder_of
 from mchub.orchestration.stack import worker_name
 from mchub.settings import get_settings
@@ -104,7 +105,7 @@ def add_cluster_commands(commands: "argparse._SubParsersAction[argparse.Argument
         help="mark as crashed the runs this machine's worker left unfinished when it died, and remove "
         "the request files no run will read",
     )
-    reconcile.add_argument("--worker", default=worker_name(), help="the worker's name (default: %(default)s)")
+    reconcile.add_argument("--worker", default=worker_name(get_settings()), help="the worker's name (default: %(default)s)")
     reconcile.set_defaults(run=_reconcile)
 
 
@@ -167,6 +168,7 @@ def _prefect_command(command: Command) -> Command:
         # Importing prefect creates its home: the project's, not ~/.prefect.
         os.environ.setdefault("PREFECT_HOME", str((get_settings().home / "prefect").resolve()))
         os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+        shared_store.pull()  # the clusters as the workers of every machine left them
         return command(args)
 
     return run

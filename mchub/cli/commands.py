@@ -58,7 +58,13 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.set_defaults(run=_sandbox)
 
     up = commands.add_parser("up", help="start the whole product on this machine; Ctrl-C stops it")
-    up.set_defaults(run=_up)
+    up.set_defaults(run=_up, worker_only=False)
+    worker = commands.add_parser(
+        "worker",
+        help="run clusters' runs on this machine for a hub whose `mchub up` runs on another "
+        "(MCHUB_PREFECT_API_URL, MCHUB_SHARED_STORE_URL); Ctrl-C stops it",
+    )
+    worker.set_defaults(run=_up, worker_only=True)
 
     resources = commands.add_parser("resources", help="show the flavors, images and quotas of a cloud project")
     resources.add_argument("--cloud", default=settings.cloud, help="cloud name in clouds.yaml")
@@ -112,7 +118,7 @@ def _up(args: argparse.Namespace) -> int:
     from mchub.orchestration.stack import StartError, up
 
     try:
-        return up(get_settings())
+        return up(get_settings(), worker_only=args.worker_only)
     except StartError as error:
         print(f"mchub: {error}", file=sys.stderr)
         return 1

@@ -29,7 +29,7 @@ from uuid import uuid4
 from mchub.access.people import Person
 from mchub.access.rights import AccessDenied, Ownership, check_act, check_create
 from mchub.cloud import connection
-from mchub.cluster import drift
+from mchub.cluster import drift, shared_store
 from mchub.cluster.expiration import check_lifetime
 from mchub.cluster.workspace import (
     PlanRecord,
@@ -65,6 +65,7 @@ def new_cluster_request(
     one that changes what cannot change, or an expiration date past the maximum lifetime
     (SpecError naming the fields)."""
     clusters_dir = clusters_dir if clusters_dir is not None else get_settings().clusters_dir
+    shared_store.pull()  # a name taken on another machine is taken
     if new:
         check_name_free(clusters_dir, spec.hostname)
         created = datetime.now(UTC).date()
@@ -77,7 +78,16 @@ def new_cluster_request(
     requests.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = requests / f"{uuid4()}.yaml"
     dump_spec(spec, path)
+    shared_store.push()  # the worker that takes the run may be on another machine
     return path
+
+
+def request_here(request_file: Path) -> Path:
+    """The request a run names, in this machine's clusters folder: with a shared store, it
+    was written on the submitter's machine, and came here with the store's pull."""
+    if shared_store.shared_store() is None:
+        return request_file
+    return get_settings().clusters_dir / REQUESTS / request_file.name
 
 
 def check_build(request_file: Path, *, new: bool, hostname: str, person: Person, project: str) -> Ownership | None:
@@ -200,6 +210,8 @@ def terraform_for(ws: Workspace) -> Terraform:
     """Terraform for the cluster's folder, with the credentials of the cloud its spec names
     and logs in its logs/."""
     env = connection.terraform_env(connection.target(ws.spec().cloud).name)
+    if (store := shared_store.shared_store()) is not None:
+        env |= store.terraform_env()
     return Terraform(ws.root, log_dir=ws.logs, env=env)
 
 
@@ -320,6 +332,7 @@ def apply(
     # Until Terraform has ended by itself (its state then lists what it made), the folder is
     # marked: a run killed meanwhile leaves it marked as holding resources, never as empty.
     ws.mark_apply_started(approved)
+    shared_store.push()  # the other machines must see the mark should this one die mid-apply
     try:
         tf.apply(plan_file.relative_to(ws.root), step="destroy" if approved.destroy else "apply", on_event=on_event)
     except TerraformInterrupted as interrupted:
@@ -333,6 +346,7 @@ def apply(
         ws.mark_apply_ended()
     finally:
         _keep_state_private(ws)
+        shared_store.copy_state(ws.hostname)
     return progress
 
 

@@ -11,7 +11,8 @@ can hold the guest password (spec, Terraform variables, plan files, plan JSON, c
     terraform.tfvars.json        the values main.tf.json's variables take (mchub.terraform.config)
     plans/<kind>-<time>.tfplan   the latest plan, and its `terraform show -json` (.json)
     plan.meta.json               the PlanRecord of that plan
-    terraform.tfstate            what Terraform built
+    terraform.tfstate            what Terraform built (with a shared store: the backend's copy,
+                                 terraform.tfstate.shared)
     cluster.json                 what was read back after the last apply (ClusterState)
     apply.unfinished             an apply started and has not ended (the state may miss resources)
     owner.json                   who created the cluster, in which project (mchub.access.rights.Ownership)
@@ -34,6 +35,7 @@ from pydantic import BaseModel
 
 from mchub.access.rights import Ownership
 from mchub.cluster.secret_scrub import remove_secrets
+from mchub.cluster.shared_store import STATE_COPY
 from mchub.cluster.state import REVEAL_SECRETS, ClusterState, cloud_objects
 from mchub.errors import MCHubError
 from mchub.private_file import write_private
@@ -106,7 +108,9 @@ class Workspace:
 
     @property
     def state_file(self) -> Path:
-        return self.root / "terraform.tfstate"
+        """Terraform's local state; with a shared store, the copy of the backend's (mchub.cluster.shared_store)."""
+        copy = self.root / STATE_COPY
+        return copy if copy.exists() else self.root / "terraform.tfstate"
 
     @property
     def plan_record_file(self) -> Path:

@@ -41,7 +41,7 @@ from pydantic import BaseModel
 from mchub.access.people import Person, operator
 from mchub.access.rights import check_act, default_project
 from mchub.access.signed import answer_act, signed
-from mchub.cluster import drift, expiration, lifecycle
+from mchub.cluster import drift, expiration, lifecycle, shared_store
 from mchub.cluster.workspace import open_existing, ownership_of
 from mchub.errors import MCHubError
 from mchub.orchestration import audit, prefect_auth, worker_wakeup
@@ -338,11 +338,13 @@ def discard_abandoned_requests(
                 offset=offset,
             )
         )
-    named = {Path(str(run.parameters.get("request_file"))).resolve() for run in unfinished}
+    # By name: with a shared store, a run names the request where its submitter wrote it.
+    named = {lifecycle.request_here(Path(str(run.parameters.get("request_file")))).resolve() for run in unfinished}
     cutoff = time.time() - grace_seconds
     abandoned = [path for path, when in written.items() if path not in named and when < cutoff]
     for path in abandoned:
         lifecycle.discard_request(path)
+    shared_store.push()
     return abandoned
 
 
@@ -408,6 +410,7 @@ def extend(
     """`person` moves `hostname`'s expiration date to `until` (mchub.cluster.expiration.extend),
     no Terraform run; AccessDenied unless they may act on it; ClusterBusy while a run acts on
     it: a change waiting for approval would put its own date back when applied."""
+    shared_store.pull()
     check_act(person, ownership_of(get_settings().clusters_dir, hostname), hostname, "extend")
     with session(client) as c:
         refuse_if_busy(runs_of(hostname, client=c), hostname)
@@ -415,6 +418,7 @@ def extend(
         expiration.extend(
             workspace, until, today=datetime.now(UTC).date(), max_days=get_settings().max_lifetime_days, field=field
         )
+        shared_store.push()
         audit.post(c, "modified", hostname, person.ref, detail=f"expiration date moved to {until.isoformat()}")
 
 

@@ -33,6 +33,8 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import BaseModel, SecretStr
 
+from mchub.access import signed
+from mchub.cluster import shared_store
 from mchub.errors import MCHubError
 from mchub.orchestration import identity, prefect_auth, warm_engines
 from mchub.settings import Settings
@@ -50,6 +52,7 @@ with the worker."""
 CALLED_STOP_SECONDS = 1.5
 """Of STOP_SECONDS, what Prefect's server and the cloud have at least, after the others."""
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+MCHUB = (sys.executable, "-m", "mchub.cli")
 # What a run's engine imports, so that forks do not spend their time importing: Prefect's
 # engine, MC Hub's flows, and what Prefect imports only once a flow runs.
 ENGINE_PRELOAD = (
@@ -174,9 +177,8 @@ def prefect_parts(settings: Settings) -> list[Part]:
             f"MCHUB_PREFECT_API_URL={settings.prefect_api_url!r}: `mchub up` starts Prefect's server on "
             "this machine, so give a loopback address with a port, like http://127.0.0.1:4200/api"
         )
-    mchub = [sys.executable, "-m", "mchub.cli"]
-    engines = warm_engines.socket_path(settings)
     secret = credential(settings)
+    signed.hub_key(settings)  # made now, for the workers of other machines to be given a copy
     return [
         Service(
             name="prefect server",
@@ -194,25 +196,8 @@ def prefect_parts(settings: Settings) -> list[Part]:
                 "PREFECT_SERVER_CSRF_PROTECTION_ENABLED": "true",
             },
         ),
-        Step(name="deployments", argv=[*mchub, "deploy"]),
-        Step(name="reconciliation", argv=[*mchub, "reconcile", "--worker", worker_name()]),
-        Service(
-            name="warm engines",
-            argv=[sys.executable, "-m", "mchub.orchestration.warm_engines", str(engines), warm_engines.ENGINE, *ENGINE_PRELOAD],
-            url=str(engines),
-            ready=lambda started_at: engines.is_socket(),
-        ),
-        Service(
-            name="prefect worker",
-            argv=[
-                sys.executable, "-m", "mchub.orchestration.worker", "--pool", WORK_POOL, "--name", worker_name(),
-                # Capped because every run starting at once on a small machine swamps the
-                # server's SQLite database and runs fail with "database is locked".
-                *(["--limit", str(settings.max_concurrent_runs)] if settings.max_concurrent_runs else []),
-            ],
-            url=f"pool {WORK_POOL!r}, worker {worker_name()!r}",
-            ready=_worker_heartbeat(api, worker_name(), prefect_auth.PrefectAuth(api, secret)),
-        ),
+        Step(name="deployments", argv=[*MCHUB, "deploy"]),
+        *worker_parts(settings, secret),
         # One process for every cluster whose services are awaited (flows/provisioning.py);
         # it keeps nothing, so it is ready as soon as it runs.
         Service(
@@ -225,6 +210,57 @@ def prefect_parts(settings: Settings) -> list[Part]:
             env={"PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore"},
         ),
     ]
+
+
+def worker_parts(settings: Settings, secret: str) -> list[Part]:
+    """What runs the clusters' runs on a machine: the reconciliation of the runs its worker
+    left running when it died, the warm engines, and the worker."""
+    api = settings.prefect_api_url.rstrip("/")
+    engines = warm_engines.socket_path(settings)
+    name = worker_name(settings)
+    return [
+        Step(name="reconciliation", argv=[*MCHUB, "reconcile", "--worker", name]),
+        Service(
+            name="warm engines",
+            argv=[sys.executable, "-m", "mchub.orchestration.warm_engines", str(engines), warm_engines.ENGINE, *ENGINE_PRELOAD],
+            url=str(engines),
+            ready=lambda started_at: engines.is_socket(),
+        ),
+        Service(
+            name="prefect worker",
+            argv=[
+                sys.executable, "-m", "mchub.orchestration.worker", "--pool", WORK_POOL, "--name", name,
+                # Capped because every run starting at once on a small machine swamps the
+                # server's SQLite database and runs fail with "database is locked".
+                *(["--limit", str(settings.max_concurrent_runs)] if settings.max_concurrent_runs else []),
+            ],
+            url=f"pool {WORK_POOL!r}, worker {name!r}",
+            ready=_worker_heartbeat(api, name, prefect_auth.PrefectAuth(api, secret)),
+        ),
+    ]
+
+
+def worker_stack_parts(settings: Settings) -> list[Part]:
+    """Every part `mchub worker` starts: a worker of the hub whose Prefect server runs elsewhere
+    (MCHUB_PREFECT_API_URL), with the credential copied from there."""
+    secret = prefect_auth.auth_string(settings)
+    # Both made by the first `mchub up`: the worker's credential, and the key it checks who
+    # asked for each run with. Made anew here, they would be refused or refuse every run.
+    missing = [prefect_auth.AUTH_FILE] if secret is None else []
+    if not signed.key_file(settings).exists():
+        missing.append(signed.KEY_FILE)
+    if missing:
+        names = " and ".join(missing)
+        raise StartError(
+            f"{names} missing in {settings.home}: copy {'them' if len(missing) > 1 else 'it'} from the MCHUB_HOME of "
+            "the machine that runs `mchub up` (mode 0600; MCHUB_PREFECT_AUTH_STRING may give prefect-auth instead)"
+        )
+    if settings.shared_store_url is None:
+        raise StartError(
+            "MCHUB_SHARED_STORE_URL is not set: a worker on another machine needs the store where every "
+            "machine finds the clusters' folders and Terraform states; set it as on the machine of `mchub up`"
+        )
+    return worker_parts(settings, secret)
 
 
 def database_env(settings: Settings) -> dict[str, str]:
@@ -250,9 +286,10 @@ def credential(settings: Settings) -> str:
         raise StartError(str(error)) from error
 
 
-def worker_name() -> str:
-    """This machine's worker: runs are reconciled only by the machine whose worker ran them."""
-    return f"mchub-{socket.gethostname()}"
+def worker_name(settings: Settings) -> str:
+    """This machine's worker (MCHUB_WORKER_NAME, else mchub-<host name>): runs are reconciled
+    only by the machine whose worker ran them."""
+    return settings.worker_name or f"mchub-{socket.gethostname()}"
 
 
 def child_env(settings: Settings) -> dict[str, str]:
@@ -410,21 +447,31 @@ def _last_line(log_path: Path) -> str:
     return lines[-1] if lines else "it printed nothing"
 
 
-def up(settings: Settings) -> int:
-    """Start every part, print where each is, and stop them all on Ctrl-C or when one dies."""
+def up(settings: Settings, *, worker_only: bool = False) -> int:
+    """Start every part (`mchub up`'s, or with `worker_only` `mchub worker`'s), print where each
+    is, and stop them all on Ctrl-C or when one dies."""
     _stop_on_signals()
     _print_lines_at_once()
+    try:
+        if (store := shared_store.shared_store()) is not None and store.ensure():
+            print(f"  created the shared store's database: {store}")
+    except shared_store.StoreError as error:
+        raise StartError(str(error)) from error
+    parts = (worker_stack_parts if worker_only else stack_parts)(settings)
     stack = Stack(env=child_env(settings), log_dir=settings.home / "logs")
     try:
-        for part in stack_parts(settings):
+        for part in parts:
             started = time.monotonic()
             stack.start(part)
             where = part.url if isinstance(part, Service) else "done"
             print(f"  {part.name:<15} {where}  ({time.monotonic() - started:.1f} s)")
-        print(f"  Prefect's dashboard and API ask for the secret in {prefect_auth.where_it_is(settings)}")
-        for line in identity.sign_in_lines(settings):
-            print(line)
-        print(f"MC Hub is up (logs in {stack.log_dir}); Ctrl-C stops everything.")
+        if worker_only:
+            print(f"MC Hub's worker {worker_name(settings)} is up (logs in {stack.log_dir}); Ctrl-C stops it.")
+        else:
+            print(f"  Prefect's dashboard and API ask for the secret in {prefect_auth.where_it_is(settings)}")
+            for line in identity.sign_in_lines(settings):
+                print(line)
+            print(f"MC Hub is up (logs in {stack.log_dir}); Ctrl-C stops everything.")
         while not stack.stopped():
             time.sleep(0.5)
         print(f"mchub: {', '.join(stack.stopped())} stopped; stopping the rest", file=sys.stderr)

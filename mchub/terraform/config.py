@@ -10,8 +10,10 @@ at a pinned release, or the sandbox module with the same interface) and where th
 URLs come from. Only variables that the pinned Magic Castle release declares are written.
 """
 
+import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -100,6 +102,21 @@ def _module_source(kind: CloudKind, workdir: Path) -> str:
     return relative if relative.startswith("../") else f"./{relative}"
 
 
+def backend_schema(hostname: str) -> str:
+    """The PostgreSQL schema of the cluster's state in a shared store: readable, unique, a plain identifier."""
+    digest = hashlib.sha256(hostname.encode()).hexdigest()[:10]
+    return f"cluster_{re.sub(r'[^a-z0-9]', '_', hostname.lower())[:40]}_{digest}"
+
+
+def _terraform_settings(hostname: str) -> dict[str, Any]:
+    """The `terraform` block: with a shared store (MCHUB_SHARED_STORE_URL), the cluster's state
+    is in its pg backend, whose connection string Terraform reads from PG_CONN_STR."""
+    block: dict[str, Any] = {"required_version": ">= 1.5.7"}
+    if get_settings().shared_store_url is not None:
+        block["backend"] = {"pg": {"schema_name": backend_schema(hostname)}}
+    return block
+
+
 def render(spec: ClusterSpec, kind: CloudKind, workdir: Path) -> dict[str, Any]:
     """The main.tf.json document for `spec` on a cloud of `kind`, written into `workdir`.
 
@@ -129,7 +146,7 @@ def render(spec: ClusterSpec, kind: CloudKind, workdir: Path) -> dict[str, Any]:
         modules["dns"] = _dns_module(zone, module)
         outputs["hostnames"] = {"value": "${module.dns.hostnames}"}
     return {
-        "terraform": {"required_version": ">= 1.5.7"},
+        "terraform": _terraform_settings(spec.hostname),
         "variable": {name: {"type": VARIABLE_TYPES[name]} for name in inputs},
         "module": modules,
         "output": outputs,
