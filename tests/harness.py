@@ -118,6 +118,15 @@ class LiveStack:
             interrupt(running[1], timeout=30)
         self.parts.running.remove(running)
 
+    def worker_running(self) -> bool:
+        return any(service.name == "prefect worker" for service, _ in self.parts.running)
+
+    def forget_part(self, name: str) -> None:
+        """Count the part named `name` as gone: it was killed by other means."""
+        running = self._running(name)
+        running[1].wait()
+        self.parts.running.remove(running)
+
     def start_part(self, name: str, **env: str) -> None:
         """Start the part named `name` again (on its database, for the server), with `env` over
         the stack's environment."""

@@ -6,8 +6,12 @@ alone, its other worker stopped, so that it is known where each run ran.
 """
 
 import asyncio
+import contextlib
 import json
+import os
 import shutil
+import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,9 +24,11 @@ from mchub.orchestration import prefect_auth, runs
 from mchub.orchestration.stack import worker_stack_parts
 from mchub.status import Status, artifact_key, cluster_status
 from mchub.terraform.config import backend_schema
-from sandbox.launcher import SandboxCloud
+from sandbox.launcher import start_sandbox
+from bench.tools import process_tree, wait_until
 from tests import postgres
 from tests.harness import LiveStack, acting_on, parts_on, prefect_part
+from tests.test_security_terraform import processes_in, sandbox_objects
 from tests.test_flows import cluster_spec, ended, latest_artifact, paused, servers_of, submit_build, with_nodes
 
 pytestmark = pytest.mark.live
@@ -30,8 +36,8 @@ WORKER = "prefect worker"
 
 
 @pytest.fixture(scope="module")
-def two_machines(sandbox_cloud: SandboxCloud, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveStack, LiveStack, str]]:
-    """Machines A and B, and the store's database."""
+def two_machines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveStack, LiveStack, str]]:
+    """Machines A and B on a sandbox of their own (its latency is turned up), and the store's database."""
     postgres.required()
     prefect_database = postgres.new_database_url()
     store_database = postgres.new_database_url()
@@ -39,6 +45,7 @@ def two_machines(sandbox_cloud: SandboxCloud, tmp_path_factory: pytest.TempPathF
     # The same depth on both, as the same paths on two machines: the sandbox's module is named
     # relative to the cluster's folder.
     root = tmp_path_factory.mktemp("two-machines")
+    sandbox_cloud = start_sandbox(root / "sandbox" / "data", root / "sandbox")
     try:
         SharedStore(store_url, root / "a" / "clusters").ensure()  # as `mchub up` does first
         with prefect_part(
@@ -54,13 +61,16 @@ def two_machines(sandbox_cloud: SandboxCloud, tmp_path_factory: pytest.TempPathF
             ) as b:
                 yield a, b, postgres.database_of(store_database)
     finally:
+        sandbox_cloud.stop()
         postgres.drop(postgres.database_of(prefect_database))
         postgres.drop(postgres.database_of(store_database))
 
 
 def only_worker_on(running: LiveStack, stopped: LiveStack) -> None:
-    stopped.stop_part(WORKER)
-    running.start_part(WORKER)
+    if stopped.worker_running():
+        stopped.stop_part(WORKER)
+    if not running.worker_running():
+        running.start_part(WORKER)
 
 
 def state_in_store(database: str, hostname: str) -> dict:
@@ -136,3 +146,68 @@ def test_a_plan_made_on_one_machine_is_applied_on_the_other_and_either_changes_a
 
 def _text_of(folder: Path) -> str:
     return "".join(path.read_text(errors="replace") for path in folder.rglob("*") if path.is_file())
+
+
+def test_a_machine_dying_mid_apply_leaves_the_other_its_mark_and_a_retry_there_builds_the_cluster(
+    two_machines: tuple[LiveStack, LiveStack, str],
+) -> None:
+    """Machine A's worker, warm engines, run and Terraform frozen and killed at once while its
+    apply makes the first server, as a machine that dies; its server and the store live on."""
+    a, b, store = two_machines
+    spec = cluster_spec()
+    hostname = spec.hostname
+    only_worker_on(a, b)
+    with acting_on(a):
+        run_id = submit_build(spec)
+        paused(run_id)
+        a.sandbox.set_knobs(latency_seconds=0.5)
+        runs.approve(hostname)
+        wait_until(lambda: bool(a.sandbox.admin().get("/usage").json()["clusters"].get(hostname)), 120, "a first server")
+        die(a, a.clusters_dir / hostname)
+        a.sandbox.set_knobs(latency_seconds=0)
+
+    # Machine B: the run is reconciled by the dead worker's name; the folder it pulls is marked.
+    b.start_part(WORKER)
+    reconciled = b.mchub("reconcile", "--worker", a.settings.worker_name or "")
+    assert reconciled.returncode == 0 and f"({run_id})" in reconciled.stdout, reconciled.stdout + reconciled.stderr
+    shown = b.mchub("status", hostname)
+    assert f"{hostname}: build_error" in shown.stdout, shown.stdout
+    on_b = open_existing(b.clusters_dir, hostname)
+    assert on_b.unfinished_apply() is not None and on_b.why_not_archived()
+
+    # A retry on B plans from Terraform's state in PostgreSQL, builds the cluster, destroys it.
+    with acting_on(b):
+        run_id = runs.submit_repair(hostname)
+        paused(run_id)
+        runs.approve(hostname)
+        retried = ended(run_id, timeout=300)
+        assert retried.state_type == "COMPLETED", retried.state_message
+        assert open_existing(b.clusters_dir, hostname).unfinished_apply() is None
+    leaked = {name: ids for name, ids in sandbox_objects(b.sandbox, hostname).items() if len(ids) > 1}
+    print(f"\nleft twice in the cloud after the retry (made by the dead apply, not in its state): {sorted(leaked)}")
+    destroyed = b.mchub("destroy", hostname, "--approve", timeout=300)
+    assert destroyed.returncode == 0, destroyed.stdout + destroyed.stderr
+    left = sandbox_objects(b.sandbox, hostname)
+    assert sorted(left) == sorted(leaked)  # what the dead apply made and never saved, one each
+
+
+def die(machine: LiveStack, folder: Path) -> None:
+    """Freeze, then kill, the worker, the warm engines, everything they started, and every
+    process working in `folder`: none is told (kill_all_in's reasons)."""
+    roots = [machine.pid_of(WORKER), machine.pid_of("warm engines")]
+    while pids := [pid for pid in process_tree(roots) + processes_in(folder) if not _ended(pid)]:
+        for sig in (signal.SIGSTOP, signal.SIGKILL):
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, sig)
+        time.sleep(0.05)
+    for name in (WORKER, "warm engines"):
+        machine.forget_part(name)
+
+
+def _ended(pid: int) -> bool:
+    """Gone, or a zombie waiting for its parent to read its end."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
