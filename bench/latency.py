@@ -23,8 +23,10 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from uuid import UUID
 
 import httpx
+from prefect.client.orchestration import SyncPrefectClient
 
 from bench.tools import cluster_spec, running_platform, wait_for_status
 from mchub.cloud import connection
@@ -95,22 +97,45 @@ def timed(action: object) -> float:
     return time.monotonic() - started
 
 
-def one_run(stack: LiveStack) -> Timings:
+@dataclass
+class PlanShown:
+    """A new cluster's plan, as a person waits for it, and the same plan by hand."""
+
+    hostname: str
+    run_id: UUID
+    submitted_at: datetime
+    plan_visible: float
+    """submit → awaiting_approval"""
+    raw_init_plan: float
+    by_hand: Terraform
+    """Terraform in the copy of the folder, its plan by-hand.tfplan made"""
+
+
+def plan_of_a_new_cluster(stack: LiveStack, client: SyncPrefectClient) -> PlanShown:
+    """Submit a new cluster and time its plan until it shows; then, while the run waits for
+    approval (it holds no process then), the same init and plan by hand in a copy of its folder."""
     spec = cluster_spec("lat")
     host = spec.hostname
-    with stack.client() as client:
-        request = lifecycle.new_cluster_request(spec, new=True)
-        submitted = time.monotonic()
-        submitted_at = datetime.now(UTC)
-        run_id = runs.submit_build(request, host, True, client=client)
-        plan_seen = wait_for_status(host, Status.AWAITING_APPROVAL, client=client, poll_seconds=POLL_SECONDS)
+    request = lifecycle.new_cluster_request(spec, new=True)
+    submitted = time.monotonic()
+    submitted_at = datetime.now(UTC)
+    run_id = runs.submit_build(request, host, True, client=client)
+    plan_seen = wait_for_status(host, Status.AWAITING_APPROVAL, client=client, poll_seconds=POLL_SECONDS)
+    folder = stack.settings.clusters_dir / host
+    copy = stack.settings.home / "by-hand" / host
+    shutil.copytree(folder, copy, ignore=shutil.ignore_patterns(*NOT_COPIED))
+    tf = Terraform(copy, log_dir=copy / "logs", env=connection.terraform_env())
+    raw_init_plan = timed(lambda: (tf.init(), tf.plan("by-hand.tfplan")))
+    return PlanShown(
+        hostname=host, run_id=run_id, submitted_at=submitted_at,
+        plan_visible=plan_seen - submitted, raw_init_plan=raw_init_plan, by_hand=tf,
+    )
 
-        # Terraform by hand while the run waits for approval (it holds no process then).
-        folder = stack.settings.clusters_dir / host
-        copy = stack.settings.home / "by-hand" / host
-        shutil.copytree(folder, copy, ignore=shutil.ignore_patterns(*NOT_COPIED))
-        tf = Terraform(copy, log_dir=copy / "logs", env=connection.terraform_env())
-        raw_init_plan = timed(lambda: (tf.init(), tf.plan("by-hand.tfplan")))
+
+def one_run(stack: LiveStack) -> Timings:
+    with stack.client() as client:
+        shown = plan_of_a_new_cluster(stack, client)
+        host, run_id, tf = shown.hostname, shown.run_id, shown.by_hand
 
         sandbox_urls = service_urls(stack.sandbox.url, host)
         watch = ServiceWatch(list(sandbox_urls.values()))
@@ -136,13 +161,13 @@ def one_run(stack: LiveStack) -> Timings:
     tf.plan("by-hand-destroy.tfplan", destroy=True)
     tf.apply("by-hand-destroy.tfplan", step="destroy")
     return Timings(
-        plan_visible=plan_seen - submitted,
+        plan_visible=shown.plan_visible,
         build_visible=build_seen - approved,
         success_visible=success_seen - approved,
         services_answer=watch.answered_at - approved,
-        raw_init_plan=raw_init_plan,
+        raw_init_plan=shown.raw_init_plan,
         raw_apply=raw_apply,
-        started=(running[0] - submitted_at).total_seconds(),
+        started=(running[0] - shown.submitted_at).total_seconds(),
         restarted=(running[-1] - approved_at).total_seconds(),
     )
 

@@ -9,17 +9,23 @@ the warm engines and their forks (flow-run engines, Terraform); its peak, with t
 number of processes and of flow runs at once. The worker runs at most MCHUB_MAX_CONCURRENT_RUNS
 runs at once (its --limit; 0: none) unless its pool has a lower limit; both are printed.
 
-    .venv/bin/python -m bench.scale [--clusters N]
+    .venv/bin/python -m bench.scale [--clusters N] [--postgres postgresql+asyncpg://postgres@127.0.0.1:5432]
 """
 
 import argparse
+import asyncio
 import itertools
+import secrets
 import statistics
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
+import asyncpg
 import httpx
+from sqlalchemy.engine import make_url
 
 from bench.tools import (
     UNLIMITED_QUOTAS,
@@ -98,6 +104,30 @@ class Approver(threading.Thread):
             self.error = error
 
 
+@contextmanager
+def new_database(server: str | None) -> Iterator[str | None]:
+    """The URL of a database that does not exist yet on `server` (the stack creates it), dropped on leaving."""
+    if server is None:
+        yield None
+        return
+    url = f"{server.rstrip('/')}/mchub_bench_{secrets.token_hex(4)}"
+    try:
+        yield url
+    finally:
+        asyncio.run(_drop(url))
+
+
+async def _drop(url: str) -> None:
+    where = make_url(url)
+    connection = await asyncpg.connect(
+        host=where.host, port=where.port, user=where.username, password=where.password, database="postgres"
+    )
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{where.database}" WITH (FORCE)')
+    finally:
+        await connection.close()
+
+
 def submit(spec: ClusterSpec) -> tuple[float, str | None]:
     """Submit as the form's Apply button does: how long the person waited for it, and the
     error they were shown, if any (a busy SQLite makes Prefect's server answer 503)."""
@@ -113,9 +143,16 @@ def submit(spec: ClusterSpec) -> tuple[float, str | None]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clusters", type=int, default=20)
+    parser.add_argument(
+        "--postgres", metavar="SERVER",
+        help="Prefect's database in a new database on this PostgreSQL server, dropped afterwards "
+        "(e.g. postgresql+asyncpg://postgres@127.0.0.1:5432); default: SQLite",
+    )
     args = parser.parse_args()
 
-    with running_platform(boot_seconds=0, quotas=UNLIMITED_QUOTAS) as stack:
+    with new_database(args.postgres) as database_url, running_platform(
+        boot_seconds=0, quotas=UNLIMITED_QUOTAS, **({"database_url": database_url} if database_url else {})
+    ) as stack:
         with stack.client() as client:
             pool_limit = client.read_work_pool(WORK_POOL).concurrency_limit
         worker_argv = next(s.argv for s, _ in stack.parts.running if s.name == "prefect worker")
@@ -157,7 +194,8 @@ def main() -> None:
             sampler.join()
         shown = (approver.all_shown_at or float("nan")) - started  # nan: some plan failed
 
-    print(f"\n{args.clusters} clusters submitted at once (10 at a time), each approved as soon as its plan showed")
+    print(f"\n{args.clusters} clusters submitted at once (10 at a time), each approved as soon as its plan showed, "
+          f"Prefect's database in {'PostgreSQL' if args.postgres else 'SQLite'}")
     print(f"  all submitted after             {submitted:7.1f} s   (one submission: median "
           f"{statistics.median(submit_times):.1f} s, longest {submit_times[-1]:.1f} s)")
     print(f"  every plan shown (or failed)    {shown:7.1f} s")

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
 from prefect.client.orchestration import SyncPrefectClient
@@ -37,10 +38,12 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 @contextmanager
-def running_platform(boot_seconds: float = 0, quotas: dict[str, int] | None = None) -> Iterator[LiveStack]:
+def running_platform(
+    boot_seconds: float = 0, quotas: dict[str, int] | None = None, **settings: Any
+) -> Iterator[LiveStack]:
     """A sandbox (its clusters' services answer `boot_seconds` after their servers are
-    created; `quotas` replace its limits) and the Prefect part on it, this process acting on
-    it; stopped on leaving."""
+    created; `quotas` replace its limits) and the Prefect part on it with `settings` (e.g.
+    database_url), this process acting on it; stopped on leaving."""
     signal.signal(signal.SIGTERM, _interrupt)
     home = Path(tempfile.mkdtemp(prefix="mchub-bench-"))
     sandbox = start_sandbox(home / "sandbox", home, boot_seconds=boot_seconds)
@@ -49,7 +52,7 @@ def running_platform(boot_seconds: float = 0, quotas: dict[str, int] | None = No
         if quotas:
             sandbox.set_knobs(quotas=quotas)
         started = time.monotonic()
-        with prefect_part(home, sandbox) as stack, acting_on(stack):
+        with prefect_part(home, sandbox, **settings) as stack, acting_on(stack):
             print(f"(stack up in {time.monotonic() - started:.0f} s; logs in {stack.log_dir})", flush=True)
             yield stack
     except Exception:

@@ -41,7 +41,7 @@ def cluster_claimed(hostname: str, phase: Phase, request_file: str | None = None
             held.enter_context(cluster_lock(hostname))
         except (runs.ClusterBusy, HostnameError):
             if request_file is not None:
-                lifecycle.discard_request(Path(request_file))
+                lifecycle.discard_request(lifecycle.request_here(Path(request_file)))
             raise
         try:
             yield

@@ -16,13 +16,16 @@ from mchub.orchestration.stack import ROOT, STOP_SECONDS, stack_parts, web_pages
 from mchub.settings import Settings
 
 UNIT = ROOT / "deploy" / "mchub.service"
+WORKER_UNIT = ROOT / "deploy" / "mchub-worker.service"
+UNITS = {UNIT: "up", WORKER_UNIT: "worker"}
+"""Each unit, and the `mchub` command it runs."""
 INSTALLED_AT = "/opt/mchub"
 
 
-def unit_lines(section: str) -> list[tuple[str, str]]:
+def unit_lines(section: str, unit: Path = UNIT) -> list[tuple[str, str]]:
     """The `key=value` lines of one section, in order (systemd repeats keys such as Environment)."""
     lines, current = [], None
-    for raw in UNIT.read_text().splitlines():
+    for raw in unit.read_text().splitlines():
         line = raw.strip()
         if line.startswith("[") and line.endswith("]"):
             current = line[1:-1]
@@ -32,31 +35,43 @@ def unit_lines(section: str) -> list[tuple[str, str]]:
     return lines
 
 
-def test_the_unit_sets_only_settings_mchub_has_with_values_it_accepts() -> None:
-    environment = dict(value.split("=", 1) for key, value in unit_lines("Service") if key == "Environment")
+def unit_settings(unit: Path) -> Settings:
+    environment = dict(value.split("=", 1) for key, value in unit_lines("Service", unit) if key == "Environment")
     fields = {name.removeprefix("MCHUB_").lower(): value for name, value in environment.items()}
     assert set(fields) <= set(Settings.model_fields), f"not settings of MC Hub: {set(fields) - set(Settings.model_fields)}"
-    settings = Settings(**fields)  # refused values raise, naming the variable
-    assert settings.database_url is not None, "a shared hub keeps Prefect's database in PostgreSQL"
-    assert settings.cloud != "sandbox", "a deployed hub builds on a real cloud"
+    return Settings(**fields)  # refused values raise, naming the variable
 
 
-def test_the_unit_runs_mchub_up_from_the_clone_and_waits_for_it_to_stop() -> None:
-    service = dict(unit_lines("Service"))
+def test_the_units_set_only_settings_mchub_has_with_values_it_accepts() -> None:
+    hub, worker = unit_settings(UNIT), unit_settings(WORKER_UNIT)
+    assert hub.database_url is not None, "a shared hub keeps Prefect's database in PostgreSQL"
+    assert hub.cloud != "sandbox" and worker.cloud == hub.cloud, "a deployed hub builds on a real cloud"
+    # Workers elsewhere reach the hub's Prefect through the proxy, and the same store by TLS.
+    assert worker.prefect_api_url.startswith("https://") and worker.shared_store_url is not None
+    assert "sslmode=verify-full" in worker.shared_store_url.get_secret_value()
+    assert hub.shared_store_url is not None
+    assert hub.worker_name != worker.worker_name
+    assert (worker.home, worker.clusters_dir) == (hub.home, hub.clusters_dir)  # the same paths on every machine
+
+
+@pytest.mark.parametrize("unit", UNITS)
+def test_the_unit_runs_mchub_from_the_clone_and_waits_for_it_to_stop(unit: Path) -> None:
+    service = dict(unit_lines("Service", unit))
     assert service["WorkingDirectory"] == INSTALLED_AT
-    assert service["ExecStart"] == f"{INSTALLED_AT}/.venv/bin/mchub up"
+    assert service["ExecStart"] == f"{INSTALLED_AT}/.venv/bin/mchub {UNITS[unit]}"
     assert float(service["TimeoutStopSec"]) > STOP_SECONDS + 5
     assert service["UMask"] == "0077"
 
 
-def test_systemd_accepts_the_unit(tmp_path: Path) -> None:
+@pytest.mark.parametrize("unit", UNITS)
+def test_systemd_accepts_the_unit(tmp_path: Path, unit: Path) -> None:
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
         pytest.skip("systemd-analyze is not installed")
     # As installed in this clone, with the venv these tests run in, which holds `mchub`.
     venv_bin = Path(sys.executable).parent
-    installed = tmp_path / UNIT.name
-    installed.write_text(UNIT.read_text().replace(f"{INSTALLED_AT}/.venv/bin", str(venv_bin)).replace(INSTALLED_AT, str(ROOT)))
+    installed = tmp_path / unit.name
+    installed.write_text(unit.read_text().replace(f"{INSTALLED_AT}/.venv/bin", str(venv_bin)).replace(INSTALLED_AT, str(ROOT)))
     checked = subprocess.run([analyze, "verify", str(installed)], capture_output=True, text=True, timeout=60)
     assert checked.returncode == 0, checked.stderr
 
