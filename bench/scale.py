@@ -13,21 +13,16 @@ runs at once (its --limit; 0: none) unless its pool has a lower limit; both are 
 """
 
 import argparse
-import asyncio
 import itertools
-import secrets
 import statistics
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 
-import asyncpg
 import httpx
-from sqlalchemy.engine import make_url
 
 from bench.tools import (
+    new_database,
     UNLIMITED_QUOTAS,
     cluster_spec,
     mb,
@@ -102,30 +97,6 @@ class Approver(threading.Thread):
                     self.stop.wait(0.5)
         except (runs.RunsError, httpx.HTTPError) as error:  # reported by the main thread
             self.error = error
-
-
-@contextmanager
-def new_database(server: str | None) -> Iterator[str | None]:
-    """The URL of a database that does not exist yet on `server` (the stack creates it), dropped on leaving."""
-    if server is None:
-        yield None
-        return
-    url = f"{server.rstrip('/')}/mchub_bench_{secrets.token_hex(4)}"
-    try:
-        yield url
-    finally:
-        asyncio.run(_drop(url))
-
-
-async def _drop(url: str) -> None:
-    where = make_url(url)
-    connection = await asyncpg.connect(
-        host=where.host, port=where.port, user=where.username, password=where.password, database="postgres"
-    )
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{where.database}" WITH (FORCE)')
-    finally:
-        await connection.close()
 
 
 def submit(spec: ClusterSpec) -> tuple[float, str | None]:

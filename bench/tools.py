@@ -9,6 +9,8 @@ Everything started is stopped on leaving the block, also on Ctrl-C, SIGTERM or a
 (an error keeps the temporary home, with the logs, and says where).
 """
 
+import asyncio
+import secrets
 import shutil
 import signal
 import sys
@@ -20,7 +22,9 @@ from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
+import asyncpg
 from prefect.client.orchestration import SyncPrefectClient
+from sqlalchemy.engine import make_url
 
 from mchub.orchestration import runs
 from mchub.spec.model import ClusterSpec, default_spec_data, parse_spec
@@ -64,6 +68,30 @@ def running_platform(
             print(f"(logs and cluster folders kept in {home})", file=sys.stderr)
         else:
             shutil.rmtree(home, ignore_errors=True)
+
+
+@contextmanager
+def new_database(server: str | None) -> Iterator[str | None]:
+    """The URL of a database that does not exist yet on `server` (the stack creates it), dropped on leaving."""
+    if server is None:
+        yield None
+        return
+    url = f"{server.rstrip('/')}/mchub_bench_{secrets.token_hex(4)}"
+    try:
+        yield url
+    finally:
+        asyncio.run(_drop(url))
+
+
+async def _drop(url: str) -> None:
+    where = make_url(url)
+    connection = await asyncpg.connect(
+        host=where.host, port=where.port, user=where.username, password=where.password, database="postgres"
+    )
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{where.database}" WITH (FORCE)')
+    finally:
+        await connection.close()
 
 
 # --- clusters ---------------------------------------------------------------------------

@@ -24,9 +24,10 @@ from datetime import UTC, datetime, timedelta
 from typing import NoReturn
 from uuid import UUID
 
-from prefect.client.orchestration import PrefectClient, get_client
+from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.filters import FlowFilter, FlowFilterName, FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
 from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.context import AsyncClientContext
 from prefect.flow_runs import suspend_flow_run
 from prefect.states import Completed, Failed, State
 from pydantic import BaseModel
@@ -77,7 +78,11 @@ def wait_for_services(hostname: str, service_urls: dict[str, str], apply_ended: 
 async def serve() -> None:
     """Probe every waiting cluster, each as soon as it starts waiting; never returns."""
     probing: dict[UUID, asyncio.Task[None]] = {}
-    async with get_client() as client:
+    # One client for the prober, its probe tasks' engines and their log lines (get_client
+    # returns it within this context): a client per attempt costs the server a connection and
+    # a CSRF token each time, for every cluster, as long as Puppet takes.
+    async with AsyncClientContext() as shared:
+        client = shared.client
         try:
             while True:
                 waiting = {run.id: run for run in await _waiting_runs(client)}
