@@ -14,6 +14,7 @@ with SIGKILL, real Terraform, the real sandbox cloud.
 - `prepare` writes a cut-short main.tf.json again; an archived folder keeps no password.
 """
 
+import contextlib
 import json
 import os
 import select
@@ -98,6 +99,11 @@ def kill_all_in(folder: Path, runner: "subprocess.Popen[str]") -> None:
     (the runner records Terraform's end, Terraform's guard interrupts it when the runner dies,
     a provisioner deletes what it was making when Terraform dies)."""
     runner.send_signal(signal.SIGSTOP)
+    # Its children lead Terraform's process group (the guard): the group is frozen at once,
+    # before the slower search of the folder's processes gives Terraform time to record more.
+    for child in children_of(runner.pid):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child, signal.SIGSTOP)
     while pids := processes_in(folder):
         for sig in (signal.SIGSTOP, signal.SIGKILL):
             for pid in pids:
@@ -108,6 +114,14 @@ def kill_all_in(folder: Path, runner: "subprocess.Popen[str]") -> None:
         time.sleep(0.05)
     runner.kill()
     runner.wait()
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found += [int(child) for child in (task / "children").read_text().split()]
+    return found
 
 
 def read_until(process: subprocess.Popen[str], wanted: str, timeout: float = 60.0) -> str:
@@ -294,7 +308,9 @@ def test_a_machine_dying_mid_apply_leaves_its_leak_visible_and_the_folder_marked
     """Everything killed at once: no process is left to clean up, as on a real cloud. The
     cloud then holds an object that no state lists; building again makes a second one under
     the same name (the sandbox adopts nothing), and the sandbox lists both."""
-    ws, before = planned(fresh, "crash", latency=0.5)
+    # Each cloud call takes 1 s: the first server stays unrecorded (its provisioner waits for
+    # it to be ACTIVE) well beyond the time a loaded machine takes to notice it and freeze all.
+    ws, before = planned(fresh, "crash", latency=1.0)
     engine = apply_until_a_server_is_made(fresh, ws)
 
     kill_all_in(ws.root, engine)
