@@ -111,6 +111,22 @@ def on_own_stack(own_stack: LiveStack) -> Iterator[LiveStack]:
         yield own_stack
 
 
+FAILED_PAGES = Path(__file__).resolve().parent.parent / "build" / "screenshots" / "failed"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    """A browser test that fails leaves a screenshot of its page as it was then, in FAILED_PAGES."""
+    report = yield
+    opened = getattr(item, "funcargs", {}).get("page")
+    if report.when == "call" and report.failed and isinstance(opened, Page) and not opened.is_closed():
+        FAILED_PAGES.mkdir(parents=True, exist_ok=True)
+        path = FAILED_PAGES / f"{item.name}.png"
+        opened.screenshot(path=path, full_page=True)
+        report.sections.append(("screenshot", f"the page when the test failed: {path}"))
+    return report
+
+
 def launch_chromium(chromium: BrowserType, *args: str) -> Browser:
     """Headless Chromium: Debian's if installed (Playwright's own download is not always
     possible), else Playwright's (`python -m playwright install chromium`); `args` added to its

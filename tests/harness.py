@@ -19,6 +19,7 @@ import atexit
 import os
 import queue
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -40,6 +41,17 @@ if "PREFECT_HOME" not in os.environ:
     os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="mchub-client-prefect-")
     atexit.register(shutil.rmtree, os.environ["PREFECT_HOME"], True)
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+# Prefect's SQLite database as its server leaves it once started the first time (its schema
+# migrated: 7 of a stack's 22 s here), taken from this process's first stack on SQLite and
+# copied into each later one's home, which then starts as a hub restarted on its database does.
+MIGRATED = Path(tempfile.mkdtemp(prefix="mchub-migrated-")) / "prefect.db"
+atexit.register(shutil.rmtree, MIGRATED.parent, True)
+
+SCHEDULED = ("cull-expired-clusters", "detect-drift")
+"""The deployments that run on a schedule (prefect.yaml). A test stack's are paused: the tests
+run them when they mean to, and an hourly cull starting at the top of the hour on the clusters
+a test has just made expire would take them from under the test's own."""
 
 UP_SECONDS = 180.0
 """How long `mchub up` may take to say it is up, on a busy 2-core machine."""
@@ -85,9 +97,13 @@ class LiveStack:
 
     def client(self, **httpx_settings: Any) -> Any:
         """A new client of its Prefect server (a `SyncPrefectClient`; use it in a `with` block)."""
-        from mchub.orchestration import runs
+        from prefect.client.orchestration import SyncPrefectClient
 
-        return runs.connect(self.api_url, httpx_settings or None)
+        from mchub.orchestration import prefect_auth
+
+        return SyncPrefectClient(
+            self.api_url, auth_string=prefect_auth.auth_string(self.settings), httpx_settings=httpx_settings or None
+        )
 
     def http_auth(self) -> Any:
         """httpx's `auth` for plain requests to the server: its credential, and the CSRF token
@@ -175,7 +191,24 @@ def stack_settings(home: Path, **settings: Any) -> Settings:
         **settings,
     })
     chosen.clusters_dir.mkdir(parents=True, exist_ok=True)
+    if chosen.database_url is None and MIGRATED.exists():
+        prefect_database(chosen).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(MIGRATED, prefect_database(chosen))
     return chosen
+
+
+def prefect_database(settings: Settings) -> Path:
+    """Where Prefect's server keeps its SQLite database (Prefect's default, under PREFECT_HOME)."""
+    return settings.home / "prefect" / "prefect.db"
+
+
+def keep_migrated(settings: Settings) -> None:
+    """Take MIGRATED from the stack of `settings`, whose server has just started, if not yet taken."""
+    if settings.database_url is None and not MIGRATED.exists():
+        taken = MIGRATED.with_suffix(".part")
+        with sqlite3.connect(prefect_database(settings)) as source, sqlite3.connect(taken) as copy:
+            source.backup(copy)
+        taken.rename(MIGRATED)
 
 
 @contextmanager
@@ -190,6 +223,10 @@ def parts_on(
     try:
         for part in parts(chosen):
             stack.parts.start(part)
+            if part.name == "prefect server":
+                keep_migrated(chosen)
+            if part.name == "deployments":
+                pause_schedules(stack)
         yield stack
     finally:
         stack.stop()
@@ -235,10 +272,18 @@ def whole_product(home: Path, **settings: Any) -> Iterator[LiveStack]:
     threading.Thread(target=lambda: [stack.lines.put(line) for line in up.stdout], daemon=True).start()
     try:
         stack.wait_for_line("MC Hub is up", UP_SECONDS)
+        pause_schedules(stack)
         yield stack
     finally:
         stack.stop()
         sandbox.stop()
+
+
+def pause_schedules(stack: LiveStack) -> None:
+    """Pause the SCHEDULED deployments of `stack`: runs asked for still run, none is scheduled."""
+    with stack.client() as client:
+        for name in SCHEDULED:
+            client.pause_deployment(client.read_deployment_by_name(f"{name}/{name}").id)
 
 
 @contextmanager
