@@ -47,6 +47,16 @@ def sandbox_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxC
     cloud.stop()
 
 
+@pytest.fixture(scope="module", autouse=True)
+def empty_cloud_for_each_module(request: pytest.FixtureRequest) -> None:
+    """A module that uses the session's sandbox starts on it reset: what the modules before it
+    left there (clusters holding quota, knobs) depends on the order in which the modules were
+    shared out between the test processes, and must not decide the module's results."""
+    module = request.node
+    if any("sandbox_cloud" in getattr(item, "fixturenames", ()) for item in module.session.items if item.module is module.obj):
+        request.getfixturevalue("sandbox_cloud").reset()
+
+
 @pytest.fixture
 def clean_sandbox(sandbox_cloud: SandboxCloud) -> SandboxCloud:
     """The session's sandbox, reset: no servers, volumes or floating IPs; default knobs and quotas."""

@@ -158,7 +158,8 @@ def test_a_clusters_owner_and_project_hear_of_each_step_of_its_life(notifying_st
     assert "Read the plan, then approve or reject it" in post(posts, f"{host}: a plan waits for approval")
 
     runs.approve(host, person=ALICE)
-    assert ended(build).state_type == "COMPLETED"
+    built = ended(build)
+    assert built.state_type == "COMPLETED", built.state_message
     ready = mail(mailbox, f"{host} is ready")
     assert "is up: " in text_of(ready) and page in text_of(ready)
     post(posts, f"{host} is ready")

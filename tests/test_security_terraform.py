@@ -84,6 +84,11 @@ def left_in(folder: Path, within: float) -> list[str]:
     return [_described(pid) for pid in found]
 
 
+def provisioners_in(folder: Path, operation: bytes) -> list[int]:
+    """The sandbox module's provisioners running `operation` (create-server, ...) in `folder`."""
+    return [pid for pid in processes_in(folder) if operation in command_line(pid)]
+
+
 def _described(pid: int) -> str:
     try:
         command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
@@ -583,7 +588,11 @@ def test_a_killed_engine_launcher_or_worker_takes_terraform_with_it_and_leaks_no
     own.sandbox.set_knobs(latency_seconds=1.5)
     try:
         runs.approve(host)
-        wait_for(run_id, lambda run: bool(run.progress) and not run.progress.startswith("0/"))
+        # Killed once the servers' provisioners have started: the volumes are all made and
+        # recorded, and no server is made for several calls yet. Killed as a provisioner ends
+        # successfully, Terraform could still count its create as failed, and the sandbox
+        # module, unlike the real provider, would leak the object of that tainted resource.
+        wait_for(run_id, lambda run: bool(provisioners_in(folder, b"create-server")))
         assert terraform_processes_in(folder), "Terraform is not running"
 
         if victim == "worker":
