@@ -313,9 +313,9 @@ def test_a_machine_dying_mid_apply_leaves_its_leak_visible_and_the_folder_marked
     """Everything killed at once: no process is left to clean up, as on a real cloud. The
     cloud then holds an object that no state lists; building again makes a second one under
     the same name (the sandbox adopts nothing), and the sandbox lists both."""
-    # Each cloud call takes 2 s: the first server stays unrecorded (its provisioner waits for
+    # Each cloud call takes 3 s: the first server stays unrecorded (its provisioner waits for
     # it to be ACTIVE) well beyond the time a loaded machine takes to notice it and freeze all.
-    ws, before = planned(fresh, "crash", latency=2.0)
+    ws, before = planned(fresh, "crash", latency=3.0)
     engine = apply_until_a_server_is_made(fresh, ws)
 
     kill_all_in(ws.root, engine)

@@ -459,12 +459,13 @@ def up(settings: Settings, *, worker_only: bool = False) -> int:
         raise StartError(str(error)) from error
     parts = (worker_stack_parts if worker_only else stack_parts)(settings)
     stack = Stack(env=child_env(settings), log_dir=settings.home / "logs")
+    width = max(len(part.name) for part in parts)
     try:
         for part in parts:
             started = time.monotonic()
             stack.start(part)
             where = part.url if isinstance(part, Service) else "done"
-            print(f"  {part.name:<15} {where}  ({time.monotonic() - started:.1f} s)")
+            print(f"  {part.name:<{width}}  {where}  ({time.monotonic() - started:.1f} s)")
         if worker_only:
             print(f"MC Hub's worker {worker_name(settings)} is up (logs in {stack.log_dir}); Ctrl-C stops it.")
         else:
