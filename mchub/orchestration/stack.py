@@ -43,7 +43,10 @@ ROOT = Path(__file__).resolve().parents[2]
 """The project's root: prefect.yaml, and the folders the flows import from."""
 WORK_POOL = "mchub"
 SANDBOX_CLOUD = "sandbox"
-WORKER_QUERY_SECONDS = 1
+# Runs submitted or resumed through MC Hub wake the worker at once (worker_wakeup); the poll
+# finds the others (schedules, automations' notices, the dashboard, another machine's), and
+# each poll costs the worker and the server CPU: at 1 s, about 5 % of a core for an idle hub.
+WORKER_QUERY_SECONDS = 5
 STOP_SECONDS = 4.0
 """How long the parts have in all to stop by themselves; then they are killed, so that
 everything is gone within 5 s of Ctrl-C or a service manager's SIGTERM. Killing is safe:

@@ -1,6 +1,6 @@
 """Waking MC Hub's worker when a run is submitted or resumed, so that it asks Prefect's
-server for the run at once instead of at its next poll (up to a second later, most of the
-time a person waits for a plan beyond Terraform's own).
+server for the run at once instead of at its next poll (up to five seconds later,
+mchub.orchestration.stack.WORKER_QUERY_SECONDS: longer than Terraform takes to plan).
 
 The worker (mchub.orchestration.worker) listens on a Unix datagram socket in MC Hub's home that
 only this user can reach; a wake is one empty datagram. Waking is only a shortcut: a run
