@@ -100,13 +100,14 @@ def submit_build(spec: ClusterSpec, *, new: bool = True, env: dict[str, str] | N
 
 def wait_for(run_id: UUID, done: Callable[[RunView], bool], timeout: float = 90.0) -> RunView:
     deadline = time.monotonic() + timeout
-    while True:
-        run = runs.read_run(run_id)
-        if done(run):
-            return run
-        if run.final or time.monotonic() > deadline:
-            raise AssertionError(f"run {run.describe()} ({run.phase}: {run.state_message}) did not get there")
-        time.sleep(0.2)
+    with runs.connect() as client:  # one connection for the whole wait
+        while True:
+            run = runs.read_run(run_id, client=client)
+            if done(run):
+                return run
+            if run.final or time.monotonic() > deadline:
+                raise AssertionError(f"run {run.describe()} ({run.phase}: {run.state_message}) did not get there")
+            time.sleep(0.2)
 
 
 def logs_with(run_id: UUID, line: str, timeout: float = 30.0) -> str:

@@ -41,7 +41,7 @@ FINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
 @pytest.fixture(scope="module")
 def product(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
     home = tmp_path_factory.mktemp("e2e-home")
-    with whole_product(home, sandbox_boot_seconds=BOOT_SECONDS, ui_refresh_seconds=0.5) as product:
+    with whole_product(home, sandbox_boot_seconds=BOOT_SECONDS) as product:
         yield product
 
 
