@@ -48,11 +48,6 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 MIGRATED = Path(tempfile.mkdtemp(prefix="mchub-migrated-")) / "prefect.db"
 atexit.register(shutil.rmtree, MIGRATED.parent, True)
 
-SCHEDULED = ("cull-expired-clusters", "detect-drift")
-"""The deployments that run on a schedule (prefect.yaml). A test stack's are paused: the tests
-run them when they mean to, and an hourly cull starting at the top of the hour on the clusters
-a test has just made expire would take them from under the test's own."""
-
 UP_SECONDS = 180.0
 """How long `mchub up` may take to say it is up, on a busy 2-core machine."""
 
@@ -280,10 +275,14 @@ def whole_product(home: Path, **settings: Any) -> Iterator[LiveStack]:
 
 
 def pause_schedules(stack: LiveStack) -> None:
-    """Pause the SCHEDULED deployments of `stack`: runs asked for still run, none is scheduled."""
+    """Pause every deployment of `stack` that has a schedule (prefect.yaml's cull and drift
+    check): runs asked for still run, none is scheduled. The tests run those flows when they
+    mean to; an hourly cull starting at the top of the hour on the clusters a test has just
+    made expire would take them from under the test's own."""
     with stack.client() as client:
-        for name in SCHEDULED:
-            client.pause_deployment(client.read_deployment_by_name(f"{name}/{name}").id)
+        for deployment in client.read_deployments():
+            if deployment.schedules:
+                client.pause_deployment(deployment.id)
 
 
 @contextmanager

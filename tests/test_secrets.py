@@ -20,7 +20,7 @@ from mchub.cluster.workspace import ARCHIVE
 from mchub.orchestration import runs
 from mchub.status import Status, cluster_status
 from tests import test_flows
-from tests.harness import LiveStack
+from tests.harness import LiveStack, prefect_database
 from tests.reliability_helpers import mchub
 from tests.test_flows import SANDBOX_OS_PASSWORD, build, cluster_spec, with_nodes
 
@@ -42,13 +42,14 @@ def readable_by_others(path: Path) -> bool:
     return bool(path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO))
 
 
-def prefect_database(stack: LiveStack) -> list[Path]:
-    """The server's SQLite files, with what waits in its write-ahead log written in."""
-    found = sorted((stack.settings.home / "prefect").glob("*.db*"))
-    assert found, "no Prefect database found"
-    with sqlite3.connect(next(path for path in found if path.suffix == ".db")) as db:
+def prefect_database_files(stack: LiveStack) -> list[Path]:
+    """The SQLite files in the server's folder (its database, write-ahead log included), with
+    what waits in the log written into the database."""
+    database = prefect_database(stack.settings)
+    assert database.is_file(), "no Prefect database found"
+    with sqlite3.connect(database) as db:
         db.execute("PRAGMA wal_checkpoint(FULL)")
-    return found
+    return sorted(database.parent.glob("*.db*"))
 
 
 def what_prefect_tells(stack: LiveStack) -> dict[str, list[str]]:
@@ -91,7 +92,7 @@ def test_a_clusters_secrets_stay_out_of_prefect_and_logs_and_only_in_private_fil
 
     everywhere = files_in(live_stack.settings.home, live_stack.clusters_dir)
     for secret in (PASSWORD, SANDBOX_OS_PASSWORD):
-        assert not holding(secret, [*prefect_database(live_stack), *live_stack.log_dir.iterdir(), *cluster_logs])
+        assert not holding(secret, [*prefect_database_files(live_stack), *live_stack.log_dir.iterdir(), *cluster_logs])
         for kind, texts in told.items():
             assert not [text for text in texts if secret in text], f"Prefect's {kind} hold a secret"
         assert not [text for text in printed if secret in text], "the commands printed a secret"
