@@ -197,6 +197,16 @@ def prefect_database(settings: Settings) -> Path:
     return settings.home / "prefect" / "prefect.db"
 
 
+def prefect_database_files(stack: LiveStack) -> list[Path]:
+    """The SQLite files in the server's folder (its database, write-ahead log included), with
+    what waits in the log written into the database: what to search for what Prefect stored."""
+    database = prefect_database(stack.settings)
+    assert database.is_file(), "no Prefect database found"
+    with sqlite3.connect(database) as db:
+        db.execute("PRAGMA wal_checkpoint(FULL)")
+    return sorted(database.parent.glob("*.db*"))
+
+
 def keep_migrated(settings: Settings) -> None:
     """Take MIGRATED from the stack of `settings`, whose server has just started, if not yet taken."""
     if settings.database_url is None and not MIGRATED.exists():

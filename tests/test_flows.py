@@ -7,7 +7,6 @@ status, its plan and progress, its folder, its cloud objects, its services.
 import json
 import os
 import re
-import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta
@@ -46,7 +45,7 @@ from mchub.status import (
 )
 from mchub.terraform.progress import ApplyProgress
 from sandbox.catalog import QuotaSizes
-from tests.harness import LiveStack
+from tests.harness import LiveStack, prefect_database_files
 from tests.reliability_helpers import mchub
 from tests.test_lifecycle import state_locked, with_volume
 
@@ -703,10 +702,7 @@ def test_nothing_prefect_stored_holds_a_secret(live_stack: LiveStack) -> None:
     generated = state.guest_password.get_secret_value()
     secrets = [GUEST_PASSWORD, generated, SANDBOX_OS_PASSWORD]
 
-    stored = sorted((live_stack.settings.home / "prefect").glob("*.db*"))
-    assert stored, "no Prefect database found"
-    with sqlite3.connect(stored[0]) as db:
-        db.execute("PRAGMA wal_checkpoint(FULL)")
+    stored = prefect_database_files(live_stack)
     with live_stack.client() as client:
         artifacts = [str(a.data) + str(a.description) for a in runs.all_pages(
             lambda offset: client.read_artifacts(limit=runs.PAGE_SIZE, offset=offset))]

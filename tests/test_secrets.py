@@ -8,7 +8,6 @@ with a generated password; this follows one cluster to its end and adds the clus
 logs, the flow parameters and the files' modes.
 """
 
-import sqlite3
 import stat
 from collections.abc import Iterable
 from pathlib import Path
@@ -20,7 +19,7 @@ from mchub.cluster.workspace import ARCHIVE
 from mchub.orchestration import runs
 from mchub.status import Status, cluster_status
 from tests import test_flows
-from tests.harness import LiveStack, prefect_database
+from tests.harness import LiveStack, prefect_database_files
 from tests.reliability_helpers import mchub
 from tests.test_flows import SANDBOX_OS_PASSWORD, build, cluster_spec, with_nodes
 
@@ -40,16 +39,6 @@ def holding(secret: str, paths: Iterable[Path]) -> list[Path]:
 
 def readable_by_others(path: Path) -> bool:
     return bool(path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO))
-
-
-def prefect_database_files(stack: LiveStack) -> list[Path]:
-    """The SQLite files in the server's folder (its database, write-ahead log included), with
-    what waits in the log written into the database."""
-    database = prefect_database(stack.settings)
-    assert database.is_file(), "no Prefect database found"
-    with sqlite3.connect(database) as db:
-        db.execute("PRAGMA wal_checkpoint(FULL)")
-    return sorted(database.parent.glob("*.db*"))
 
 
 def what_prefect_tells(stack: LiveStack) -> dict[str, list[str]]:
