@@ -31,7 +31,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from mchub.orchestration.stack import ROOT, Part, Service, Stack, child_env, page_parts, prefect_parts, worker_name
+from mchub.orchestration.stack import (
+    ROOT,
+    Part,
+    Service,
+    Stack,
+    child_env,
+    page_parts,
+    prefect_home,
+    prefect_parts,
+    worker_name,
+)
 from mchub.settings import Settings, get_settings
 from sandbox.launcher import SandboxCloud, free_port, interrupt
 
@@ -194,7 +204,7 @@ def stack_settings(home: Path, **settings: Any) -> Settings:
 
 def prefect_database(settings: Settings) -> Path:
     """Where Prefect's server keeps its SQLite database (Prefect's default, under PREFECT_HOME)."""
-    return settings.home / "prefect" / "prefect.db"
+    return prefect_home(settings) / "prefect.db"
 
 
 def prefect_database_files(stack: LiveStack) -> list[Path]:

@@ -22,7 +22,7 @@ from mchub.access.people import operator
 from mchub.cli.spec_file import SpecProblemsError, checked_spec
 from mchub.cluster import shared_store
 from mchub.cluster.workspace import Workspace, WorkspaceError, folder_of
-from mchub.orchestration.stack import worker_name
+from mchub.orchestration.stack import prefect_home, worker_name
 from mchub.settings import get_settings
 from mchub.status import RunView, Status, run_status
 
@@ -166,7 +166,7 @@ def _prefect_command(command: Command) -> Command:
     @functools.wraps(command)
     def run(args: argparse.Namespace) -> int:
         # Importing prefect creates its home: the project's, not ~/.prefect.
-        os.environ.setdefault("PREFECT_HOME", str((get_settings().home / "prefect").resolve()))
+        os.environ.setdefault("PREFECT_HOME", str(prefect_home(get_settings())))
         os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
         shared_store.pull()  # the clusters as the workers of every machine left them
         return command(args)

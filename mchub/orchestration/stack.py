@@ -295,6 +295,12 @@ def worker_name(settings: Settings) -> str:
     return settings.worker_name or f"mchub-{socket.gethostname()}"
 
 
+def prefect_home(settings: Settings) -> Path:
+    """PREFECT_HOME of every part and command: in MC Hub's home, not ~/.prefect (Prefect's
+    SQLite database is there)."""
+    return (settings.home / "prefect").resolve()
+
+
 def child_env(settings: Settings) -> dict[str, str]:
     """The environment of every part: this one, with `settings` as MCHUB_* variables and
     Prefect's settings for a project-local server."""
@@ -314,7 +320,7 @@ def child_env(settings: Settings) -> dict[str, str]:
             env[key] = str(value)
     env.update(prefect_auth.client_env(settings, credential(settings)))
     env.update(
-        PREFECT_HOME=str((settings.home / "prefect").resolve()),
+        PREFECT_HOME=str(prefect_home(settings)),
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         PREFECT_WORKER_QUERY_SECONDS=str(WORKER_QUERY_SECONDS),
         # The worker's flow runs import `flows` and `tasks` from the project's root.
