@@ -42,6 +42,9 @@ class Knobs(BaseModel, extra="forbid", strict=True):
         allow_inf_nan=False,
         description="after its first server is created, a cluster's services answer",
     )
+    build_seconds: float = Field(
+        0.0, ge=0, le=MAX_BOOT_SECONDS, allow_inf_nan=False, description="a new server is BUILD, not ACTIVE, that long"
+    )
     fail_next_server_creates: int = Field(
         0, ge=0, le=MAX_INJECTED_FAILURES, description="that many server creates answer 500"
     )

@@ -352,16 +352,15 @@ def test_a_cancelled_apply_leaves_a_state_that_a_later_plan_and_apply_complete(f
     before = fresh.usage()
     spec = fresh.spec("halt")
     ws = fresh.prepare(spec)
-    fresh.sandbox.set_knobs(latency_seconds=0.3)  # every OpenStack call: a create takes seconds
+    fresh.sandbox.set_knobs(build_seconds=300)  # the apply waits at its servers until let go
     tf = lifecycle.terraform_for(ws)
     lifecycle.init(ws, tf)
     record, _ = lifecycle.plan(ws, tf)
 
     def cancel_once_servers_are_being_made(progress: ApplyProgress) -> None:
-        # Mid-apply: the volumes made, the servers being made, several cloud calls away from
-        # existing. Cancelled as the volumes finish, Terraform could count a volume it had just
-        # made as failed, and the sandbox module (unlike the real provider) leaks the object of
-        # such a tainted resource.
+        # Mid-apply: the volumes made, the servers building. Cancelled as the volumes finish,
+        # Terraform could count a volume it had just made as failed, and the sandbox module
+        # (unlike the real provider) leaks the object of such a tainted resource.
         if any(r.kind == "instance" and r.state == "running" for r in progress.resources.values()):
             tf.cancel()
 
@@ -373,7 +372,7 @@ def test_a_cancelled_apply_leaves_a_state_that_a_later_plan_and_apply_complete(f
     partial = fresh.usage_since(before)
     assert partial["volumes"] >= 1 and partial["instances"] < 3
     assert ws.state_file.exists()
-    fresh.sandbox.set_knobs(latency_seconds=0)
+    fresh.sandbox.set_knobs(build_seconds=0)
     tf = lifecycle.terraform_for(ws)  # a new run; the cancelled Terraform starts nothing more
     retry, summary = lifecycle.plan(ws, tf)
     assert retry.plan_file != record.plan_file and summary.has_changes

@@ -117,6 +117,16 @@ def test_server_is_active_at_once_with_a_private_address_and_its_metadata(clean_
     assert address["addr"].startswith("10.0.")
 
 
+def test_build_knob_keeps_new_servers_building_until_it_is_turned_down(clean_sandbox, conn):
+    clean_sandbox.set_knobs(build_seconds=300)
+    image = conn.image.find_image("Rocky-9", ignore_missing=False)
+    server = conn.compute.create_server(name="node1", flavor_id="p2-3gb", image_id=image.id, networks="auto")
+    assert conn.compute.get_server(server.id).status == "BUILD"
+    assert [s.status for s in conn.compute.servers()] == ["BUILD"]
+    clean_sandbox.set_knobs(build_seconds=0)
+    assert conn.compute.get_server(server.id).status == "ACTIVE"
+
+
 def test_metadata_and_names_at_openstacks_limits_are_kept(clean_sandbox, conn):
     # 128 items (Nova's metadata_items quota) of 255-character keys and values, a 255-character name.
     metadata = {f"{i:03d}".ljust(255, "k"): "v" * 255 for i in range(128)}
@@ -344,6 +354,7 @@ def test_reset_empties_the_cloud_and_restores_knobs_and_quotas(clean_sandbox, co
     assert knobs == {
         "latency_seconds": 0.0,
         "boot_seconds": 0.0,
+        "build_seconds": 0.0,
         "fail_next_server_creates": 0,
         "fail_next_requests": 0,
         "quotas": {"instances": 20, "cores": 64, "ram": 262144, "volumes": 20, "gigabytes": 2000, "floating_ips": 5},

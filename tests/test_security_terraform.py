@@ -58,6 +58,7 @@ from tests.test_warm_engines import engines, gone, launch, reported  # noqa: F40
 
 TESTS = Path(__file__).parent
 LOCK_INFO = ".terraform.tfstate.lock.info"  # what Terraform writes beside its state while it holds its lock
+HELD_IN_BUILD_SECONDS = 300.0  # longer than any test here waits; the provisioner itself waits 600 s
 
 # --- what is left of a run -------------------------------------------------------------
 
@@ -253,16 +254,21 @@ def sandbox_objects(sandbox: SandboxCloud, hostname: str) -> dict[str, list[str]
     return found
 
 
-def planned(hub: Hub, name: str, latency: float) -> tuple[Workspace, dict[str, int]]:
-    """A new cluster's folder with its plan made, and the cloud's usage before it; every cloud
-    call then takes `latency` seconds, so that the apply is slow enough to be killed midway."""
+def planned(hub: Hub, name: str) -> tuple[Workspace, dict[str, int]]:
+    """A new cluster's folder with its plan made, and the cloud's usage before it. The cloud
+    then keeps each new server in BUILD until `servers_boot`: an apply waits at its servers,
+    each made in the cloud and not recorded by Terraform, for as long as a test needs."""
     before = hub.usage()
     ws = hub.prepare(hub.spec(name))
     tf = lifecycle.terraform_for(ws)
     lifecycle.init(ws, tf)
     lifecycle.plan(ws, tf)
-    hub.sandbox.set_knobs(latency_seconds=latency)
+    hub.sandbox.set_knobs(build_seconds=HELD_IN_BUILD_SECONDS)
     return ws, before
+
+
+def servers_boot(hub: Hub) -> None:
+    hub.sandbox.set_knobs(build_seconds=0)
 
 
 def apply_until_a_server_is_made(hub: Hub, ws: Workspace) -> subprocess.Popen[str]:
@@ -287,7 +293,7 @@ def finish_and_destroy(hub: Hub, ws: Workspace) -> Path:
 
 
 def test_a_runner_killed_mid_apply_leaves_nothing_in_the_cloud_and_the_folder_marked(fresh: Hub) -> None:
-    ws, before = planned(fresh, "killed", latency=0.5)
+    ws, before = planned(fresh, "killed")
     engine = apply_until_a_server_is_made(fresh, ws)
 
     engine.kill()
@@ -303,7 +309,7 @@ def test_a_runner_killed_mid_apply_leaves_nothing_in_the_cloud_and_the_folder_ma
 
     # Each server or volume that was being made when the runner died was deleted by its
     # provisioner: none is there twice once the cluster is built again.
-    fresh.sandbox.set_knobs(latency_seconds=0)
+    servers_boot(fresh)
     archived = finish_and_destroy(fresh, ws)
     assert fresh.usage() == before, "the killed apply leaked cloud objects"
     assert archived.parent.name == ARCHIVE
@@ -313,9 +319,7 @@ def test_a_machine_dying_mid_apply_leaves_its_leak_visible_and_the_folder_marked
     """Everything killed at once: no process is left to clean up, as on a real cloud. The
     cloud then holds an object that no state lists; building again makes a second one under
     the same name (the sandbox adopts nothing), and the sandbox lists both."""
-    # Each cloud call takes 3 s: the first server stays unrecorded (its provisioner waits for
-    # it to be ACTIVE) well beyond the time a loaded machine takes to notice it and freeze all.
-    ws, before = planned(fresh, "crash", latency=3.0)
+    ws, before = planned(fresh, "crash")
     engine = apply_until_a_server_is_made(fresh, ws)
 
     kill_all_in(ws.root, engine)
@@ -327,7 +331,7 @@ def test_a_machine_dying_mid_apply_leaves_its_leak_visible_and_the_folder_marked
     assert ws.root.is_dir()
     assert ws.unfinished_apply() is not None and ws.why_not_archived()
 
-    fresh.sandbox.set_knobs(latency_seconds=0)
+    servers_boot(fresh)
     tf = lifecycle.terraform_for(ws)
     record, _ = lifecycle.plan(ws, tf)
     lifecycle.apply(ws, tf, record)

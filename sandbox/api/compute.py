@@ -110,7 +110,13 @@ def _server_flavor(flavor: Flavor, base: str, version: Microversion) -> dict:
     }
 
 
-def server_body(server: Server, base: str, version: Microversion) -> dict:
+def server_status(server: Server, build_seconds: float) -> str:
+    """BUILD for the first `build_seconds` of a server's life (the knob as it is now), then ACTIVE."""
+    building = (utcnow() - server.created_at).total_seconds() < build_seconds
+    return "BUILD" if building else "ACTIVE"
+
+
+def server_body(server: Server, base: str, version: Microversion, build_seconds: float) -> dict:
     flavor = find_flavor(server.flavor_id)
     created = iso(server.created_at)
     image = (
@@ -127,7 +133,7 @@ def server_body(server: Server, base: str, version: Microversion) -> dict:
     return {
         "id": server.id,
         "name": server.name,
-        "status": "ACTIVE",
+        "status": server_status(server, build_seconds),
         "tenant_id": accounts.PROJECT_ID,
         "user_id": accounts.USER_ID,
         "metadata": server.metadata,
@@ -280,7 +286,9 @@ def router(store: Store) -> APIRouter:
         version = NOVA.of(request)
         base = base_url(request)
         newest_first = sorted(store.state.servers.values(), key=lambda s: s.created_at, reverse=True)
-        items = select([server_body(s, base, version) for s in newest_first], request.query_params, ["name"])
+        build_seconds = store.state.knobs.build_seconds
+        bodies = [server_body(s, base, version, build_seconds) for s in newest_first]
+        items = select(bodies, request.query_params, ["name"])
         page, next_url = paginate(Service.COMPUTE, items, request.query_params, request.url)
         if not request.url.path.endswith("/detail"):
             page = [{"id": s["id"], "name": s["name"], "links": s["links"]} for s in page]
@@ -339,7 +347,8 @@ def router(store: Store) -> APIRouter:
     @api.get(PREFIX + "/servers/{server_id}")
     async def server(server_id: str, request: Request) -> Response:
         version = NOVA.of(request)
-        return version.reply({"server": server_body(server_or_404(server_id), base_url(request), version)})
+        body = server_body(server_or_404(server_id), base_url(request), version, store.state.knobs.build_seconds)
+        return version.reply({"server": body})
 
     @api.get(PREFIX + "/servers/{server_id}/metadata")
     async def server_metadata(server_id: str, request: Request) -> Response:
