@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, BrowserType, Page, sync_playwright
+from xdist.scheduler import LoadFileScheduling
 
 from sandbox.launcher import SandboxCloud, start_sandbox
 from tests import postgres
@@ -36,6 +37,26 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # then the other modules with live tests, so that the quick ones fill in the end.
     live_modules = {item.path for item in items if item.get_closest_marker("live")}
     items.sort(key=lambda item: (_rank_by_length(item.path.name), item.path not in live_modules))
+    unlisted = {item.path.name for item in items if "own_stack" in getattr(item, "fixturenames", ())} - OWN_STACK_MODULES
+    if unlisted:
+        raise pytest.UsageError(f"{', '.join(sorted(unlisted))} use own_stack: add them to OWN_STACK_MODULES")
+
+
+# The modules that use the own stack (a session fixture): `./dev test` gives them all to one
+# process, so that the stack starts once, not once in each process that takes one of them.
+OWN_STACK_MODULES = {"test_faults.py", "test_postgres.py", "test_security_terraform.py"}
+
+
+class ModulesSharingTheOwnStack(LoadFileScheduling):
+    """xdist's loadfile (each module whole to one process), the own stack's modules as one."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        module = super()._split_scope(nodeid)
+        return "the own stack's modules" if Path(module).name in OWN_STACK_MODULES else module
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> LoadFileScheduling | None:
+    return ModulesSharingTheOwnStack(config, log) if config.getvalue("dist") == "loadfile" else None
 
 
 # The longest modules, longest first, as measured in a full run in two processes (seconds of
