@@ -43,9 +43,10 @@ from tests.test_flows import (
     ended,
     logs_with,
     paused,
+    processes_in,
     processes_left,
+    provisioners_in,
     submit_build,
-    terraform_processes_in,
     wait_for,
 )
 from tests.test_ui_pages import FORM, button, page, texts
@@ -76,17 +77,18 @@ def test_a_plan_outlives_a_server_restart_and_a_build_its_worker_dying_mid_apply
 
     own.restart_part("prefect server")
     assert cluster_status(runs.runs_of(host)) == Status.AWAITING_APPROVAL
-    sandbox_knobs(latency_seconds=0.5)  # every cloud call slower: the apply takes a while
+    sandbox_knobs(build_seconds=300)  # the apply waits at its servers until they boot
     approved = mchub("approve", host, "--comment", "after the restart")
     assert approved.code == 0, approved.err
-    midway = wait_for(run_id, lambda run: bool(run.progress) and not run.progress.startswith("0/"))
+    folder = own.settings.clusters_dir / host
+    midway = wait_for(run_id, lambda run: bool(provisioners_in(folder, b"create-server")))
     assert midway.phase == "build"
     approved_by = f"approved by {operator().label()}"
     assert f"{approved_by}: after the restart" in logs_with(run_id, approved_by)
 
     own.stop_part("prefect worker", kill=True)
     assert processes_left(run_id, within=20) == [], "the run's processes outlived its worker"
-    assert terraform_processes_in(own.settings.clusters_dir / host) == []
+    assert processes_in(folder) == []
     assert runs.read_run(run_id).state_type == "RUNNING"  # nobody told Prefect: the cluster looks busy
     assert cluster_status(runs.runs_of(host)) == Status.BUILD_RUNNING
 
@@ -99,7 +101,7 @@ def test_a_plan_outlives_a_server_restart_and_a_build_its_worker_dying_mid_apply
     assert cluster_status(runs.runs_of(host)) == Status.BUILD_ERROR
 
     own.start_part("prefect worker")
-    sandbox_knobs(latency_seconds=0)
+    sandbox_knobs(build_seconds=0)
     # The dead run still holds the cluster's Terraform lock (its lease lasts 300 s), but it is
     # known dead now: the retry frees the lock and goes ahead at once.
     with runs.connect() as client:

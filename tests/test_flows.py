@@ -197,10 +197,10 @@ def roomy_sandbox(live_stack: LiveStack) -> Iterator[None]:
 
 @pytest.fixture
 def sandbox_knobs(live_stack: LiveStack) -> Iterator[Callable[..., None]]:
-    """set(**knobs) on the session's sandbox; boot time, latency and faults are put back after."""
+    """set(**knobs) on the session's sandbox; boot and build times, latency and faults are put back after."""
     yield live_stack.sandbox.set_knobs
     live_stack.sandbox.set_knobs(
-        boot_seconds=0, latency_seconds=0, fail_next_server_creates=0, fail_next_requests=0
+        boot_seconds=0, build_seconds=0, latency_seconds=0, fail_next_server_creates=0, fail_next_requests=0
     )
 
 
@@ -403,7 +403,7 @@ def test_a_runs_engine_is_a_warm_fork_and_a_provisioning_cluster_holds_no_proces
     """While the apply runs, the run is the worker's launcher standing for a warm fork; once
     the cluster waits for its services, none of its processes is left, and the prober ends
     the run at the deadline."""
-    sandbox_knobs(boot_seconds=600, latency_seconds=1.0)  # an apply slow enough to look at
+    sandbox_knobs(boot_seconds=600, build_seconds=300)  # the apply waits at its servers: time to look
     spec = cluster_spec()
     run_id = submit_build(spec, env={"MCHUB_PROVISIONING_TIMEOUT_SECONDS": "15"})
     paused(run_id)
@@ -415,7 +415,7 @@ def test_a_runs_engine_is_a_warm_fork_and_a_provisioning_cluster_holds_no_proces
     [engine] = forks_of_warm_engines(live_stack) - before
     assert os.getpgid(engine) == engine, "the engine is not in a process group of its own"
 
-    sandbox_knobs(latency_seconds=0)
+    sandbox_knobs(build_seconds=0)
     provisioning = wait_for(run_id, lambda run: run.phase == "provisioning")
     assert cluster_status([provisioning]) == Status.PROVISIONING_RUNNING
     assert processes_left(run_id, within=30) == [], "a provisioning cluster holds a process"
@@ -469,26 +469,36 @@ def test_progress_the_server_refuses_is_a_warning_in_the_log_not_a_stopped_apply
     assert f"progress of {hostname} (0/0 resources, 0% — waiting) not recorded" in logs_with(run_id, "not recorded")
 
 
-def terraform_processes_in(folder: Path) -> list[int]:
+def processes_in(folder: Path) -> list[int]:
+    """The processes working in `folder` (Terraform, its guard, its provisioners)."""
     found = []
     for proc in Path("/proc").iterdir():
         try:
             if proc.name.isdigit() and Path(os.readlink(proc / "cwd")) == folder.resolve():
-                found.append(int(proc.name))
+                state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                if state != "Z":  # a zombie has ended
+                    found.append(int(proc.name))
         except OSError:
-            continue
+            continue  # gone meanwhile, or not ours
     return found
+
+
+def provisioners_in(folder: Path, operation: bytes) -> list[int]:
+    """The sandbox module's provisioners running `operation` (create-server, ...) in `folder`."""
+    return [pid for pid in processes_in(folder) if operation in command_line(pid)]
 
 
 def test_cancelling_mid_apply_stops_terraform_cleanly_and_a_later_build_completes(
     live_stack: LiveStack, sandbox_knobs: Callable[..., None]
 ) -> None:
-    sandbox_knobs(latency_seconds=1.5)  # every cloud call slower: the apply takes a while
+    sandbox_knobs(build_seconds=300)  # the apply waits at its servers until they boot
     spec = cluster_spec()
+    folder = live_stack.clusters_dir / spec.hostname
     run_id = submit_build(spec)
     paused(run_id)
     runs.approve(spec.hostname)
-    midway = wait_for(run_id, lambda run: bool(run.progress) and not run.progress.startswith("0/"))
+    # Cancelled as the servers are made, not as a volume is done (see test_security_terraform).
+    midway = wait_for(run_id, lambda run: bool(provisioners_in(folder, b"create-server")))
     cancelled = time.monotonic()
     answer = mchub("cancel", spec.hostname)  # follows the run to its end
     print(f"\ncancel: run ended {time.monotonic() - cancelled:.1f} s after the cancel")
@@ -499,7 +509,7 @@ def test_cancelling_mid_apply_stops_terraform_cleanly_and_a_later_build_complete
     assert (done.state_type, done.phase) == ("CANCELLED", "build")
     assert cluster_status(runs.runs_of(spec.hostname)) == Status.CANCELLED
     workspace = open_existing(live_stack.clusters_dir, spec.hostname)
-    assert terraform_processes_in(workspace.root) == []
+    assert processes_in(workspace.root) == []
     apply_log = (workspace.logs / "apply.log").read_text()
     assert '"stopped": "cancelled"' in apply_log and '"killed": false' in apply_log
     assert workspace.why_not_archived()  # what was created before the cancel is in the saved state
@@ -508,7 +518,7 @@ def test_cancelling_mid_apply_stops_terraform_cleanly_and_a_later_build_complete
     assert f"{spec.hostname}: cancelled" in answer.out and f"left in the cloud (from Terraform's state): {left[0]}" in answer.out
     assert "left in the cloud" in mchub("status", spec.hostname).out
 
-    sandbox_knobs(latency_seconds=0)
+    sandbox_knobs(build_seconds=0)
     again = build(spec, new=False)
     assert again.state_type == "COMPLETED", again.state_message
     assert len(servers_of(live_stack, spec.hostname)) == 3

@@ -47,10 +47,11 @@ from tests.test_flows import (
     destroy,
     ended,
     paused,
+    processes_in,
     processes_left,
     processes_of_run,
+    provisioners_in,
     submit_build,
-    terraform_processes_in,
     wait_for,
 )
 from tests.test_lifecycle import Hub, destroy_and_archive, hub_on
@@ -63,31 +64,12 @@ HELD_IN_BUILD_SECONDS = 300.0  # longer than any test here waits; the provisione
 # --- what is left of a run -------------------------------------------------------------
 
 
-def processes_in(folder: Path) -> list[int]:
-    """The processes working in `folder` (Terraform, its guard, its provisioners)."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        try:
-            if proc.name.isdigit() and Path(os.readlink(proc / "cwd")) == folder.resolve():
-                state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
-                if state != "Z":  # a zombie has ended
-                    found.append(int(proc.name))
-        except OSError:
-            continue  # gone meanwhile, or not ours
-    return found
-
-
 def left_in(folder: Path, within: float) -> list[str]:
     """The processes still working in `folder` after waiting up to `within` seconds (their command lines)."""
     deadline = time.monotonic() + within
     while (found := processes_in(folder)) and time.monotonic() < deadline:
         time.sleep(0.1)
     return [_described(pid) for pid in found]
-
-
-def provisioners_in(folder: Path, operation: bytes) -> list[int]:
-    """The sandbox module's provisioners running `operation` (create-server, ...) in `folder`."""
-    return [pid for pid in processes_in(folder) if operation in command_line(pid)]
 
 
 def _described(pid: int) -> str:
@@ -254,6 +236,20 @@ def sandbox_objects(sandbox: SandboxCloud, hostname: str) -> dict[str, list[str]
     return found
 
 
+def unrecorded_objects(sandbox: SandboxCloud, ws: Workspace) -> list[str]:
+    """The names of the cluster's servers and volumes in the cloud that no resource in its
+    Terraform state made (told by the id each object carries in metadata.terraform_id)."""
+    state = json.loads(ws.state_file.read_text()) if ws.state_file.exists() else {}
+    recorded = {i["attributes"]["id"] for r in state.get("resources", []) for i in r["instances"]}
+    with sandbox.connect() as conn:
+        items = [*conn.compute.servers(), *conn.block_storage.volumes()]
+    return sorted(
+        item.name
+        for item in items
+        if item.metadata.get("cluster") == ws.hostname and item.metadata.get("terraform_id") not in recorded
+    )
+
+
 def planned(hub: Hub, name: str) -> tuple[Workspace, dict[str, int]]:
     """A new cluster's folder with its plan made, and the cloud's usage before it. The cloud
     then keeps each new server in BUILD until `servers_boot`: an apply waits at its servers,
@@ -267,8 +263,8 @@ def planned(hub: Hub, name: str) -> tuple[Workspace, dict[str, int]]:
     return ws, before
 
 
-def servers_boot(hub: Hub) -> None:
-    hub.sandbox.set_knobs(build_seconds=0)
+def servers_boot(sandbox: SandboxCloud) -> None:
+    sandbox.set_knobs(build_seconds=0)
 
 
 def apply_until_a_server_is_made(hub: Hub, ws: Workspace) -> subprocess.Popen[str]:
@@ -309,20 +305,23 @@ def test_a_runner_killed_mid_apply_leaves_nothing_in_the_cloud_and_the_folder_ma
 
     # Each server or volume that was being made when the runner died was deleted by its
     # provisioner: none is there twice once the cluster is built again.
-    servers_boot(fresh)
+    servers_boot(fresh.sandbox)
     archived = finish_and_destroy(fresh, ws)
     assert fresh.usage() == before, "the killed apply leaked cloud objects"
     assert archived.parent.name == ARCHIVE
 
 
 def test_a_machine_dying_mid_apply_leaves_its_leak_visible_and_the_folder_marked(fresh: Hub) -> None:
-    """Everything killed at once: no process is left to clean up, as on a real cloud. The
-    cloud then holds an object that no state lists; building again makes a second one under
-    the same name (the sandbox adopts nothing), and the sandbox lists both."""
+    """Everything killed at once: no process is left to clean up, as on a real cloud. A server
+    being made is then in the cloud and, depending on whether Terraform wrote its state since
+    it began making it, recorded or not. One not recorded is a leak: building again makes a
+    second one under the same name (the sandbox adopts nothing), and the sandbox lists both."""
     ws, before = planned(fresh, "crash")
     engine = apply_until_a_server_is_made(fresh, ws)
 
     kill_all_in(ws.root, engine)
+    leaked = unrecorded_objects(fresh.sandbox, ws)
+    print(f"\nmade by the dead apply and not in its state: {leaked}")
 
     with pytest.raises(WorkspaceError) as refused:
         ws.archive()
@@ -331,19 +330,19 @@ def test_a_machine_dying_mid_apply_leaves_its_leak_visible_and_the_folder_marked
     assert ws.root.is_dir()
     assert ws.unfinished_apply() is not None and ws.why_not_archived()
 
-    servers_boot(fresh)
+    servers_boot(fresh.sandbox)
     tf = lifecycle.terraform_for(ws)
     record, _ = lifecycle.plan(ws, tf)
     lifecycle.apply(ws, tf, record)
     assert ws.unfinished_apply() is None  # this apply ended
-    twice = {name: ids for name, ids in sandbox_objects(fresh.sandbox, ws.hostname).items() if len(ids) > 1}
-    assert twice, "the server made by the killed apply was adopted instead of left as a leak"
-    assert any(name.endswith(("-mgmt1", "-login1", "-node1")) for name in twice)
+    built = sandbox_objects(fresh.sandbox, ws.hostname)
+    assert {f"crash-{name}" for name in ("mgmt1", "login1", "node1")} <= set(built)
+    assert sorted(name for name, ids in built.items() if len(ids) > 1) == leaked, "a leak was adopted"
 
     destroy_and_archive(ws, tf)
-    leaked = sandbox_objects(fresh.sandbox, ws.hostname)
-    assert leaked and all(len(ids) == 1 for ids in leaked.values())  # what the state never listed
-    assert fresh.usage() != before
+    left = sandbox_objects(fresh.sandbox, ws.hostname)
+    assert sorted(left) == leaked and all(len(ids) == 1 for ids in left.values())
+    assert (fresh.usage() != before) == bool(leaked)
 
 
 # --- what blocks archiving (and planning) ------------------------------------------------
@@ -587,17 +586,15 @@ def test_a_killed_engine_launcher_or_worker_takes_terraform_with_it_and_leaks_no
     folder = own.settings.clusters_dir / host
     run_id = submit_build(spec)
     paused(run_id)
-    # Every cloud call slower: the apply would take half a minute more, far beyond the few
-    # seconds Terraform has to stop in once its run is killed.
-    own.sandbox.set_knobs(latency_seconds=1.5)
+    # The servers stay in BUILD: the apply waits at them, its volumes made and recorded.
+    own.sandbox.set_knobs(build_seconds=HELD_IN_BUILD_SECONDS)
     try:
         runs.approve(host)
-        # Killed once the servers' provisioners have started: the volumes are all made and
-        # recorded, and no server is made for several calls yet. Killed as a provisioner ends
-        # successfully, Terraform could still count its create as failed, and the sandbox
+        # Killed once the servers' provisioners have started: killed as a volume's provisioner
+        # ends successfully, Terraform could still count its create as failed, and the sandbox
         # module, unlike the real provider, would leak the object of that tainted resource.
         wait_for(run_id, lambda run: bool(provisioners_in(folder, b"create-server")))
-        assert terraform_processes_in(folder), "Terraform is not running"
+        assert processes_in(folder), "Terraform is not running"
 
         if victim == "worker":
             own.stop_part("prefect worker", kill=True)
@@ -609,7 +606,7 @@ def test_a_killed_engine_launcher_or_worker_takes_terraform_with_it_and_leaks_no
         assert processes_left(run_id, within=10) == [], f"the run's processes outlived the killed {victim}"
         print(f"\n{victim} killed: Terraform gone after {time.monotonic() - killed:.1f} s")
     finally:
-        own.sandbox.set_knobs(latency_seconds=0)
+        servers_boot(own.sandbox)
         if victim == "worker":
             own.start_part("prefect worker")
     # Interrupted, not killed (nor left to die of a closed pipe mid-write): it saved its state.

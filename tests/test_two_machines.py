@@ -28,8 +28,17 @@ from sandbox.launcher import start_sandbox
 from bench.tools import process_tree, wait_until
 from tests import postgres
 from tests.harness import LiveStack, acting_on, parts_on, prefect_part
-from tests.test_security_terraform import processes_in, sandbox_objects
-from tests.test_flows import cluster_spec, ended, latest_artifact, paused, servers_of, submit_build, with_nodes
+from tests.test_security_terraform import sandbox_objects
+from tests.test_flows import (
+    cluster_spec,
+    ended,
+    latest_artifact,
+    paused,
+    processes_in,
+    servers_of,
+    submit_build,
+    with_nodes,
+)
 
 pytestmark = pytest.mark.live
 WORKER = "prefect worker"
@@ -160,11 +169,11 @@ def test_a_machine_dying_mid_apply_leaves_the_other_its_mark_and_a_retry_there_b
     with acting_on(a):
         run_id = submit_build(spec)
         paused(run_id)
-        a.sandbox.set_knobs(latency_seconds=0.5)
+        a.sandbox.set_knobs(build_seconds=300)  # the apply waits at its servers until they boot
         runs.approve(hostname)
         wait_until(lambda: bool(a.sandbox.admin().get("/usage").json()["clusters"].get(hostname)), 120, "a first server")
         die(a, a.clusters_dir / hostname)
-        a.sandbox.set_knobs(latency_seconds=0)
+        a.sandbox.set_knobs(build_seconds=0)
 
     # Machine B: the run is reconciled by the dead worker's name; the folder it pulls is marked.
     b.start_part(WORKER)

@@ -117,13 +117,13 @@ def test_create_watch_modify_and_destroy_a_cluster(page: Page, product: LiveStac
     expect(plan.first).to_be_visible()
     snap(page, shots, "02-plan")
 
-    # Slow the cloud down so that the build lasts long enough to be watched.
-    product.sandbox.set_knobs(latency_seconds=0.4)
+    # The servers stay in BUILD until let go: the build lasts long enough to be watched.
+    product.sandbox.set_knobs(build_seconds=300)
     page.get_by_role("button", name="OK").click()
     wait_for_status(page, "build_running")
     expect(page.get_by_role("button", name="OK")).to_have_count(0)  # the answered plan is gone
     snap(page, shots, "03-build-running")
-    product.sandbox.set_knobs(latency_seconds=0)
+    product.sandbox.set_knobs(build_seconds=0)
     wait_for_status(page, "provisioning_running")
     # Each probe's last answer: the sandbox's services say 503 until the machines have booted.
     expect(page.get_by_text(re.compile(r"freeipa http://\S+/freeipa: HTTP 503"))).to_be_visible()
@@ -244,7 +244,7 @@ def test_cancel_stops_a_build_and_the_page_says_what_is_left_in_the_cloud(
     page.get_by_role("button", name="Apply").click()
     page.wait_for_url(re.compile(r"/cluster\?hostname="))
     expect(page.get_by_role("button", name="OK")).to_be_visible(timeout=STEP_TIMEOUT_MS)
-    product.sandbox.set_knobs(latency_seconds=1.0)  # an apply long enough to be cancelled halfway
+    product.sandbox.set_knobs(build_seconds=300)  # an apply that waits at its servers: cancelled halfway
     try:
         page.get_by_role("button", name="OK").click()
         wait_for_status(page, "build_running")
@@ -252,7 +252,7 @@ def test_cancel_stops_a_build_and_the_page_says_what_is_left_in_the_cloud(
         page.get_by_role("button", name="Cancel").click()
         wait_for_status(page, "cancelled")
     finally:
-        product.sandbox.set_knobs(latency_seconds=0)
+        product.sandbox.set_knobs(build_seconds=0)
     cancelled = page.locator(".st-key-cancelled")
     expect(cancelled).to_contain_text("was cancelled by Alice Martin <alice@example.org> during its build")
     expect(cancelled).to_contain_text(re.compile(r"left in the cloud \(from Terraform's state\): (volume|instance)"))
