@@ -81,7 +81,7 @@ class _Form:
         self.state = st.session_state
         snapshot = self.state.get(self._key("values"))
         self.snapshot: FormValues = snapshot if isinstance(snapshot, FormValues) else mode.initial
-        self._fill_missing(self.snapshot)
+        self._hold(self.snapshot)
 
     # --- state -------------------------------------------------------------------
 
@@ -117,12 +117,13 @@ class _Form:
             })
         return found
 
-    def _fill_missing(self, values: FormValues) -> None:
-        # Streamlit forgets a widget's value once it is not drawn (another page was shown);
-        # the snapshot of the last run brings it back.
+    def _hold(self, values: FormValues) -> None:
+        # Streamlit forgets a widget's value once a run does not draw it: another page was
+        # shown, or a rerun (a click, a page's refresh) interrupted the run before reaching
+        # it, and the widget came back empty. Every value is written back before the widgets
+        # are drawn, so that none is lost; a forgotten one comes from `values`.
         for key, value in self._widget_values(values).items():
-            if key not in self.state:
-                self.state[key] = value
+            self.state[key] = self.state[key] if key in self.state else value
 
     def read(self) -> FormValues:
         s, k = self.state, self._key
@@ -167,7 +168,7 @@ class _Form:
 
         def callback() -> None:
             values = change(self.read())
-            self._fill_missing(values)
+            self._hold(values)
             self.keep(values)
 
         return callback
