@@ -49,6 +49,7 @@ from tests.test_flows import (
     submit_build,
     wait_for,
 )
+from tests.test_lifecycle import HELD_IN_BUILD_SECONDS
 from tests.test_ui_pages import FORM, button, page, texts
 from ui.text import literal
 
@@ -77,7 +78,7 @@ def test_a_plan_outlives_a_server_restart_and_a_build_its_worker_dying_mid_apply
 
     own.restart_part("prefect server")
     assert cluster_status(runs.runs_of(host)) == Status.AWAITING_APPROVAL
-    sandbox_knobs(build_seconds=300)  # the apply waits at its servers until they boot
+    sandbox_knobs(build_seconds=HELD_IN_BUILD_SECONDS)
     approved = mchub("approve", host, "--comment", "after the restart")
     assert approved.code == 0, approved.err
     folder = own.settings.clusters_dir / host

@@ -47,7 +47,7 @@ from mchub.terraform.progress import ApplyProgress
 from sandbox.catalog import QuotaSizes
 from tests.harness import LiveStack, prefect_database_files
 from tests.reliability_helpers import mchub
-from tests.test_lifecycle import state_locked, with_volume
+from tests.test_lifecycle import HELD_IN_BUILD_SECONDS, state_locked, with_volume
 
 DOMAIN = "sandbox.mchub.dev"
 PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILvnN/o+Ku37TEhyolHdgfl4IfQfJwrnlXUB7/f1IHjH test@mchub"
@@ -403,7 +403,7 @@ def test_a_runs_engine_is_a_warm_fork_and_a_provisioning_cluster_holds_no_proces
     """While the apply runs, the run is the worker's launcher standing for a warm fork; once
     the cluster waits for its services, none of its processes is left, and the prober ends
     the run at the deadline."""
-    sandbox_knobs(boot_seconds=600, build_seconds=300)  # the apply waits at its servers: time to look
+    sandbox_knobs(boot_seconds=600, build_seconds=HELD_IN_BUILD_SECONDS)  # the apply waits: time to look
     spec = cluster_spec()
     run_id = submit_build(spec, env={"MCHUB_PROVISIONING_TIMEOUT_SECONDS": "15"})
     paused(run_id)
@@ -491,7 +491,7 @@ def provisioners_in(folder: Path, operation: bytes) -> list[int]:
 def test_cancelling_mid_apply_stops_terraform_cleanly_and_a_later_build_completes(
     live_stack: LiveStack, sandbox_knobs: Callable[..., None]
 ) -> None:
-    sandbox_knobs(build_seconds=300)  # the apply waits at its servers until they boot
+    sandbox_knobs(build_seconds=HELD_IN_BUILD_SECONDS)
     spec = cluster_spec()
     folder = live_stack.clusters_dir / spec.hostname
     run_id = submit_build(spec)

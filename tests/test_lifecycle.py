@@ -38,6 +38,9 @@ from tests.test_terraform_runner import archived_logs
 DOMAIN = "sandbox.mchub.dev"
 PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILvnN/o+Ku37TEhyolHdgfl4IfQfJwrnlXUB7/f1IHjH test@mchub"
 PASSWORD = "guest-password-never-logged"
+HELD_IN_BUILD_SECONDS = 300.0
+"""A sandbox build_seconds that holds an apply at its servers (made, in BUILD, not recorded) until
+a test sets it back to 0: longer than any test waits there; the provisioner itself waits 600 s."""
 # The sandbox's usage keys and the Allocation fields they count.
 USAGE_OF = {
     "instances": "instances", "cores": "cores", "ram": "ram",
@@ -352,7 +355,7 @@ def test_a_cancelled_apply_leaves_a_state_that_a_later_plan_and_apply_complete(f
     before = fresh.usage()
     spec = fresh.spec("halt")
     ws = fresh.prepare(spec)
-    fresh.sandbox.set_knobs(build_seconds=300)  # the apply waits at its servers until let go
+    fresh.sandbox.set_knobs(build_seconds=HELD_IN_BUILD_SECONDS)
     tf = lifecycle.terraform_for(ws)
     lifecycle.init(ws, tf)
     record, _ = lifecycle.plan(ws, tf)

@@ -54,12 +54,11 @@ from tests.test_flows import (
     submit_build,
     wait_for,
 )
-from tests.test_lifecycle import Hub, destroy_and_archive, hub_on
+from tests.test_lifecycle import HELD_IN_BUILD_SECONDS, Hub, destroy_and_archive, hub_on
 from tests.test_warm_engines import engines, gone, launch, reported  # noqa: F401
 
 TESTS = Path(__file__).parent
 LOCK_INFO = ".terraform.tfstate.lock.info"  # what Terraform writes beside its state while it holds its lock
-HELD_IN_BUILD_SECONDS = 300.0  # longer than any test here waits; the provisioner itself waits 600 s
 
 # --- what is left of a run -------------------------------------------------------------
 

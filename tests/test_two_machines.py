@@ -28,6 +28,7 @@ from sandbox.launcher import start_sandbox
 from bench.tools import process_tree, wait_until
 from tests import postgres
 from tests.harness import LiveStack, acting_on, parts_on, prefect_part
+from tests.test_lifecycle import HELD_IN_BUILD_SECONDS
 from tests.test_security_terraform import sandbox_objects
 from tests.test_flows import (
     cluster_spec,
@@ -169,7 +170,7 @@ def test_a_machine_dying_mid_apply_leaves_the_other_its_mark_and_a_retry_there_b
     with acting_on(a):
         run_id = submit_build(spec)
         paused(run_id)
-        a.sandbox.set_knobs(build_seconds=300)  # the apply waits at its servers until they boot
+        a.sandbox.set_knobs(build_seconds=HELD_IN_BUILD_SECONDS)
         runs.approve(hostname)
         wait_until(lambda: bool(a.sandbox.admin().get("/usage").json()["clusters"].get(hostname)), 120, "a first server")
         die(a, a.clusters_dir / hostname)

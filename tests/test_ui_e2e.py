@@ -25,6 +25,7 @@ from playwright.sync_api import Locator, Page, expect
 from mchub.spec.model import default_spec_data
 from tests.harness import LiveStack, whole_product
 from tests.signing_in import sign_in
+from tests.test_lifecycle import HELD_IN_BUILD_SECONDS
 
 pytestmark = pytest.mark.live  # starts the whole product with `mchub up`
 
@@ -118,7 +119,7 @@ def test_create_watch_modify_and_destroy_a_cluster(page: Page, product: LiveStac
     snap(page, shots, "02-plan")
 
     # The servers stay in BUILD until let go: the build lasts long enough to be watched.
-    product.sandbox.set_knobs(build_seconds=300)
+    product.sandbox.set_knobs(build_seconds=HELD_IN_BUILD_SECONDS)
     page.get_by_role("button", name="OK").click()
     wait_for_status(page, "build_running")
     expect(page.get_by_role("button", name="OK")).to_have_count(0)  # the answered plan is gone
@@ -244,7 +245,7 @@ def test_cancel_stops_a_build_and_the_page_says_what_is_left_in_the_cloud(
     page.get_by_role("button", name="Apply").click()
     page.wait_for_url(re.compile(r"/cluster\?hostname="))
     expect(page.get_by_role("button", name="OK")).to_be_visible(timeout=STEP_TIMEOUT_MS)
-    product.sandbox.set_knobs(build_seconds=300)  # an apply that waits at its servers: cancelled halfway
+    product.sandbox.set_knobs(build_seconds=HELD_IN_BUILD_SECONDS)  # the apply waits: cancelled halfway
     try:
         page.get_by_role("button", name="OK").click()
         wait_for_status(page, "build_running")
