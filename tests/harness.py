@@ -19,6 +19,7 @@ import atexit
 import os
 import queue
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -60,6 +61,9 @@ atexit.register(shutil.rmtree, MIGRATED.parent, True)
 
 UP_SECONDS = 180.0
 """How long `mchub up` may take to say it is up, on a busy 2-core machine."""
+PART_STOP_SECONDS = 15.0
+"""How long a part stopped by a test may take after SIGINT; one still running is a failure, not
+something to kill and forget: a part that ignores Ctrl-C is a bug."""
 
 
 @dataclass
@@ -132,12 +136,19 @@ class LiveStack:
         """Stop one part as Ctrl-C does, or, with `kill`, as the kernel's OOM killer or a
         `kill -9` does (SIGKILL: its runs are not told)."""
         running = self._running(name)
-        if kill:
-            running[1].kill()
-            running[1].wait()
-        else:
-            interrupt(running[1], timeout=30)
+        process = running[1]
         self.parts.running.remove(running)
+        if kill:
+            process.kill()
+            process.wait()
+            return
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=PART_STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise AssertionError(f"{name} did not stop within {PART_STOP_SECONDS:g} s of SIGINT and was killed") from None
 
     def worker_running(self) -> bool:
         return any(service.name == "prefect worker" for service, _ in self.parts.running)

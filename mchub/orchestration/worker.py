@@ -17,6 +17,7 @@ process to load).
 import argparse
 import asyncio
 import os
+import signal
 import socket
 import warnings
 from typing import Any, Self
@@ -27,7 +28,6 @@ import httpx
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.objects import FlowRun, WorkPool
 from prefect.client.schemas.responses import DeploymentResponse
-from prefect.utilities.processutils import setup_signal_handlers_worker
 from prefect.workers.process import ProcessJobConfiguration, ProcessWorker
 
 from mchub.errors import MCHubError
@@ -142,13 +142,34 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--limit", type=int, help="the most flow runs at once")
     args = parser.parse_args(argv)
 
-    # As Prefect's command does: the first SIGINT or SIGTERM stops polling, the second kills.
-    setup_signal_handlers_worker(os.getpid(), "MC Hub's worker", print)
     worker = WakeableProcessWorker(work_pool_name=args.pool, name=args.name, limit=args.limit)
+    asyncio.run(run_until_signalled(worker))
+    print(f"worker {args.name!r} stopped", flush=True)
+
+
+async def run_until_signalled(worker: WakeableProcessWorker) -> None:
+    """Run `worker` until SIGINT or SIGTERM. The first stops it (cancelled, it cancels what it
+    started, its runs' processes included); a second signal kills the process.
+
+    The signals are taken by the event loop, not as a KeyboardInterrupt raised wherever the
+    process happens to be: Prefect runs calls that keep any exception they raise for later, and
+    an interrupt landing in one of them was lost, so that the worker went on polling."""
+    loop = asyncio.get_running_loop()
+    running = asyncio.current_task()
+    assert running is not None
+
+    def stop(signum: int) -> None:
+        print(f"{signal.Signals(signum).name} received: stopping (a second one kills)", flush=True)
+        for again in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(again, os.kill, os.getpid(), signal.SIGKILL)
+        running.cancel()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop, signum)
     try:
-        asyncio.run(worker.start())
-    except* KeyboardInterrupt:  # also when it stops a task of the worker's
-        print(f"worker {args.name!r} stopped", flush=True)
+        await worker.start()
+    except asyncio.CancelledError:
+        pass
 
 
 if __name__ == "__main__":
