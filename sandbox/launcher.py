@@ -65,17 +65,19 @@ class SandboxCloud:
             interrupt(self.process, timeout=10)
 
 
-def interrupt(process: subprocess.Popen, timeout: float) -> None:
+def interrupt(process: subprocess.Popen, timeout: float) -> bool:
     """Stop `process`, if it still runs, as Ctrl-C would (SIGINT); kill it if it has not ended
-    within `timeout` seconds."""
+    within `timeout` seconds. False if it had to be killed."""
     if process.poll() is not None:
-        return
+        return True
     process.send_signal(signal.SIGINT)
     try:
         process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+        return False
+    return True
 
 
 def free_port() -> int:

@@ -19,7 +19,6 @@ import atexit
 import os
 import queue
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -142,13 +141,8 @@ class LiveStack:
             process.kill()
             process.wait()
             return
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=PART_STOP_SECONDS)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-            raise AssertionError(f"{name} did not stop within {PART_STOP_SECONDS:g} s of SIGINT and was killed") from None
+        if not interrupt(process, timeout=PART_STOP_SECONDS):
+            raise AssertionError(f"{name} did not stop within {PART_STOP_SECONDS:g} s of SIGINT and was killed")
 
     def worker_running(self) -> bool:
         return any(service.name == "prefect worker" for service, _ in self.parts.running)
