@@ -1,5 +1,6 @@
 """Start a sandbox cloud as a child process and talk to it: for tests, benchmarks and demos."""
 
+import random
 import signal
 import socket
 import subprocess
@@ -81,10 +82,41 @@ def interrupt(process: subprocess.Popen, timeout: float) -> bool:
 
 
 def free_port() -> int:
-    """A loopback port nothing listens on now (the default ports may be another MC Hub's)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A loopback port nothing listens on now (the default ports may be another MC Hub's),
+    and none handed out before by this process.
+
+    It lies below the kernel's range for the local ports of outgoing connections: a port from
+    that range (what binding port 0 gives) can be taken by any client's connection before the
+    server it was chosen for binds it, which then fails with "address already in use"."""
+    first_outgoing = _outgoing_ports()[0]
+    if first_outgoing - _LOWEST_PORT < 1000:  # an unusual kernel setting: take the kernel's choice
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return sock.getsockname()[1]
+    while True:
+        port = random.randrange(_LOWEST_PORT, first_outgoing)
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+
+
+_LOWEST_PORT = 10000  # above the ports that services commonly listen on
+_handed_out: set[int] = set()
+
+
+def _outgoing_ports(setting: Path = Path("/proc/sys/net/ipv4/ip_local_port_range")) -> tuple[int, int]:
+    """The kernel's range for the local ports of outgoing connections (Linux's default elsewhere)."""
+    try:
+        low, high = setting.read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
 
 
 def start_sandbox(data_dir: Path, workdir: Path, boot_seconds: float = 0) -> SandboxCloud:

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from openstack import exceptions as os_exceptions
 
-from sandbox import accounts
+from sandbox import accounts, launcher
 from sandbox.cluster_services import service_urls
 
 HOSTNAME = "hpc.sandbox.mchub.dev"
@@ -500,3 +500,11 @@ def test_an_unreadable_state_file_stops_the_start_with_what_to_do(request, tmp_p
     assert done.returncode == 1
     assert f"{data_dir / 'state.json'} is not a sandbox state file" in done.stderr
     assert "move it away" in done.stderr
+
+
+def test_free_ports_are_outside_the_range_of_outgoing_connections_and_never_given_twice():
+    # A port from that range can be taken by a client's connection before its server binds it.
+    first_outgoing = launcher._outgoing_ports()[0]
+    ports = [launcher.free_port() for _ in range(50)]
+    assert len(set(ports)) == len(ports)
+    assert all(launcher._LOWEST_PORT <= port < first_outgoing for port in ports)
