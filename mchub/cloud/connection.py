@@ -4,6 +4,8 @@ A new connection costs an authentication round trip (and on a real Keystone ~0.3
 password hashing), so every caller in a process shares the one for its cloud.
 """
 
+import os
+import sys
 import threading
 from pathlib import Path
 from typing import Literal
@@ -93,18 +95,24 @@ class CloudTarget(BaseModel):
 def target(cloud: str | None = None, clouds_yaml: Path | None = None) -> CloudTarget:
     cloud = cloud or get_settings().cloud
     region = _region(cloud, clouds_yaml or _clouds_yaml_for(cloud))
-    # The sandbox's clouds.yaml marks its clouds; every other cloud is a real OpenStack.
-    sandbox_url = region.config.get("mchub_sandbox_url")
+    sandbox_url = _sandbox_url(region)
     if sandbox_url:
         return CloudTarget(name=cloud, kind="sandbox", sandbox_url=sandbox_url)
     return CloudTarget(name=cloud, kind="openstack")
+
+
+def _sandbox_url(region: CloudRegion) -> str | None:
+    """The sandbox's address, which its clouds.yaml gives; None for a real OpenStack."""
+    return region.config.get("mchub_sandbox_url")
 
 
 def terraform_env(cloud: str | None = None, clouds_yaml: Path | None = None) -> dict[str, str]:
     """The cloud's credentials as the OS_* variables Terraform's OpenStack code reads.
 
     Magic Castle's provider (and the sandbox module) take credentials from the environment,
-    so they never appear in main.tf.json, plan files or logs.
+    so they never appear in main.tf.json, plan files or logs. For the sandbox, PATH also
+    begins with this interpreter's folder: its module's provisioners run `python3`, and the
+    first one on PATH may be a wrapper such as pyenv's shim, 0.1 s of CPU before each call.
     """
     cloud = cloud or get_settings().cloud
     region = _region(cloud, clouds_yaml or _clouds_yaml_for(cloud))
@@ -116,6 +124,8 @@ def terraform_env(cloud: str | None = None, clouds_yaml: Path | None = None) -> 
         "OS_IDENTITY_API_VERSION": region.config.get("identity_api_version"),
     }
     env.update({key: str(value) for key, value in optional.items() if value})
+    if _sandbox_url(region):
+        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", os.defpath)])
     return env
 
 

@@ -91,7 +91,7 @@ resource "terraform_data" "boot_volume" {
   triggers_replace = each.value
 
   provisioner "local-exec" {
-    interpreter = ["python3", "${abspath(path.module)}/openstack_call.py"]
+    interpreter = ["python3", "-I", "-S", "${abspath(path.module)}/openstack_call.py"]
     command     = "create-volume"
     environment = {
       MC_NAME        = self.input.name
@@ -104,7 +104,7 @@ resource "terraform_data" "boot_volume" {
 
   provisioner "local-exec" {
     when        = destroy
-    interpreter = ["python3", "${abspath(path.module)}/openstack_call.py"]
+    interpreter = ["python3", "-I", "-S", "${abspath(path.module)}/openstack_call.py"]
     command     = "delete-volume"
     environment = {
       MC_NAME        = self.input.name
@@ -121,7 +121,7 @@ resource "terraform_data" "instance" {
   depends_on       = [terraform_data.boot_volume]
 
   provisioner "local-exec" {
-    interpreter = ["python3", "${abspath(path.module)}/openstack_call.py"]
+    interpreter = ["python3", "-I", "-S", "${abspath(path.module)}/openstack_call.py"]
     command     = "create-server"
     environment = {
       MC_NAME           = "${split(".", self.input.cluster)[0]}-${self.input.name}"
@@ -138,7 +138,7 @@ resource "terraform_data" "instance" {
 
   provisioner "local-exec" {
     when        = destroy
-    interpreter = ["python3", "${abspath(path.module)}/openstack_call.py"]
+    interpreter = ["python3", "-I", "-S", "${abspath(path.module)}/openstack_call.py"]
     command     = "delete-server"
     environment = {
       MC_NAME        = "${split(".", self.input.cluster)[0]}-${self.input.name}"
@@ -155,7 +155,7 @@ resource "terraform_data" "volume" {
   triggers_replace = each.value
 
   provisioner "local-exec" {
-    interpreter = ["python3", "${abspath(path.module)}/openstack_call.py"]
+    interpreter = ["python3", "-I", "-S", "${abspath(path.module)}/openstack_call.py"]
     command     = "create-volume"
     environment = {
       MC_NAME        = self.input.name
@@ -168,7 +168,7 @@ resource "terraform_data" "volume" {
 
   provisioner "local-exec" {
     when        = destroy
-    interpreter = ["python3", "${abspath(path.module)}/openstack_call.py"]
+    interpreter = ["python3", "-I", "-S", "${abspath(path.module)}/openstack_call.py"]
     command     = "delete-volume"
     environment = {
       MC_NAME        = self.input.name
@@ -184,7 +184,7 @@ resource "terraform_data" "floating_ip" {
   triggers_replace = each.value
 
   provisioner "local-exec" {
-    interpreter = ["python3", "${abspath(path.module)}/openstack_call.py"]
+    interpreter = ["python3", "-I", "-S", "${abspath(path.module)}/openstack_call.py"]
     command     = "create-floating-ip"
     environment = {
       MC_ADDRESS  = self.input.address
@@ -195,7 +195,7 @@ resource "terraform_data" "floating_ip" {
 
   provisioner "local-exec" {
     when        = destroy
-    interpreter = ["python3", "${abspath(path.module)}/openstack_call.py"]
+    interpreter = ["python3", "-I", "-S", "${abspath(path.module)}/openstack_call.py"]
     command     = "delete-floating-ip"
     environment = {
       MC_ADDRESS  = self.input.address
