@@ -171,7 +171,7 @@ def runs_of(hostname: str, *, client: SyncPrefectClient | None = None) -> list[R
         )
         if not flow_runs:
             return []
-        names = _flow_names(c, FlowFilter(id=FlowFilterId(any_=list({r.flow_id for r in flow_runs}))))
+        names = _names_of_flows(c, {r.flow_id for r in flow_runs})
     return _newest_first(_view(run, names[run.flow_id]) for run in flow_runs if run.flow_id in names)
 
 
@@ -204,7 +204,7 @@ def statuses(*, client: SyncPrefectClient | None = None) -> dict[str, Status]:
 def read_run(run_id: UUID, *, client: SyncPrefectClient | None = None) -> RunView:
     with session(client) as c:
         run = c.read_flow_run(run_id)
-        return _view(run, c.read_flow(run.flow_id).name)
+        return _view(run, _names_of_flows(c, {run.flow_id})[run.flow_id])
 
 
 def plan_markdown(run: RunView, *, client: SyncPrefectClient | None = None) -> str | None:
@@ -245,7 +245,7 @@ def wait(
     each time its state, phase or progress changes. Returns the ended run."""
     with session(client) as c:
         run = c.read_flow_run(run_id)
-        flow_name = c.read_flow(run.flow_id).name
+        flow_name = _names_of_flows(c, {run.flow_id})[run.flow_id]
         shown: tuple[object, ...] | None = None
         while True:
             view = _view(run, flow_name)
@@ -536,6 +536,19 @@ def _modified(path: Path) -> float | None:
 
 def _flow_names(client: SyncPrefectClient, flow_filter: FlowFilter) -> dict[UUID, str]:
     return {flow.id: flow.name for flow in client.read_flows(flow_filter=flow_filter, limit=PAGE_SIZE)}
+
+
+# A flow keeps its name, and its id (a UUID) names no other flow on any server: a name read
+# once serves every later read of a run's status, which the pages repeat every second.
+_known_flow_names: dict[UUID, str] = {}
+
+
+def _names_of_flows(client: SyncPrefectClient, flow_ids: set[UUID]) -> dict[UUID, str]:
+    """The names of the flows `flow_ids` that exist, asking the server only for those not seen before."""
+    unknown = flow_ids - _known_flow_names.keys()
+    if unknown:
+        _known_flow_names.update(_flow_names(client, FlowFilter(id=FlowFilterId(any_=list(unknown)))))
+    return {flow_id: _known_flow_names[flow_id] for flow_id in flow_ids if flow_id in _known_flow_names}
 
 
 def _newest_first(views: Iterator[RunView]) -> list[RunView]:
