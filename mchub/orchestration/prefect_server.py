@@ -31,6 +31,7 @@ from prefect.settings import (
     PREFECT_SERVER_API_KEEPALIVE_TIMEOUT,
     PREFECT_SERVER_LOGGING_LEVEL,
 )
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mchub.orchestration.database import DatabaseError, ensure_database
 from mchub.settings import get_settings
@@ -44,6 +45,27 @@ def immediate(begin_transaction: Callable[..., AbstractAsyncContextManager[Any]]
         return begin_transaction(self, session, with_for_update=True)
 
     return begin_immediate
+
+
+def frozen_once_started(app: ASGIApp) -> ASGIApp:
+    """`app`, with everything made until it has started (Prefect's modules, its services, its
+    database engine) frozen out of Python's garbage collections, which then resume: it lives
+    as long as the process, and each full collection while serving would walk it all (0.2 s
+    of CPU each). The collections the start itself would make (1 s of CPU) are skipped."""
+
+    async def started_then_frozen(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            return await app(scope, receive, send)
+
+        async def send_and_freeze(message: Message) -> None:
+            await send(message)
+            if message["type"] == "lifespan.startup.complete":
+                gc.freeze()
+                gc.enable()
+
+        return await app(scope, receive, send_and_freeze)
+
+    return started_then_frozen
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -68,6 +90,7 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(str(error))
 
     # The server's own imports take seconds: a refused start does not wait for them.
+    gc.disable()  # until the app has started (frozen_once_started)
     import uvicorn
     from prefect.logging.configuration import setup_logging
     from prefect.server.api.server import create_app
@@ -77,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     prefects_own = AioSqliteConfiguration.begin_transaction
     AioSqliteConfiguration.begin_transaction = immediate(prefects_own)  # type: ignore[method-assign]
     uvicorn.run(
-        app=create_app(final=True),
+        app=frozen_once_started(create_app(final=True)),
         host=args.host,
         port=args.port,
         timeout_keep_alive=PREFECT_SERVER_API_KEEPALIVE_TIMEOUT.value(),
