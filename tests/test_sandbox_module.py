@@ -9,6 +9,8 @@ looked at with openstacksdk, the admin usage API and the cluster's service URLs.
 import ipaddress
 import os
 import re
+import shutil
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from mchub.terraform import config
 from mchub.terraform.binary import TerraformNotFound, find_terraform
 from mchub.terraform.errors import TerraformError
 from mchub.terraform.runner import Terraform
+from sandbox.clouds import write_clouds_yaml
 
 DOMAIN = "sandbox.mchub.dev"
 PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILvnN/o+Ku37TEhyolHdgfl4IfQfJwrnlXUB7/f1IHjH test@mchub"
@@ -312,3 +315,11 @@ def test_a_floating_ip_left_by_an_interrupted_create_is_taken_back_and_another_c
     with pytest.raises(TerraformError, match="already allocated"):
         cluster.apply()
     assert [ip.description for ip in conn.network.ips()] == ["someone else"]
+
+
+def test_the_modules_provisioners_run_the_hubs_own_python(tmp_path: Path) -> None:
+    # Not the first python3 on PATH, which may be a wrapper (pyenv's shim) costing 0.1 s a call.
+    clouds_yaml = tmp_path / "clouds.yaml"
+    write_clouds_yaml(clouds_yaml, "127.0.0.1", 9)
+    found = shutil.which("python3", path=terraform_env("sandbox", clouds_yaml)["PATH"])
+    assert found is not None and Path(found).resolve() == Path(sys.executable).resolve()
