@@ -88,7 +88,7 @@ def free_port() -> int:
     It lies below the kernel's range for the local ports of outgoing connections: a port from
     that range (what binding port 0 gives) can be taken by any client's connection before the
     server it was chosen for binds it, which then fails with "address already in use"."""
-    first_outgoing = _outgoing_ports()[0]
+    first_outgoing = _first_outgoing_port()
     if first_outgoing - _LOWEST_PORT < 1000:  # an unusual kernel setting: take the kernel's choice
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
@@ -110,13 +110,13 @@ _LOWEST_PORT = 10000  # above the ports that services commonly listen on
 _handed_out: set[int] = set()
 
 
-def _outgoing_ports(setting: Path = Path("/proc/sys/net/ipv4/ip_local_port_range")) -> tuple[int, int]:
-    """The kernel's range for the local ports of outgoing connections (Linux's default elsewhere)."""
+def _first_outgoing_port(setting: Path = Path("/proc/sys/net/ipv4/ip_local_port_range")) -> int:
+    """The start of the kernel's range for the local ports of outgoing connections (Linux's
+    default where it cannot be read)."""
     try:
-        low, high = setting.read_text().split()
-        return int(low), int(high)
-    except (OSError, ValueError):
-        return 32768, 60999
+        return int(setting.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 def start_sandbox(data_dir: Path, workdir: Path, boot_seconds: float = 0) -> SandboxCloud:

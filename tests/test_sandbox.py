@@ -504,7 +504,7 @@ def test_an_unreadable_state_file_stops_the_start_with_what_to_do(request, tmp_p
 
 def test_free_ports_are_outside_the_range_of_outgoing_connections_and_never_given_twice():
     # A port from that range can be taken by a client's connection before its server binds it.
-    first_outgoing = launcher._outgoing_ports()[0]
+    first_outgoing = launcher._first_outgoing_port()
     ports = [launcher.free_port() for _ in range(50)]
     assert len(set(ports)) == len(ports)
     assert all(launcher._LOWEST_PORT <= port < first_outgoing for port in ports)
