@@ -204,7 +204,7 @@ def statuses(*, client: SyncPrefectClient | None = None) -> dict[str, Status]:
 def read_run(run_id: UUID, *, client: SyncPrefectClient | None = None) -> RunView:
     with session(client) as c:
         run = c.read_flow_run(run_id)
-        return _view(run, _names_of_flows(c, {run.flow_id})[run.flow_id])
+        return _view(run, _name_of_flow(c, run.flow_id))
 
 
 def plan_markdown(run: RunView, *, client: SyncPrefectClient | None = None) -> str | None:
@@ -245,7 +245,7 @@ def wait(
     each time its state, phase or progress changes. Returns the ended run."""
     with session(client) as c:
         run = c.read_flow_run(run_id)
-        flow_name = _names_of_flows(c, {run.flow_id})[run.flow_id]
+        flow_name = _name_of_flow(c, run.flow_id)
         shown: tuple[object, ...] | None = None
         while True:
             view = _view(run, flow_name)
@@ -549,6 +549,10 @@ def _names_of_flows(client: SyncPrefectClient, flow_ids: set[UUID]) -> dict[UUID
     if unknown:
         _known_flow_names.update(_flow_names(client, FlowFilter(id=FlowFilterId(any_=list(unknown)))))
     return {flow_id: _known_flow_names[flow_id] for flow_id in flow_ids if flow_id in _known_flow_names}
+
+
+def _name_of_flow(client: SyncPrefectClient, flow_id: UUID) -> str:
+    return _names_of_flows(client, {flow_id})[flow_id]
 
 
 def _newest_first(views: Iterator[RunView]) -> list[RunView]:
