@@ -1,6 +1,7 @@
 """What test_warm_engines runs in warm forks instead of Prefect's engine: it shows what the
 fork received from its launcher, and does what the variables of that environment ask."""
 
+import gc
 import os
 import signal
 import subprocess
@@ -11,7 +12,7 @@ from pathlib import Path
 report = Path(os.environ["PROBE_REPORT"])
 report.write_text(
     f"cwd={os.getcwd()}\nvalue={os.environ.get('PROBE_VALUE')}\npid={os.getpid()}\n"
-    f"parent={os.getppid()}\ngroup={os.getpgid(0)}\n"
+    f"parent={os.getppid()}\ngroup={os.getpgid(0)}\nfrozen={gc.get_freeze_count()}\n"
 )
 print("to stdout", flush=True)
 print("to stderr", file=sys.stderr, flush=True)

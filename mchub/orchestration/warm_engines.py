@@ -25,6 +25,7 @@ and the flows). This module knows nothing of Prefect: MODULE does.
 """
 
 import atexit
+import gc
 import json
 import os
 import runpy
@@ -66,6 +67,9 @@ def serve(path: Path, module: str, preload: list[str]) -> None:
     # Forking is safe only while this process has a single thread.
     if threading.active_count() != 1:
         raise RuntimeError(f"importing {preload} started threads; a forked engine could deadlock")
+    # What the imports made lives as long as every fork: leave it out of the forks' garbage
+    # collections, which would otherwise walk it again in each.
+    gc.freeze()
     listener = bind_private(path, socket.SOCK_SEQPACKET)
     listener.listen(64)
     # The forks are not waited for here: their launchers report their exit codes.
