@@ -6,6 +6,7 @@ on while the session lasts, and a second one whose parts the fault tests kill an
 import os
 import shutil
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from xdist.scheduler import LoadFileScheduling
 
 from sandbox.launcher import SandboxCloud, start_sandbox
 from tests import postgres
-from tests.harness import LiveStack, acting_on, prefect_part
+from tests.harness import LiveStack, acting_on, prefect_part, whole_product
 
 # The fixtures behind the slow tests, the `live` tier, which `./dev test --fast` leaves out: a
 # test using one, directly or through another fixture, is marked `live`. A module that starts
@@ -35,28 +36,38 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.live)
     # `./dev test` shares whole modules between two processes in this order: the longest first,
     # then the other modules with live tests, so that the quick ones fill in the end.
+    # A group of modules sharing a stack runs together, at the rank of its longest member.
     live_modules = {item.path for item in items if item.get_closest_marker("live")}
-    items.sort(key=lambda item: (_rank_by_length(item.path.name), item.path not in live_modules))
-    unlisted = {item.path.name for item in items if "own_stack" in getattr(item, "fixturenames", ())} - OWN_STACK_MODULES
-    if unlisted:
-        raise pytest.UsageError(f"{', '.join(sorted(unlisted))} use own_stack: add them to OWN_STACK_MODULES")
+    items.sort(key=lambda item: (
+        _rank_by_length(*SHARING.get(item.path.name, (item.path.name,))),
+        _rank_by_length(item.path.name),
+        item.path not in live_modules,
+    ))
+    for fixture, modules in SHARED_STACKS.items():
+        unlisted = {item.path.name for item in items if fixture in getattr(item, "fixturenames", ())} - modules
+        if unlisted:
+            raise pytest.UsageError(f"{', '.join(sorted(unlisted))} use {fixture}: add them to SHARED_STACKS")
 
 
-# The modules that use the own stack (a session fixture): `./dev test` gives them all to one
-# process, so that the stack starts once, not once in each process that takes one of them.
-OWN_STACK_MODULES = {"test_faults.py", "test_postgres.py", "test_security_terraform.py"}
+# The fixtures of stacks that several modules share, and those modules: `./dev test` gives each
+# group to one process, so that the stack starts once, not once in each process taking a module.
+SHARED_STACKS = {
+    "own_stack": {"test_faults.py", "test_postgres.py", "test_security_terraform.py"},
+    "mchub_up": {"test_ui_e2e.py", "test_identity.py"},
+}
+SHARING = {module: tuple(modules) for modules in SHARED_STACKS.values() for module in modules}
 
 
-class ModulesSharingTheOwnStack(LoadFileScheduling):
-    """xdist's loadfile (each module whole to one process), the own stack's modules as one."""
+class ModulesSharingAStack(LoadFileScheduling):
+    """xdist's loadfile (each module whole to one process), a group in SHARED_STACKS as one."""
 
     def _split_scope(self, nodeid: str) -> str:
         module = super()._split_scope(nodeid)
-        return "the own stack's modules" if Path(module).name in OWN_STACK_MODULES else module
+        return " + ".join(sorted(SHARING.get(Path(module).name, (module,))))
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> LoadFileScheduling | None:
-    return ModulesSharingTheOwnStack(config, log) if config.getvalue("dist") == "loadfile" else None
+    return ModulesSharingAStack(config, log) if config.getvalue("dist") == "loadfile" else None
 
 
 # The longest modules, longest first, as measured in a full run in two processes (seconds of
@@ -74,8 +85,9 @@ LONGEST_MODULES = [
 ]
 
 
-def _rank_by_length(module: str) -> int:
-    return LONGEST_MODULES.index(module) if module in LONGEST_MODULES else len(LONGEST_MODULES)
+def _rank_by_length(*modules: str) -> int:
+    """The rank of the longest of `modules`."""
+    return min(LONGEST_MODULES.index(module) if module in LONGEST_MODULES else len(LONGEST_MODULES) for module in modules)
 
 
 @pytest.fixture(scope="session")
@@ -159,6 +171,46 @@ def on_own_stack(own_stack: LiveStack) -> Iterator[LiveStack]:
     """The own stack, with this process acting on it for the test."""
     with acting_on(own_stack):
         yield own_stack
+
+
+class KeptBetweenModules:
+    """`mchub up`, started for the first test that asks for it and kept for the next ones,
+    whatever their module; stopped after the last one in a row (pytest_runtest_teardown)
+    rather than at the session's end: idle, it would still take CPU from the tests after it."""
+
+    running: LiveStack | None = None
+    _stop: ExitStack | None = None
+
+    @classmethod
+    def get(cls, home: Callable[[], Path]) -> LiveStack:
+        if cls.running is None:
+            with ExitStack() as starting:
+                cls.running = starting.enter_context(whole_product(home()))
+                cls._stop = starting.pop_all()
+        return cls.running
+
+    @classmethod
+    def stop(cls) -> None:
+        if cls._stop is not None:
+            cls.running, stop, cls._stop = None, cls._stop, None
+            stop.close()
+
+
+@pytest.fixture(scope="module")
+def mchub_up(tmp_path_factory: pytest.TempPathFactory) -> LiveStack:
+    """The whole product (tests/harness.py, `whole_product`), shared by the tests that follow
+    each other: each module sets the sandbox's knobs it needs, and its clusters stay there."""
+    return KeptBetweenModules.get(lambda: tmp_path_factory.mktemp("mchub-up"))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    if "mchub_up" in getattr(item, "fixturenames", ()) and "mchub_up" not in getattr(nextitem, "fixturenames", ()):
+        KeptBetweenModules.stop()
+
+
+def pytest_sessionfinish() -> None:
+    KeptBetweenModules.stop()
 
 
 FAILED_PAGES = Path(__file__).resolve().parent.parent / "build" / "screenshots" / "failed"

@@ -27,7 +27,7 @@ from mchub.orchestration.stack import Stack, child_env
 from mchub.status import Status, cluster_status
 from sandbox.launcher import SandboxCloud, free_port
 from tests.conftest import launch_chromium
-from tests.harness import LiveStack, acting_on, web_pages_alone, whole_product
+from tests.harness import LiveStack, acting_on, web_pages_alone
 from tests.signing_in import sign_in, sign_out
 from tests.test_ui_e2e import PUBLIC_KEY, STEP_TIMEOUT_MS, cluster_name, expect_in_audit_trail, fill, wait_for_status
 
@@ -38,12 +38,13 @@ expect.set_options(timeout=30_000)
 
 
 @pytest.fixture(scope="module")
-def product(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
-    home = tmp_path_factory.mktemp("identity-home")
-    with whole_product(home, sandbox_boot_seconds=1) as up:
-        # This process acts on it with its parts' environment (Prefect's API and credential included).
-        with acting_on(replace(up, parts=Stack(env=child_env(up.settings), log_dir=up.log_dir))):
-            yield up
+def product(mchub_up: LiveStack) -> Iterator[LiveStack]:
+    """`mchub up` (shared with test_ui_e2e) on its sandbox emptied, booting in a second."""
+    mchub_up.sandbox.reset()
+    mchub_up.sandbox.set_knobs(boot_seconds=1)
+    # This process acts on it with its parts' environment (Prefect's API and credential included).
+    with acting_on(replace(mchub_up, parts=Stack(env=child_env(mchub_up.settings), log_dir=mchub_up.log_dir))):
+        yield mchub_up
 
 
 def person_of(subject: str, product: LiveStack):

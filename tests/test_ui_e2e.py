@@ -13,7 +13,6 @@ folder is printed); the README shows one of them.
 import re
 import shutil
 import time
-from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import yaml
 from playwright.sync_api import Locator, Page, expect
 
 from mchub.spec.model import default_spec_data
-from tests.harness import LiveStack, whole_product
+from tests.harness import LiveStack
 from tests.signing_in import sign_in
 from tests.test_lifecycle import HELD_IN_BUILD_SECONDS
 
@@ -40,10 +39,11 @@ FINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
 
 
 @pytest.fixture(scope="module")
-def product(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
-    home = tmp_path_factory.mktemp("e2e-home")
-    with whole_product(home, sandbox_boot_seconds=BOOT_SECONDS) as product:
-        yield product
+def product(mchub_up: LiveStack) -> LiveStack:
+    """`mchub up` (shared with test_identity) on its sandbox emptied, booting in BOOT_SECONDS."""
+    mchub_up.sandbox.reset()
+    mchub_up.sandbox.set_knobs(boot_seconds=BOOT_SECONDS)
+    return mchub_up
 
 
 @pytest.fixture(scope="module")
