@@ -23,6 +23,7 @@ from tests.harness import LiveStack, acting_on, prefect_part, whole_product
 # something of the kind itself says `pytestmark = pytest.mark.live`.
 LIVE_FIXTURES = {
     "live_stack",  # Prefect's server, worker and warm engines (own_stack builds on it)
+    "mchub_up",  # the whole product, as `mchub up` starts it
     "browser",  # headless Chromium, and the pages it opens
     "fresh",  # clusters built with real Terraform on the sandbox
     "make_cluster",  # the sandbox's Terraform module applied by hand
@@ -36,10 +37,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.live)
     # `./dev test` shares whole modules between two processes in this order: the longest first,
     # then the other modules with live tests, so that the quick ones fill in the end.
-    # A group of modules sharing a stack runs together, at the rank of its longest member.
+    # A group of modules sharing a stack runs together, at the rank of its longest member, the
+    # tests using the stack first: it can stop once they are done (KeptBetweenModules).
     live_modules = {item.path for item in items if item.get_closest_marker("live")}
     items.sort(key=lambda item: (
         _rank_by_length(*SHARING.get(item.path.name, (item.path.name,))),
+        not SHARED_STACKS.keys() & set(getattr(item, "fixturenames", ())),
         _rank_by_length(item.path.name),
         item.path not in live_modules,
     ))
@@ -53,7 +56,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 # group to one process, so that the stack starts once, not once in each process taking a module.
 SHARED_STACKS = {
     "own_stack": {"test_faults.py", "test_postgres.py", "test_security_terraform.py"},
-    "mchub_up": {"test_ui_e2e.py", "test_identity.py"},
+    "mchub_up": {"test_ui_e2e.py", "test_identity.py", "test_service_manager.py"},
 }
 SHARING = {module: tuple(modules) for modules in SHARED_STACKS.values() for module in modules}
 

@@ -93,7 +93,9 @@ def resume_through_prefect(product: LiveStack, run_id: str, person: str) -> None
 def test_members_and_admins_see_and_act_on_what_they_may(browser: Browser, product: LiveStack) -> None:
     # alice (physics) asks for a cluster; its plan waits for approval.
     alice = as_person(browser, product, "alice")
-    expect(alice.get_by_text("Alice Martin")).to_be_visible()
+    # Her name where the pages say who is signed in (the list may name her too: the clusters
+    # test_ui_e2e made as her on this product).
+    expect(alice.get_by_role("strong").get_by_text("Alice Martin", exact=True)).to_be_visible()
     alice.goto(f"{product.ui_url}/create-cluster")
     expect(alice.get_by_role("textbox", name="Cluster name")).not_to_have_value("")
     expect(alice.get_by_role("combobox", name="Project")).to_have_value("physics")  # her one project

@@ -3,8 +3,9 @@ runs, and Ctrl-C (SIGINT) or SIGTERM leaves no process of it behind after 5 s, a
 open in a browser and a run in flight. And `mchub create`/`destroy` refuse `--approve` with
 `--no-wait`, which would otherwise approve nothing.
 
-The live tests start the product the way the README does, on free ports and a temporary home
-(tests/harness.py, `whole_product`).
+The live tests take the product started the way the README does, on free ports and a temporary
+home (tests/harness.py, `whole_product`): a new one for SIGTERM; for Ctrl-C, the one that the
+browser tests before it shared (conftest.py, `mchub_up`).
 """
 
 import os
@@ -46,17 +47,32 @@ def up(tmp_path: Path) -> Iterator[LiveStack]:
     """`mchub up` (tests/harness.py: stdout a pipe, as a service manager or `| tee` gives it, in
     a process group of its own, as a terminal's foreground job is) once it has said it is up;
     whatever of it is left after the test is killed."""
-    # The cluster's services answer only after this: its run stays in provisioning.
-    with whole_product(tmp_path / "home", sandbox_boot_seconds=600) as started:
-        assert started.up is not None
+    with whole_product(tmp_path / "home") as started:
         try:
             yield started
         finally:
-            if started.up.poll() is None:
-                for pid in _descendants(started.up.pid):
-                    _kill(pid)
-                _kill(started.up.pid)
-                started.up.wait()
+            kill_what_is_left(started)
+
+
+@pytest.fixture
+def shared_up(mchub_up: LiveStack) -> Iterator[LiveStack]:
+    """The product that the browser tests before used (conftest.py, mchub_up), for the test
+    that stops it: its sandbox emptied and its clusters' services never answering, so that a
+    run stays in provisioning; whatever of it is left after the test is killed."""
+    mchub_up.sandbox.reset()
+    mchub_up.sandbox.set_knobs(boot_seconds=600)
+    yield mchub_up
+    kill_what_is_left(mchub_up)
+
+
+def kill_what_is_left(up: LiveStack) -> None:
+    """Kill `mchub up` and every process it started, if it still runs."""
+    assert up.up is not None
+    if up.up.poll() is None:
+        for pid in _descendants(up.up.pid):
+            _kill(pid)
+        _kill(up.up.pid)
+        up.up.wait()
 
 
 def _stat(pid: int) -> list[str] | None:
@@ -131,10 +147,10 @@ def test_status_lines_reach_a_pipe_while_it_runs_and_sigterm_stops_everything(up
     up.wait_for_line("stopping", 1)
 
 
-@pytest.mark.live
 def test_ctrl_c_stops_everything_within_5_s_with_pages_open_and_a_run_in_flight(
-    up: LiveStack, browser: Browser
+    shared_up: LiveStack, browser: Browser
 ) -> None:
+    up = shared_up
     assert up.up is not None
     assert up.mchub("create", str(SPEC), "--no-wait").returncode == 0
     wait_for_status(up, Status.AWAITING_APPROVAL)

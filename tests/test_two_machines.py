@@ -36,6 +36,7 @@ from tests.test_flows import (
     latest_artifact,
     paused,
     processes_in,
+    processes_left,
     servers_of,
     submit_build,
     with_nodes,
@@ -99,6 +100,9 @@ def test_a_plan_made_on_one_machine_is_applied_on_the_other_and_either_changes_a
         # Planned on A; A's worker is stopped before the approval, B's takes the resumed run.
         run_id = submit_build(spec)
         paused(run_id)
+        # The run saves the form of its answer after it suspends: stopping A's worker before
+        # its engine has exited would kill it before that.
+        assert processes_left(run_id) == [], "the plan's engine never exited"
         planned = open_existing(a.clusters_dir, hostname).plan_record()
         assert planned is not None and (a.clusters_dir / hostname / planned.plan_file).exists()
         assert not (b.clusters_dir / hostname).exists()
