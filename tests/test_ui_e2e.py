@@ -13,6 +13,7 @@ folder is printed); the README shows one of them.
 import re
 import shutil
 import time
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -31,19 +32,25 @@ pytestmark = pytest.mark.live  # starts the whole product with `mchub up`
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "build" / "screenshots" / "e2e"
 PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILvnN/o+Ku37TEhyolHdgfl4IfQfJwrnlXUB7/f1IHjH instructor@laptop"
-# Seconds the sandbox cluster's services take to answer, counted from its first server: long
-# enough that provisioning_running (and a probe told 503) is seen even on a busy machine.
-BOOT_SECONDS = 15
 STEP_TIMEOUT_MS = 90_000
 FINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
 
 
 @pytest.fixture(scope="module")
 def product(mchub_up: LiveStack) -> LiveStack:
-    """`mchub up` (shared with test_identity) on its sandbox emptied, booting in BOOT_SECONDS."""
+    """`mchub up` (shared with test_identity) on its sandbox emptied, its clusters' services
+    answering as soon as their servers exist."""
     mchub_up.sandbox.reset()
-    mchub_up.sandbox.set_knobs(boot_seconds=BOOT_SECONDS)
+    mchub_up.sandbox.set_knobs(boot_seconds=0)
     return mchub_up
+
+
+@pytest.fixture(autouse=True)
+def knobs_let_go(product: LiveStack) -> Iterator[None]:
+    """Whatever a test held in the sandbox (a build, a boot), the next starts on one that
+    answers at once."""
+    yield
+    product.sandbox.set_knobs(build_seconds=0, boot_seconds=0)
 
 
 @pytest.fixture(scope="module")
@@ -118,8 +125,9 @@ def test_create_watch_modify_and_destroy_a_cluster(page: Page, product: LiveStac
     expect(plan.first).to_be_visible()
     snap(page, shots, "02-plan")
 
-    # The servers stay in BUILD until let go: the build lasts long enough to be watched.
-    product.sandbox.set_knobs(build_seconds=HELD_IN_BUILD_SECONDS)
+    # The servers stay in BUILD, then booting, until let go: each step lasts long enough to be
+    # watched, however busy the machine.
+    product.sandbox.set_knobs(build_seconds=HELD_IN_BUILD_SECONDS, boot_seconds=HELD_IN_BUILD_SECONDS)
     page.get_by_role("button", name="OK").click()
     wait_for_status(page, "build_running")
     expect(page.get_by_role("button", name="OK")).to_have_count(0)  # the answered plan is gone
@@ -129,6 +137,7 @@ def test_create_watch_modify_and_destroy_a_cluster(page: Page, product: LiveStac
     # Each probe's last answer: the sandbox's services say 503 until the machines have booted.
     expect(page.get_by_text(re.compile(r"freeipa http://\S+/freeipa: HTTP 503"))).to_be_visible()
     snap(page, shots, "04-provisioning-running")
+    product.sandbox.set_knobs(boot_seconds=0)
     dialog = page.get_by_role("dialog")
     expect(dialog.get_by_text("Your cluster is ready")).to_be_visible(timeout=STEP_TIMEOUT_MS)
     expect(dialog.get_by_text("JupyterHub", exact=True)).to_be_visible()
@@ -246,14 +255,11 @@ def test_cancel_stops_a_build_and_the_page_says_what_is_left_in_the_cloud(
     page.wait_for_url(re.compile(r"/cluster\?hostname="))
     expect(page.get_by_role("button", name="OK")).to_be_visible(timeout=STEP_TIMEOUT_MS)
     product.sandbox.set_knobs(build_seconds=HELD_IN_BUILD_SECONDS)  # the apply waits: cancelled halfway
-    try:
-        page.get_by_role("button", name="OK").click()
-        wait_for_status(page, "build_running")
-        expect(page.get_by_text(re.compile(r"\b[1-9]\d*/\d+ resources")).first).to_be_visible(timeout=STEP_TIMEOUT_MS)
-        page.get_by_role("button", name="Cancel").click()
-        wait_for_status(page, "cancelled")
-    finally:
-        product.sandbox.set_knobs(build_seconds=0)
+    page.get_by_role("button", name="OK").click()
+    wait_for_status(page, "build_running")
+    expect(page.get_by_text(re.compile(r"\b[1-9]\d*/\d+ resources")).first).to_be_visible(timeout=STEP_TIMEOUT_MS)
+    page.get_by_role("button", name="Cancel").click()
+    wait_for_status(page, "cancelled")
     cancelled = page.locator(".st-key-cancelled")
     expect(cancelled).to_contain_text("was cancelled by Alice Martin <alice@example.org> during its build")
     expect(cancelled).to_contain_text(re.compile(r"left in the cloud \(from Terraform's state\): (volume|instance)"))
@@ -274,12 +280,7 @@ def test_the_page_shows_the_reminders_sent_and_extend_moves_the_date(
     spec_file = tmp_path / "cluster.yaml"
     spec_file.write_text(yaml.safe_dump(spec))
     hostname = f"{spec['cluster_name']}.sandbox.mchub.dev"
-    # Its services need not be watched booting here: they answer at once.
-    product.sandbox.set_knobs(boot_seconds=0)
-    try:
-        created = product.mchub("create", str(spec_file), "--approve", timeout=300)
-    finally:
-        product.sandbox.set_knobs(boot_seconds=BOOT_SECONDS)
+    created = product.mchub("create", str(spec_file), "--approve", timeout=300)
     assert created.returncode == 0, created.stderr
     # It expires in a day and a half: the cull sends the 7-day reminder (the 1-day one is not due).
     with httpx.Client(base_url=product.api_url, auth=product.http_auth()) as api:

@@ -9,6 +9,7 @@ import streamlit as st
 
 from mchub.cluster import shared_store
 from mchub.cluster.shared_store import StoreError
+from ui.cloud_view import note_page_shown
 from ui.signed_in import signed_in_person, who_bar
 from ui.text import literal
 
@@ -32,5 +33,6 @@ pages = [
     st.Page("views/modify_cluster.py", title="Modify a cluster", url_path="modify-cluster", visibility="hidden"),
 ]
 chosen = st.navigation(pages, position="top")
+note_page_shown(chosen.url_path)
 who_bar(signed)
 chosen.run()
