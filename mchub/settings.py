@@ -152,7 +152,9 @@ class Settings(BaseSettings):
         default=300.0, description="How long flavors and images are reused before being fetched again."
     )
     quota_cache_seconds: float = Field(
-        default=20.0, description="How long quota usage is reused before being fetched again."
+        default=20.0,
+        description="How long a form reuses the quota usage it read while a person fills it in "
+        "(a form just opened reads it afresh).",
     )
     prefect_api_url: str = Field(
         default="http://127.0.0.1:4200/api",
