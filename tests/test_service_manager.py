@@ -125,11 +125,13 @@ def stop_and_time(up: "subprocess.Popen[str]", send: Callable[[], None]) -> floa
     sent = time.monotonic()
     send()
     while time.monotonic() - sent < STOP_SECONDS + 5:
-        up.poll()  # reaps `mchub up` itself
+        up.poll()  # reaps `mchub up` itself, when it has ended
         left = {pid: started for pid, started in processes.items() if _alive(pid, started)}
         if not left:
             took = time.monotonic() - sent
             print(f"everything stopped {took:.2f} s after the signal")
+            # It may have ended after the poll above (a zombie counts as ended): reap it now.
+            up.wait(timeout=5)
             return took
         time.sleep(0.05)
     pytest.fail("still running 10 s after the stop: " + "; ".join(_command(pid) for pid in left))
