@@ -27,7 +27,7 @@ from tests.harness import LiveStack
 from tests.signing_in import sign_in
 from tests.test_lifecycle import HELD_IN_BUILD_SECONDS
 
-pytestmark = pytest.mark.live  # starts the whole product with `mchub up`
+pytestmark = pytest.mark.live  # on the whole product, `mchub up` (conftest.py, mchub_up)
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "build" / "screenshots" / "e2e"
