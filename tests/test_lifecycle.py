@@ -361,10 +361,13 @@ def test_a_cancelled_apply_leaves_a_state_that_a_later_plan_and_apply_complete(f
     record, _ = lifecycle.plan(ws, tf)
 
     def cancel_once_servers_are_being_made(progress: ApplyProgress) -> None:
-        # Mid-apply: the volumes made, the servers building. Cancelled as the volumes finish,
+        # Mid-apply: every volume made, the servers building. The tag volumes do not wait for
+        # anything, so a server can start while one of them is finishing; cancelled then,
         # Terraform could count a volume it had just made as failed, and the sandbox module
         # (unlike the real provider) leaks the object of such a tainted resource.
-        if any(r.kind == "instance" and r.state == "running" for r in progress.resources.values()):
+        resources = progress.resources.values()
+        volumes_made = all(r.state == "done" for r in resources if r.kind == "volume")
+        if volumes_made and any(r.kind == "instance" and r.state == "running" for r in resources):
             tf.cancel()
 
     started = time.monotonic()
