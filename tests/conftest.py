@@ -74,17 +74,19 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> LoadFileSche
 
 
 # The longest modules, longest first, as measured in a full run in two processes (seconds of
-# the 1300 all took): only the order in which the processes take them depends on it.
+# the 1019 all took): only the order in which the processes take them depends on it.
 LONGEST_MODULES = [
-    "test_flows.py",  # 199
-    "test_ui_e2e.py",  # 153
-    "test_security_terraform.py",  # 127
-    "test_identity.py",  # 126
-    "test_two_machines.py",  # 101
-    "test_drift.py",  # 96
-    "test_faults.py",  # 89
-    "test_service_manager.py",  # 65
-    "test_notifications.py",  # 47
+    "test_flows.py",  # 210
+    "test_ui_e2e.py",  # 105
+    "test_two_machines.py",  # 87
+    "test_security_terraform.py",  # 79
+    "test_identity.py",  # 69
+    "test_drift.py",  # 66
+    "test_faults.py",  # 58
+    "test_platform.py",  # 52
+    "test_notifications.py",  # 49
+    "test_security_prefect.py",  # 40
+    "test_service_manager.py",  # 37
 ]
 
 
