@@ -22,6 +22,7 @@ from uuid import NAMESPACE_URL, uuid5
 
 from prefect import get_run_logger
 from prefect.events import emit_event
+from prefect.exceptions import Pause
 from prefect.flow_runs import suspend_flow_run
 from prefect.input import RunInput
 from prefect.states import Cancelled, State
@@ -34,6 +35,7 @@ from mchub.access.signed import answer_act, verified
 from mchub.cluster.notices import cluster_event
 from mchub.cluster.workspace import PlanRecord
 from mchub.orchestration.audit import about_cluster
+from mchub.orchestration.unbroken import unbroken
 from mchub.settings import get_settings
 from mchub.status import ANSWERED_BY_LABEL, answer_label, answered_labels
 from mchub.terraform.plan import PlanSummary
@@ -68,7 +70,10 @@ def wait_for_approval(
     for attempt in range(MAX_REFUSED_ANSWERS + 1):
         key = base if attempt == 0 else f"{base}-{attempt}"
         announce_plan(hostname, summary, key)
-        answer = suspend_flow_run(wait_for_input=form, timeout=get_settings().approval_timeout_seconds, key=key)
+        # Paused, then the form saved: a worker stopped in between would leave a plan that no
+        # answer can resume. The suspension's Pause ends the engine anyway.
+        with unbroken(ending=(Pause,)):
+            answer = suspend_flow_run(wait_for_input=form, timeout=get_settings().approval_timeout_seconds, key=key)
         try:
             person = verified(answer.person, hostname, answer_act(key))
             check_act(person, ownership, hostname, "approve" if answer.approve else "reject")

@@ -36,7 +36,6 @@ from tests.test_flows import (
     latest_artifact,
     paused,
     processes_in,
-    processes_left,
     servers_of,
     submit_build,
     with_nodes,
@@ -98,11 +97,10 @@ def test_a_plan_made_on_one_machine_is_applied_on_the_other_and_either_changes_a
     b.stop_part(WORKER)
     with acting_on(a):
         # Planned on A; A's worker is stopped before the approval, B's takes the resumed run.
+        # Stopped as soon as the run is paused, maybe while its engine is still saving the
+        # form of its answer: the engine finishes that first.
         run_id = submit_build(spec)
         paused(run_id)
-        # The run saves the form of its answer after it suspends: stopping A's worker before
-        # its engine has exited would kill it before that.
-        assert processes_left(run_id) == [], "the plan's engine never exited"
         planned = open_existing(a.clusters_dir, hostname).plan_record()
         assert planned is not None and (a.clusters_dir / hostname / planned.plan_file).exists()
         assert not (b.clusters_dir / hostname).exists()

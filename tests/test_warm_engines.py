@@ -120,6 +120,23 @@ def test_a_killed_launcher_takes_the_engine_and_its_children_with_it(engines: Pa
     assert "signal" not in report.read_text(), "the engine was told; it should have been killed"
 
 
+@pytest.mark.parametrize("fallback", [False, True], ids=["warm", "new-engine"])
+def test_a_killed_launcher_lets_an_unbroken_step_end_before_the_engine_dies(
+    engines: Path, tmp_path: Path, fallback: bool
+) -> None:
+    """A worker stopped while a run suspends: the run saves the form of its answer first."""
+    report = tmp_path / "report"
+    launcher = launch(tmp_path / "nobody.sock" if fallback else engines, report, PROBE_STEP_SECONDS="1.5")
+    reported(report, "step started", timeout=60)
+    engine = int(reported(report, "pid"))
+    launcher.kill()
+    launcher.wait(timeout=30)  # not communicate(): the engine holds the launcher's streams
+    assert not gone(engine, timeout=0.5), "the engine was killed in the middle of its step"
+    assert gone(engine, timeout=15)
+    assert "step ended" in report.read_text().splitlines()
+    launcher.communicate(timeout=30)
+
+
 def test_a_probe_that_sends_nothing_leaves_the_engines_serving(engines: Path, tmp_path: Path) -> None:
     with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as probe:
         probe.connect(str(engines))

@@ -1,5 +1,6 @@
 """What test_warm_engines runs in warm forks instead of Prefect's engine: it shows what the
-fork received from its launcher, and does what the variables of that environment ask."""
+fork received from its launcher, and does what the variables of that environment ask
+(PROBE_STEP_SECONDS: a step that a stop must not cut in two, then a wait)."""
 
 import gc
 import os
@@ -16,6 +17,17 @@ report.write_text(
 )
 print("to stdout", flush=True)
 print("to stderr", file=sys.stderr, flush=True)
+
+if os.environ.get("PROBE_STEP_SECONDS"):
+    from mchub.orchestration.unbroken import unbroken
+
+    with unbroken():
+        with report.open("a") as out:
+            out.write("step started\n")
+        time.sleep(float(os.environ["PROBE_STEP_SECONDS"]))
+        with report.open("a") as out:
+            out.write("step ended\n")
+    time.sleep(300)
 
 if os.environ.get("PROBE_WAIT"):
     def stop(signum: int, _frame: object) -> None:

@@ -11,8 +11,8 @@ in for that one the same way.
 
 The run lives and dies with its worker: killed, the launcher takes the engine with it (the
 warm fork sees its socket close, the new engine its lifeline pipe), and should
-the worker die first (SIGKILL leaves no time to stop its runs) the launcher kills the
-engine's group and exits. Terraform, which the engine runs under a guard of its own
+the worker die first (SIGKILL leaves no time to stop its runs) the launcher exits, which
+kills the engine's group as well. Terraform, which the engine runs under a guard of its own
 (mchub/terraform/guard.py), is then interrupted so that it saves its state.
 """
 
@@ -83,8 +83,9 @@ def main(socket_path: str, module: str) -> int:
         signal.signal(signum, lambda signum, _: _signal_group(engine.pid, signum))
     while (code := engine.wait()) is None:
         if os.getppid() != worker:
-            print(f"mchub: the worker (process {worker}) has gone: killing the flow run's engine", file=sys.stderr)
-            _signal_group(engine.pid, signal.SIGKILL)
+            # Leaving is enough: the engine kills its own group once its launcher has gone
+            # (warm_engines.py), after a step that must not be cut in two (unbroken.py).
+            print(f"mchub: the worker (process {worker}) has gone: the flow run's engine stops with it", file=sys.stderr)
             return 1
     return code
 

@@ -37,6 +37,7 @@ import threading
 from pathlib import Path
 
 from mchub.orchestration.private_socket import SocketPathError, bind_private, check_socket_path
+from mchub.orchestration.unbroken import wait_for_unbroken_steps
 from mchub.settings import Settings
 
 # Prefect's engine, after re-reading the settings from the fork's environment.
@@ -140,9 +141,11 @@ def _report_exit(connection: socket.socket, finished: threading.Event, exit_code
 def _die_with_launcher(connection: socket.socket, finished: threading.Event) -> None:
     """The launcher never leaves before the engine's exit code unless it was killed:
     then the engine and its children are killed too, as they would be with it (Terraform,
-    which runs under a guard of its own, is interrupted by it to save its state)."""
+    which runs under a guard of its own, is interrupted by it to save its state), once a
+    step that must not be cut in two has ended (mchub/orchestration/unbroken.py)."""
     connection.recv(1)
     if not finished.is_set():
+        wait_for_unbroken_steps()
         os.killpg(0, signal.SIGKILL)
 
 
@@ -160,6 +163,7 @@ def run_alone(lifeline: int, module: str) -> None:
 def _die_with_lifeline(lifeline: int) -> None:
     while os.read(lifeline, 4096):
         pass  # the launcher never writes: only the end of the pipe means anything
+    wait_for_unbroken_steps()
     os.killpg(0, signal.SIGKILL)
 
 
