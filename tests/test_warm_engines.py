@@ -130,10 +130,9 @@ def test_a_killed_launcher_lets_an_unbroken_step_end_before_the_engine_dies(
     reported(report, "step started", timeout=60)
     engine = int(reported(report, "pid"))
     launcher.kill()
-    launcher.wait(timeout=30)  # not communicate(): the engine holds the launcher's streams
-    assert not gone(engine, timeout=0.5), "the engine was killed in the middle of its step"
     assert gone(engine, timeout=15)
-    assert "step ended" in report.read_text().splitlines()
+    # Killed at once, the engine would never have written it.
+    assert "step ended" in report.read_text().splitlines(), "the engine was killed in the middle of its step"
     launcher.communicate(timeout=30)
 
 
