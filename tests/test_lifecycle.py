@@ -5,10 +5,12 @@ the saved plan, state read back, destroy and archive. What the cloud holds is ch
 the sandbox's admin usage API and openstacksdk, not with what the hub believes.
 """
 
+import contextlib
 import os
 import re
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -361,10 +363,8 @@ def test_a_cancelled_apply_leaves_a_state_that_a_later_plan_and_apply_complete(f
     record, _ = lifecycle.plan(ws, tf)
 
     def cancel_once_servers_are_being_made(progress: ApplyProgress) -> None:
-        # Mid-apply: every volume made, the servers building. The tag volumes do not wait for
-        # anything, so a server can start while one of them is finishing; cancelled then,
-        # Terraform could count a volume it had just made as failed, and the sandbox module
-        # (unlike the real provider) leaks the object of such a tainted resource.
+        # Mid-apply: every volume made (the tag volumes wait for nothing, so a server can
+        # start before they are), the servers building.
         resources = progress.resources.values()
         volumes_made = all(r.state == "done" for r in resources if r.kind == "volume")
         if volumes_made and any(r.kind == "instance" and r.state == "running" for r in resources):
@@ -388,6 +388,26 @@ def test_a_cancelled_apply_leaves_a_state_that_a_later_plan_and_apply_complete(f
     assert read_cluster_state(tf, spec, fresh.flavors).held == allocation_of(spec, fresh.flavors)
     _, again = lifecycle.plan(ws, tf)
     assert not again.has_changes
+
+
+@pytest.mark.parametrize("after", [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0])
+def test_an_apply_cancelled_at_any_moment_leaves_nothing_over_once_applied_again(fresh: Hub, after: float) -> None:
+    """Cancelled while its volumes are being made, some of them finishing just then: those
+    that Terraform counted as failed are deleted, not left in the cloud."""
+    before = fresh.usage()
+    spec = fresh.spec(f"moment{int(after * 10)}")
+    ws = fresh.prepare(spec)
+    tf = lifecycle.terraform_for(ws)
+    lifecycle.init(ws, tf)
+    record, _ = lifecycle.plan(ws, tf)
+    threading.Timer(after, tf.cancel).start()
+    with contextlib.suppress(TerraformCancelled):  # unless it was done by then
+        lifecycle.apply(ws, tf, record)
+
+    tf = lifecycle.terraform_for(ws)
+    retry, _ = lifecycle.plan(ws, tf)
+    lifecycle.apply(ws, tf, retry)
+    assert fresh.usage_since(before) == allocation_of(spec, fresh.flavors).model_dump()
 
 
 def test_destroy_gives_back_what_the_cluster_held_and_archives_its_folder_with_logs(fresh: Hub) -> None:

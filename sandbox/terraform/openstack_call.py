@@ -22,6 +22,8 @@ wrong here too:
   SIGKILL right after passing on the interrupt, so a create runs in a child process that
   outlives that kill long enough to delete what it made, and holds the interrupt while its
   create request is in flight, so that no object is ever made without its id being known.
+  A create that succeeded just as Terraform was interrupted, which Terraform counts as
+  failed, deletes its object too (see outliving_a_kill).
 """
 
 from __future__ import annotations
@@ -36,10 +38,15 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import Any, NoReturn
 
 # Real clouds take minutes to build a server or volume; the sandbox takes none.
 WAIT_SECONDS = 600.0
+# How long a finished create watches for an interrupt that Terraform may have seen before it
+# noticed the create end, and how long it then waits for Terraform to save its state.
+LINGER_SECONDS = 0.2
+VERDICT_SECONDS = 60.0
 HTTP_TIMEOUT_SECONDS = 60.0
 
 # Catalog types that may name each service (block storage goes by several names).
@@ -266,7 +273,8 @@ INTERRUPTS = Interrupts()
 
 def made(cloud: Cloud, service: str, kind: str, label: str, create: Callable[[], str], finish: Callable[[str], None]) -> None:
     """`create()` (the object's path), then `finish(path)`; if finishing fails or is interrupted,
-    delete the new object.
+    delete the new object, and likewise if Terraform turns out not to count the create as done
+    (see outliving_a_kill).
 
     Terraform marks a resource whose create provisioner failed as tainted and never runs the
     destroy provisioner of a tainted resource: left here, the object would outlive the cluster.
@@ -285,11 +293,22 @@ def made(cloud: Cloud, service: str, kind: str, label: str, create: Callable[[],
         INTERRUPTS.check_parent()  # killed meanwhile, Terraform counts the create as failed
     except BaseException:
         INTERRUPTS.held = True  # a second interrupt must not stop the deletion
-        try:
-            delete_each(cloud, service, kind, label, [path], wait=False)
-        except CallError as error:
-            say(f"could not delete the half-made {kind} {label} ({error}); delete it by hand", error=True)
+        undo(cloud, service, kind, label, path)
         raise
+    # Made: whether it stays is up to Terraform now, not to an interrupt.
+    INTERRUPTS.held = True
+    UNDO_IF_NOT_COUNTED.append(lambda: undo(cloud, service, kind, label, path))
+
+
+def undo(cloud: Cloud, service: str, kind: str, label: str, path: str) -> None:
+    try:
+        delete_each(cloud, service, kind, label, [path], wait=False)
+    except CallError as error:
+        say(f"could not delete the half-made {kind} {label} ({error}); delete it by hand", error=True)
+
+
+UNDO_IF_NOT_COUNTED: list[Callable[[], None]] = []
+"""The deletions of what this create made, for when Terraform does not count it as done."""
 
 
 def resource_id() -> str:
@@ -514,7 +533,7 @@ def main(argv: list[str]) -> int:
         return 2
     operation = argv[1]
     if operation.startswith("create-"):
-        return outliving_a_kill(lambda: run(operation))
+        outliving_a_kill(lambda: run(operation))
     return run(operation)
 
 
@@ -530,32 +549,106 @@ def run(operation: str) -> int:
     return 0
 
 
-def outliving_a_kill(operation: Callable[[], int]) -> int:
-    """Run `operation` in a child process; its exit code.
+def outliving_a_kill(operation: Callable[[], int]) -> NoReturn:
+    """Run `operation` in a child process and exit with its exit code.
 
     Terraform, interrupted, kills its provisioners with SIGKILL at once. The child is not its
     to kill: it gets the interrupt with the rest of the process group (or notices that this
     process has gone), deletes what it had half made, and exits; Terraform reads its output,
     and so waits for it, until then.
+
+    A create counts as done only if this process exits 0 before such a kill: a create that
+    succeeded in the child just as Terraform was interrupted is tainted all the same. So the
+    child hands its exit code over a pipe and waits until this process has passed it on,
+    told by a second pipe: "ok", written right before this process exits 0. Should that pipe
+    close without it (this process was killed), the child deletes what it made. Terraform
+    interrupted in the instant after this process exited 0, before it noticed the exit,
+    counts the create as failed too: see `counted`.
     """
     sys.stdout.flush()
     sys.stderr.flush()
-    parent = os.getpid()
+    parent, terraform = os.getpid(), os.getppid()
+    result_out, result_in = os.pipe()
+    passed_out, passed_in = os.pipe()
     child = os.fork()
     if child == 0:
+        os.close(result_out)
+        os.close(passed_in)
         code = 1
         try:
             INTERRUPTS.install(parent)
             code = operation()
+            with contextlib.suppress(OSError):  # the parent has gone
+                os.write(result_in, str(code).encode())
+            os.close(result_in)
+            if code == 0 and UNDO_IF_NOT_COUNTED and not counted(passed_out, terraform):
+                say("Terraform did not count this create as done: deleting what it made", error=True)
+                for deletion in UNDO_IF_NOT_COUNTED:
+                    deletion()
         finally:
             with contextlib.suppress(OSError):
                 sys.stdout.flush()
                 sys.stderr.flush()
             os._exit(code)
+    os.close(result_in)
+    os.close(passed_out)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the child answers it
-    _, status = os.waitpid(child, 0)
-    code = os.waitstatus_to_exitcode(status)
-    return 128 - code if code < 0 else code
+    reply = read_to_end(result_out)
+    code = int(reply) if reply else 1  # nothing: the child died before it could say
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if code == 0:
+        os.write(passed_in, b"ok")
+    os._exit(code)  # at once: Terraform's kill may come any moment after the "ok"
+
+
+def counted(passed: int, terraform: int) -> bool:
+    """Whether Terraform counts this create as done. Surely not if the parent was killed
+    before it passed the exit code on (`passed` closes without "ok"). Else yes, unless an
+    interrupt arrives within LINGER_SECONDS: Terraform may then have counted it as failed,
+    and its verdict is in the state it saves as it stops (a tainted resource). Without a
+    local state (a remote backend) the object is kept: a leak rather than a lost object."""
+    if read_to_end(passed) != b"ok":
+        return False
+    # Terraform's output has ended with the parent: what this process says now goes nowhere.
+    with contextlib.suppress(OSError):
+        quiet = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(quiet, 1)
+        os.dup2(quiet, 2)
+    deadline = time.monotonic() + LINGER_SECONDS
+    while not INTERRUPTS.pending and time.monotonic() < deadline:
+        time.sleep(0.01)
+    mine = os.environ.get("MC_RESOURCE_ID")  # none for a floating IP: the next create takes it back
+    if not INTERRUPTS.pending or mine is None or not ended(terraform, VERDICT_SECONDS):
+        return True
+    try:
+        state = json.loads(Path("terraform.tfstate").read_text())
+    except (OSError, ValueError):
+        return True
+    return not any(
+        instance.get("status") == "tainted"
+        for resource in state.get("resources", [])
+        for instance in resource.get("instances", [])
+        if (instance.get("attributes") or {}).get("id") == mine
+    )
+
+
+def ended(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def read_to_end(pipe: int) -> bytes:
+    data = b""
+    while chunk := os.read(pipe, 64):
+        data += chunk
+    return data
 
 
 if __name__ == "__main__":
