@@ -15,9 +15,8 @@ Plain threading and signals, no Prefect: the watchdogs run in the same process a
 
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from types import FrameType
 from typing import Any
 
 STEP_SECONDS = 3.0
@@ -37,7 +36,9 @@ def unbroken(ending: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
     previous: dict[int, Any] = {}
     # Python runs signal handlers in the main thread only, and only it may set them.
     if threading.current_thread() is threading.main_thread():
-        previous = {signum: signal.signal(signum, _holding(held)) for signum in HELD_SIGNALS}
+        previous = {
+            signum: signal.signal(signum, lambda signum, _frame: held.append(signum)) for signum in HELD_SIGNALS
+        }
     _no_step.clear()
     try:
         yield
@@ -56,9 +57,3 @@ def wait_for_unbroken_steps() -> None:
     """Return once no step is under way, or after STEP_SECONDS."""
     _no_step.wait(STEP_SECONDS)
 
-
-def _holding(held: list[int]) -> Callable[[int, FrameType | None], None]:
-    def hold(signum: int, _frame: FrameType | None) -> None:
-        held.append(signum)
-
-    return hold
