@@ -27,7 +27,7 @@ from mchub.cloud.quota import allocation_of
 from mchub.cloud.resources import Flavor, ResourceReader
 from mchub.cluster import lifecycle
 from mchub.cluster.state import read_cluster_state
-from mchub.cluster.workspace import ARCHIVE, Workspace, WorkspaceError, open_existing
+from mchub.cluster.workspace import ARCHIVE, PlanRecord, Workspace, WorkspaceError, open_existing
 from mchub.settings import get_settings
 from mchub.spec.model import ClusterSpec, SpecError, default_spec_data, dump_spec, parse_spec
 from mchub.terraform.errors import TerraformCancelled, TerraformError
@@ -68,12 +68,18 @@ class Hub:
         request = lifecycle.new_cluster_request(spec, new=new, clusters_dir=self.clusters_dir)
         return lifecycle.prepare(request, new=new)
 
-    def build(self, spec: ClusterSpec) -> tuple[Workspace, Terraform]:
-        """The cluster of `spec`, built: prepared, initialised, planned and applied."""
+    def planned(self, spec: ClusterSpec) -> tuple[Workspace, Terraform, PlanRecord]:
+        """The new cluster of `spec` prepared, initialised and planned: its folder, its
+        Terraform and the plan's record."""
         ws = self.prepare(spec)
         tf = lifecycle.terraform_for(ws)
         lifecycle.init(ws, tf)
         record, _ = lifecycle.plan(ws, tf)
+        return ws, tf, record
+
+    def build(self, spec: ClusterSpec) -> tuple[Workspace, Terraform]:
+        """The cluster of `spec`, built: prepared, initialised, planned and applied."""
+        ws, tf, record = self.planned(spec)
         lifecycle.apply(ws, tf, record)
         return ws, tf
 
@@ -316,10 +322,7 @@ def test_a_change_planned_but_never_applied_leaves_the_cluster_as_it_was(fresh: 
 
 def test_a_plan_made_before_the_configuration_changed_is_refused_and_nothing_applied(fresh: Hub) -> None:
     before = fresh.usage()
-    ws = fresh.prepare(fresh.spec("stale"))
-    tf = lifecycle.terraform_for(ws)
-    lifecycle.init(ws, tf)
-    approved, _ = lifecycle.plan(ws, tf)
+    ws, tf, approved = fresh.planned(fresh.spec("stale"))
     fresh.prepare(fresh.spec("stale", nodes=2), new=False)  # changed while the plan waited
 
     with pytest.raises(WorkspaceError, match="main.tf.json changed after the plan was made"):
@@ -336,10 +339,7 @@ def test_a_plan_made_before_the_configuration_changed_is_refused_and_nothing_app
 def test_an_apply_over_quota_fails_with_the_clouds_message_and_destroy_cleans_up(fresh: Hub) -> None:
     before = fresh.usage()
     fresh.sandbox.set_knobs(quotas={"cores": 6})  # the default cluster needs 8
-    ws = fresh.prepare(fresh.spec("tight"))
-    tf = lifecycle.terraform_for(ws)
-    lifecycle.init(ws, tf)
-    record, _ = lifecycle.plan(ws, tf)
+    ws, tf, record = fresh.planned(fresh.spec("tight"))
     last: list[ApplyProgress] = []
 
     with pytest.raises(TerraformError) as refused:
@@ -356,11 +356,8 @@ def test_an_apply_over_quota_fails_with_the_clouds_message_and_destroy_cleans_up
 def test_a_cancelled_apply_leaves_a_state_that_a_later_plan_and_apply_complete(fresh: Hub) -> None:
     before = fresh.usage()
     spec = fresh.spec("halt")
-    ws = fresh.prepare(spec)
     fresh.sandbox.set_knobs(build_seconds=HELD_IN_BUILD_SECONDS)
-    tf = lifecycle.terraform_for(ws)
-    lifecycle.init(ws, tf)
-    record, _ = lifecycle.plan(ws, tf)
+    ws, tf, record = fresh.planned(spec)
 
     def cancel_once_servers_are_being_made(progress: ApplyProgress) -> None:
         # Mid-apply: every volume made (the tag volumes wait for nothing, so a server can
@@ -396,10 +393,7 @@ def test_an_apply_cancelled_at_any_moment_leaves_nothing_over_once_applied_again
     that Terraform counted as failed are deleted, not left in the cloud."""
     before = fresh.usage()
     spec = fresh.spec(f"moment{int(after * 10)}")
-    ws = fresh.prepare(spec)
-    tf = lifecycle.terraform_for(ws)
-    lifecycle.init(ws, tf)
-    record, _ = lifecycle.plan(ws, tf)
+    ws, tf, record = fresh.planned(spec)
     threading.Timer(after, tf.cancel).start()
     with contextlib.suppress(TerraformCancelled):  # unless it was done by then
         lifecycle.apply(ws, tf, record)

@@ -254,10 +254,7 @@ def planned(hub: Hub, name: str) -> tuple[Workspace, dict[str, int]]:
     then keeps each new server in BUILD until `servers_boot`: an apply waits at its servers,
     each made in the cloud and not recorded by Terraform, for as long as a test needs."""
     before = hub.usage()
-    ws = hub.prepare(hub.spec(name))
-    tf = lifecycle.terraform_for(ws)
-    lifecycle.init(ws, tf)
-    lifecycle.plan(ws, tf)
+    ws, _, _ = hub.planned(hub.spec(name))
     hub.sandbox.set_knobs(build_seconds=HELD_IN_BUILD_SECONDS)
     return ws, before
 
